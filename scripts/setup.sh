@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Creates .venv and installs dreamloom into it (CPU build of torch, pinned by constraints.txt).
+# Usage: bash scripts/setup.sh [--dev]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras=""
+if [ "${1:-}" = "--dev" ]; then extras="[dev]"; fi
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+# torch first and alone: with it in place, packages that ask for "torch" install nothing more.
+.venv/bin/pip install -q -c constraints.txt "torch==2.13.0"
+.venv/bin/pip install -q -c constraints.txt -e ".${extras}"
