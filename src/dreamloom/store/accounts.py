@@ -1,0 +1,204 @@
+"""Accounts, API tokens and per-account settings.
+
+All functions take an open ``Session`` (``Database.session()``) and leave committing to it, so a
+caller can group several calls into one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dreamloom.store.tables import Account, ApiToken
+from dreamloom.store.types import utcnow
+
+# Every token starts with this, so leaked tokens are recognisable by secret scanners.
+TOKEN_PREFIX = "dl_"
+
+# What /settings and /prefer start with. The service validates values; the store only keeps
+# them. ``None`` for version/stylize means "the model's default".
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "mode": "fast",  # fast | relax | turbo
+    "remix": False,
+    "variability": "high",  # high | low: strength of V1-V4 variations
+    "version": None,
+    "stylize": None,
+    "personalization": False,
+    "stealth": False,
+    "suffix": "",
+    "option_sets": {},
+}
+
+
+class AccountExistsError(ValueError):
+    pass
+
+
+class AccountNotFoundError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly issued token. ``plaintext`` exists only here: the database keeps its hash."""
+
+    id: int
+    account_id: int
+    plaintext: str
+    prefix: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_account(
+    session: Session,
+    name: str,
+    plan: str,
+    *,
+    now: datetime | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> Account:
+    """Create an account; its billing cycle starts now. Raises AccountExistsError."""
+    now = now or utcnow()
+    merged = {**DEFAULT_SETTINGS, **(settings or {})}
+    account = Account(name=name, plan=plan, created=now, cycle_start=now, settings=merged)
+    try:
+        # A savepoint keeps the caller's transaction usable after a duplicate name.
+        with session.begin_nested():
+            session.add(account)
+    except IntegrityError as exc:
+        raise AccountExistsError(f"account {name!r} already exists") from exc
+    return account
+
+
+def get_account(session: Session, account_id: int) -> Account | None:
+    return session.get(Account, account_id)
+
+
+def get_account_by_name(session: Session, name: str) -> Account | None:
+    return session.scalars(select(Account).where(Account.name == name)).one_or_none()
+
+
+def require_account(session: Session, account_id: int, *, for_update: bool = False) -> Account:
+    """The account, optionally row-locked (PostgreSQL) to serialise admissions per account."""
+    stmt = select(Account).where(Account.id == account_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    account = session.scalars(stmt).one_or_none()
+    if account is None:
+        raise AccountNotFoundError(f"account {account_id} not found")
+    return account
+
+
+def list_accounts(session: Session) -> list[Account]:
+    return list(session.scalars(select(Account).order_by(Account.id)))
+
+
+def set_plan(
+    session: Session,
+    account_id: int,
+    plan: str,
+    *,
+    restart_cycle: bool = False,
+    now: datetime | None = None,
+) -> Account:
+    """Change the plan; ``restart_cycle`` starts a new billing cycle now (an upgrade)."""
+    account = require_account(session, account_id)
+    account.plan = plan
+    if restart_cycle:
+        account.cycle_start = now or utcnow()
+    return account
+
+
+def issue_token(session: Session, account_id: int, *, now: datetime | None = None) -> IssuedToken:
+    """Create an API token. Show ``plaintext`` to the user once; it cannot be recovered."""
+    require_account(session, account_id)
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    prefix = plaintext[: len(TOKEN_PREFIX) + 6]
+    row = ApiToken(
+        account_id=account_id,
+        token_hash=hash_token(plaintext),
+        prefix=prefix,
+        created=now or utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return IssuedToken(id=row.id, account_id=account_id, plaintext=plaintext, prefix=prefix)
+
+
+def authenticate(session: Session, token: str, *, now: datetime | None = None) -> Account | None:
+    """The account owning a valid, unrevoked token (and note its use), else None."""
+    if not token:
+        return None
+    digest = hash_token(token)
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).one_or_none()
+    # The lookup is by hash (no timing leak about the plaintext); compare_digest is belt and
+    # braces against a database collation that compares loosely.
+    if row is None or row.revoked or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    row.last_used = now or utcnow()
+    return session.get(Account, row.account_id)
+
+
+def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
+    stmt = select(ApiToken).where(ApiToken.account_id == account_id).order_by(ApiToken.id)
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, account_id: int, token_id: int) -> bool:
+    """Revoke one of the account's tokens; False when it has no such token."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.account_id != account_id:
+        return False
+    row.revoked = True
+    return True
+
+
+def get_settings(session: Session, account_id: int) -> dict[str, Any]:
+    account = require_account(session, account_id)
+    return {**DEFAULT_SETTINGS, **account.settings}
+
+
+def update_settings(
+    session: Session, account_id: int, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Merge ``changes`` into the settings (a value of None restores the default)."""
+    account = require_account(session, account_id)
+    merged = {**DEFAULT_SETTINGS, **account.settings}
+    for key, value in changes.items():
+        if value is None:
+            merged[key] = DEFAULT_SETTINGS.get(key)
+        else:
+            merged[key] = value
+    # A new dict, not an in-place edit: plain JSON columns do not track mutations.
+    account.settings = merged
+    return dict(merged)
+
+
+def reset_settings(session: Session, account_id: int) -> dict[str, Any]:
+    """/settings -> Reset Settings."""
+    account = require_account(session, account_id)
+    account.settings = dict(DEFAULT_SETTINGS)
+    return dict(DEFAULT_SETTINGS)
+
+
+def record_strike(
+    session: Session, account_id: int, *, timeout_until: datetime | None = None
+) -> Account:
+    """Count a moderation strike, optionally with a timeout until the given time."""
+    account = require_account(session, account_id)
+    account.moderation_strikes += 1
+    if timeout_until is not None:
+        account.timeout_until = timeout_until
+    return account

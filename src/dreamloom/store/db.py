@@ -1,0 +1,151 @@
+"""Engines, sessions and schema migrations.
+
+``create_engine_for`` knows the SQLite settings a multi-threaded server needs; ``Database`` hands
+out short transactional sessions; ``upgrade`` runs the Alembic migrations shipped inside the
+package, so deploying needs no alembic.ini and no particular working directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# How long a SQLite writer waits for another writer's lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+# Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE (see below).
+_WRITE_OPTION = "dreamloom_write"
+
+
+def create_engine_for(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the per-dialect settings this project relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
+
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    # The dispatcher thread and the request threads share the pool.
+    connect_args.setdefault("check_same_thread", False)
+    if parsed.database in (None, "", ":memory:"):
+        # One connection, or every checkout would see a different empty database.
+        kwargs.setdefault("poolclass", StaticPool)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The sqlite3 module's legacy transaction handling skips BEGIN before SELECT, so a
+        # read-then-write transaction is neither repeatable nor safely upgradable to a writer.
+        # Turn it off and emit BEGIN ourselves (``_on_begin``).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL: readers never block the writer and the writer never blocks readers.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A write transaction takes the write lock up front (waiting up to busy_timeout), so two
+        # writers that both read first cannot deadlock into SQLITE_BUSY halfway through.
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """An engine plus a session factory. Thread-safe; share one per process."""
+
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine if engine is not None else create_engine_for(url)
+        # Objects stay readable after commit: services return them to callers after the
+        # session closed.
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back if it raises.
+
+        Pass ``write=True`` when the block reads and then writes based on what it read
+        (admission checks, state transitions): on SQLite it takes the write lock first; on
+        PostgreSQL use ``with_for_update()`` on the rows that matter.
+        """
+        session = self._sessions()
+        try:
+            if write:
+                session.connection(execution_options={_WRITE_OPTION: True})
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic configuration built in code (no alembic.ini on disk)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # configparser interpolation treats "%" specially (URL-encoded passwords).
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(target: str | Engine | Database, revision: str = "head") -> None:
+    """Migrate the database at ``target`` (a URL, an engine or a Database) to ``revision``."""
+    if isinstance(target, str):
+        engine = create_engine_for(target)
+        try:
+            _upgrade_engine(engine, revision)
+        finally:
+            engine.dispose()
+        return
+    _upgrade_engine(target.engine if isinstance(target, Database) else target, revision)
+
+
+def _upgrade_engine(engine: Engine, revision: str) -> None:
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,305 @@
+"""Jobs and their images: creation, queries and the status transitions.
+
+Status transitions are conditional updates ("... WHERE status IN (...)") so that two actors (the
+dispatcher finishing a job, a user cancelling it) can race without either overwriting the other:
+the loser sees ``False`` and re-reads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from dreamloom.store.tables import Image, Job
+from dreamloom.store.types import utcnow
+
+QUEUED = "created"
+STARTED = "started"
+PROGRESS = "progress"
+COMPLETED = "completed"
+FAILED = "failed"
+MODERATED = "moderated"
+
+RUNNING_STATUSES = (STARTED, PROGRESS)
+ACTIVE_STATUSES = (QUEUED, STARTED, PROGRESS)
+TERMINAL_STATUSES = (COMPLETED, FAILED, MODERATED)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the service decided about one job of a submission."""
+
+    verb: str
+    mode: str  # requested speed mode: fast | relax | turbo
+    prompt_text: str = ""
+    prompt: dict[str, Any] | None = None
+    recipe: dict[str, Any] | None = None
+    seed: int | None = None
+    job_type: str = "image"
+    parent_job_id: str | None = None
+    button: str | None = None
+    draft: bool = False
+    visibility: str = "public"
+    priority: int = 0
+    request: dict[str, Any] | None = None
+    response: dict[str, Any] | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    index: int
+    path: str
+    width: int
+    height: int
+    seed: int | None = None
+    parent_image_id: int | None = None
+    visibility: str = "public"
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def create_jobs(
+    session: Session,
+    account_id: int,
+    specs: Sequence[JobSpec],
+    *,
+    now: datetime | None = None,
+) -> list[Job]:
+    """Insert the jobs of one submission (queued); several jobs share a batch id."""
+    if not specs:
+        raise ValueError("a submission needs at least one job")
+    now = now or utcnow()
+    batch_id = new_job_id() if len(specs) > 1 else None
+    jobs = [
+        Job(
+            id=new_job_id(),
+            account_id=account_id,
+            verb=spec.verb,
+            job_type=spec.job_type,
+            parent_job_id=spec.parent_job_id,
+            button=spec.button,
+            status=QUEUED,
+            progress=0,
+            mode_requested=spec.mode,
+            batch_id=batch_id,
+            batch_index=i,
+            prompt_text=spec.prompt_text,
+            prompt=spec.prompt,
+            recipe=spec.recipe,
+            seed=spec.seed,
+            draft=spec.draft,
+            priority=spec.priority,
+            enqueued_at=now,
+            attempts=0,
+            created=now,
+            updated=now,
+            visibility=spec.visibility,
+            request=spec.request,
+            response=spec.response,
+        )
+        for i, spec in enumerate(specs)
+    ]
+    session.add_all(jobs)
+    session.flush()
+    return jobs
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
+def list_jobs(
+    session: Session,
+    *,
+    account_id: int | None = None,
+    statuses: Iterable[str] | None = None,
+    limit: int = 50,
+    before: datetime | None = None,
+) -> list[Job]:
+    """Newest first; ``before`` pages backwards by creation time."""
+    stmt = select(Job).order_by(Job.created.desc(), Job.id.desc()).limit(limit)
+    if account_id is not None:
+        stmt = stmt.where(Job.account_id == account_id)
+    if statuses is not None:
+        stmt = stmt.where(Job.status.in_(list(statuses)))
+    if before is not None:
+        stmt = stmt.where(Job.created < before)
+    return list(session.scalars(stmt))
+
+
+def jobs_with_status(session: Session, statuses: Iterable[str]) -> list[Job]:
+    """All jobs in the given statuses, in queue order (the dispatcher's view)."""
+    stmt = (
+        select(Job)
+        .where(Job.status.in_(list(statuses)))
+        .order_by(Job.enqueued_at, Job.batch_index, Job.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def count_active(session: Session, account_id: int) -> dict[str, int]:
+    """Active jobs of an account by status (queued = "created")."""
+    stmt = (
+        select(Job.status, func.count())
+        .where(Job.account_id == account_id, Job.status.in_(ACTIVE_STATUSES))
+        .group_by(Job.status)
+    )
+    counts = {status: 0 for status in ACTIVE_STATUSES}
+    for status, n in session.execute(stmt):
+        counts[status] = n
+    return counts
+
+
+def queued_submissions(session: Session, account_id: int) -> int:
+    """How many submissions (a batch counts once) of the account wait in the queue."""
+    stmt = select(func.count(func.distinct(func.coalesce(Job.batch_id, Job.id)))).where(
+        Job.account_id == account_id, Job.status == QUEUED
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+# -- status transitions -------------------------------------------------------------------
+
+
+def _transition(session: Session, job_id: str, from_statuses: Sequence[str], **values: Any) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(list(from_statuses)))
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def mark_started(session: Session, job_id: str, mode_effective: str, now: datetime) -> bool:
+    """Queued -> started; counts an attempt. False if the job is no longer queued."""
+    return _transition(
+        session,
+        job_id,
+        (QUEUED,),
+        status=STARTED,
+        mode_effective=mode_effective,
+        started=now,
+        updated=now,
+        progress=0,
+        attempts=Job.attempts + 1,
+    )
+
+
+def mark_progress(
+    session: Session, job_id: str, progress: int, now: datetime, preview_path: str | None = None
+) -> bool:
+    values: dict[str, Any] = {"status": PROGRESS, "progress": progress, "updated": now}
+    if preview_path is not None:
+        values["preview_path"] = preview_path
+    return _transition(session, job_id, RUNNING_STATUSES, **values)
+
+
+def mark_completed(
+    session: Session,
+    job_id: str,
+    now: datetime,
+    *,
+    gpu_seconds: float,
+    cost_seconds: float,
+    seed: int | None = None,
+) -> bool:
+    values: dict[str, Any] = {
+        "status": COMPLETED,
+        "progress": 100,
+        "finished": now,
+        "updated": now,
+        "gpu_seconds": gpu_seconds,
+        "cost_seconds": cost_seconds,
+        "error": None,
+    }
+    if seed is not None:
+        values["seed"] = seed
+    return _transition(session, job_id, RUNNING_STATUSES, **values)
+
+
+def mark_failed(
+    session: Session,
+    job_id: str,
+    error: str,
+    now: datetime,
+    *,
+    status: str = FAILED,
+    from_statuses: Sequence[str] = ACTIVE_STATUSES,
+) -> bool:
+    """Active -> failed (or moderated) with a reason."""
+    return _transition(
+        session, job_id, from_statuses, status=status, error=error, finished=now, updated=now
+    )
+
+
+def requeue(session: Session, job_id: str, now: datetime, *, note: str | None = None) -> bool:
+    """Running -> queued again, keeping its place (enqueued_at) in the queue."""
+    return _transition(
+        session,
+        job_id,
+        RUNNING_STATUSES,
+        status=QUEUED,
+        progress=0,
+        started=None,
+        mode_effective=None,
+        preview_path=None,
+        updated=now,
+        error=note,
+    )
+
+
+def add_cost(session: Session, job_id: str, gpu_seconds: float, cost_seconds: float) -> None:
+    """Add measured/charged time to a job (e.g. a cancelled run reporting in late)."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            gpu_seconds=Job.gpu_seconds + gpu_seconds,
+            cost_seconds=Job.cost_seconds + cost_seconds,
+        )
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+# -- images -------------------------------------------------------------------------------
+
+
+def add_images(
+    session: Session, job_id: str, images: Sequence[ImageSpec], *, now: datetime | None = None
+) -> list[Image]:
+    now = now or utcnow()
+    rows = [
+        Image(
+            job_id=job_id,
+            index=spec.index,
+            path=spec.path,
+            width=spec.width,
+            height=spec.height,
+            seed=spec.seed,
+            parent_image_id=spec.parent_image_id,
+            visibility=spec.visibility,
+            created=now,
+        )
+        for spec in images
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def images_of_job(session: Session, job_id: str) -> list[Image]:
+    stmt = select(Image).where(Image.job_id == job_id).order_by(Image.index)
+    return list(session.scalars(stmt))
+
+
+def get_image(session: Session, image_id: int) -> Image | None:
+    return session.get(Image, image_id)

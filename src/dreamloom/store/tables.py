@@ -1,0 +1,177 @@
+"""The database schema: SQLAlchemy 2.0 typed declarative tables.
+
+One schema serves SQLite and PostgreSQL. Every change here needs an Alembic migration in
+``store/migrations/versions``; a test fails when the two disagree.
+
+Conventions:
+- timestamps are aware UTC datetimes (:class:`UTCDateTime`);
+- defaults are Python-side (``default=``), so the schema has no dialect-specific server defaults;
+- constraint names follow ``NAMING_CONVENTION`` so that SQLite batch migrations can find them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dreamloom.store.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonDict = dict[str, Any]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), JsonDict: JSON()}
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    plan: Mapped[str] = mapped_column(String(32))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    # /settings and /prefer state: speed mode, remix, variability, version, stylize,
+    # personalization, stealth, suffix, option_sets (see store.accounts.DEFAULT_SETTINGS).
+    settings: Mapped[JsonDict] = mapped_column(default=dict)
+    moderation_strikes: Mapped[int] = mapped_column(default=0)
+    timeout_until: Mapped[datetime | None] = mapped_column(default=None)
+    # Anchor of the monthly billing cycle: fast time resets on each monthly anniversary of it.
+    cycle_start: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # sha256 hex of the token: the plaintext is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the token, to let a user tell tokens apart in a listing.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used: Mapped[datetime | None] = mapped_column(default=None)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # The dispatcher's scan: queued (or running) jobs in enqueue order.
+        Index("ix_jobs_status_enqueued", "status", "enqueued_at"),
+        # Per-account views: active job counts at admission, "my jobs" listings.
+        Index("ix_jobs_account_status", "account_id", "status"),
+        Index("ix_jobs_account_created", "account_id", "created"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    verb: Mapped[str] = mapped_column(String(32))  # imagine, button, blend, describe, seed, ...
+    job_type: Mapped[str] = mapped_column(String(16), default="image")
+    parent_job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), default=None, index=True
+    )
+    button: Mapped[str | None] = mapped_column(String(64), default=None)
+    # created -> started -> progress -> completed | failed | moderated ("created" = queued).
+    status: Mapped[str] = mapped_column(String(16), default="created")
+    progress: Mapped[int] = mapped_column(default=0)
+    mode_requested: Mapped[str] = mapped_column(String(8))  # fast | relax | turbo
+    mode_effective: Mapped[str | None] = mapped_column(String(8), default=None)
+    batch_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    batch_index: Mapped[int] = mapped_column(default=0)
+    prompt_text: Mapped[str] = mapped_column(Text, default="")
+    prompt: Mapped[JsonDict | None] = mapped_column(default=None)  # the parsed Prompt.to_dict()
+    recipe: Mapped[JsonDict | None] = mapped_column(default=None)  # engine Recipe.to_dict()
+    seed: Mapped[int | None] = mapped_column(BigInteger, default=None)  # up to 4294967295
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)  # --draft: half cost
+    priority: Mapped[int] = mapped_column(default=0)  # higher first within a speed class
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)  # how often a worker started it
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    started: Mapped[datetime | None] = mapped_column(default=None)
+    finished: Mapped[datetime | None] = mapped_column(default=None)
+    updated: Mapped[datetime] = mapped_column(default=utcnow)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # measured compute
+    cost_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # fast time charged
+    visibility: Mapped[str] = mapped_column(String(16), default="public")  # public | stealth
+    preview_path: Mapped[str | None] = mapped_column(String(512), default=None)
+    request: Mapped[JsonDict | None] = mapped_column(default=None)  # echoed by the API
+    response: Mapped[JsonDict | None] = mapped_column(default=None)
+
+
+class Image(Base):
+    __tablename__ = "images"
+    __table_args__ = (UniqueConstraint("job_id", "index", name="uq_images_job_id_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    index: Mapped[int] = mapped_column()  # 0 = the 2x2 grid, 1-4 = the single images
+    path: Mapped[str] = mapped_column(String(512))  # relative to Settings.images_dir
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    seed: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    parent_image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), default=None
+    )
+    moderation: Mapped[str] = mapped_column(String(16), default="ok")  # ok | flagged | blocked
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    likes: Mapped[int] = mapped_column(default=0)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageLedger(Base):
+    """One row per finished (or cancelled) run: what it measured and what it cost."""
+
+    __tablename__ = "usage_ledger"
+    __table_args__ = (Index("ix_usage_ledger_account_created", "account_id", "created"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), default=None, index=True
+    )
+    mode: Mapped[str] = mapped_column(String(8))  # the effective speed mode
+    gpu_seconds: Mapped[float] = mapped_column(Float)  # measured compute time
+    charged_seconds: Mapped[float] = mapped_column(Float)  # fast time taken (0 in relax)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TimeGrant(Base):
+    """Fast time outside the monthly allowance: purchased (60 days) or bonus (30 days)."""
+
+    __tablename__ = "time_grants"
+    __table_args__ = (Index("ix_time_grants_account_expires", "account_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # purchased | bonus
+    seconds: Mapped[float] = mapped_column(Float)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    note: Mapped[str] = mapped_column(String(200), default="")
