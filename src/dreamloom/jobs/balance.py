@@ -1,0 +1,95 @@
+"""Fast-time balance and relax usage, read from the database for the accounting rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from dreamloom.jobs.accounting import (
+    FastBalance,
+    GrantInfo,
+    cycle_start_at,
+    fast_balance,
+    grant_expiry,
+)
+from dreamloom.jobs.plans import PlanBook
+from dreamloom.store import ledger
+from dreamloom.store.tables import Account, TimeGrant
+from dreamloom.store.types import utcnow
+
+# A chain of overlapping grants could in principle reach back forever; a year is plenty.
+_MAX_LOOKBACK_CYCLES = 12
+
+
+def fast_balance_for(
+    session: Session, account: Account, book: PlanBook, now: datetime | None = None
+) -> FastBalance:
+    now = now or utcnow()
+    plan = book.get(account.plan)
+    start = cycle_start_at(account.cycle_start, now)
+    grants: list[TimeGrant] = []
+    # Charges before ``start`` matter when a grant still alive at ``start`` was granted
+    # earlier; widen the window until no such grant remains (see accounting.simulation_start).
+    for _ in range(_MAX_LOOKBACK_CYCLES):
+        grants = ledger.grants_expiring_after(session, account.id, start)
+        earliest = min(
+            (cycle_start_at(account.cycle_start, g.granted_at) for g in grants), default=start
+        )
+        if earliest >= start:
+            break
+        start = earliest
+    return fast_balance(
+        monthly_allowance=plan.monthly_fast_seconds,
+        anchor=account.cycle_start,
+        grants=[
+            GrantInfo(
+                id=g.id,
+                kind=g.kind,
+                seconds=g.seconds,
+                granted_at=g.granted_at,
+                expires_at=g.expires_at,
+            )
+            for g in grants
+        ],
+        charges=ledger.fast_charges_since(session, account.id, start),
+        now=now,
+    )
+
+
+def grant_fast_time(
+    session: Session,
+    account_id: int,
+    kind: str,
+    seconds: float,
+    book: PlanBook,
+    *,
+    now: datetime | None = None,
+    note: str = "",
+) -> TimeGrant:
+    """Add purchased (60 days) or bonus (30 days) fast time."""
+    now = now or utcnow()
+    return ledger.add_grant(
+        session,
+        account_id,
+        kind,
+        seconds,
+        granted_at=now,
+        expires_at=grant_expiry(kind, now, book.costs),
+        note=note,
+    )
+
+
+def relax_usage(
+    session: Session, accounts: Iterable[Account], book: PlanBook, now: datetime | None = None
+) -> dict[int, float]:
+    """Each account's recent relax GPU seconds: the key of the fair relax queue."""
+    now = now or utcnow()
+    since: dict[int, datetime] = {}
+    for account in accounts:
+        start = cycle_start_at(account.cycle_start, now)
+        if book.relax_usage_window_hours is not None:
+            start = max(start, now - timedelta(hours=book.relax_usage_window_hours))
+        since[account.id] = start
+    return ledger.gpu_seconds_since(session, since, mode="relax")
