@@ -1,0 +1,122 @@
+"""The executor contract: run tasks somewhere, report progress, results and failures.
+
+An executor runs at most ``slots`` tasks at once and reports through the ``on_event`` callback
+given to ``start`` (called from the executor's own thread; keep it quick: hand the event to a
+queue). Every submitted task ends with exactly one ``TaskResult`` or ``TaskFailure``, unless
+the executor is stopped first.
+
+What runs inside a worker is a *runner*, named by an import path ``"module:function"`` in the
+task, with the signature of :data:`Runner`. The default runs the engine; tests and the service
+layer's tests use ``dreamloom.jobs.executor.fake:run``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+ENGINE_RUNNER = "dreamloom.jobs.executor.engine_runner:run"
+FAKE_RUNNER = "dreamloom.jobs.executor.fake:run"
+
+
+@dataclass(frozen=True)
+class Task:
+    job_id: str
+    backend_ref: str  # model reference for engine.load_backend ("tiny", a hub id, a path)
+    cache_dir: Path
+    device: str
+    recipe: dict[str, Any]  # engine Recipe.to_dict()
+    runner: str = ENGINE_RUNNER
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    job_id: str
+    step: int
+    total: int
+    preview_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    job_id: str
+    images_png: list[bytes]
+    seeds: list[int]
+    compute_seconds: float
+    # The grid of several images, when the executor composed it next to the images (the local
+    # workers do, to keep PNG encoding off the server's threads); else the dispatcher does.
+    grid_png: bytes | None = None
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    job_id: str
+    error: str
+    # True when running it again may well succeed (the worker died), False for errors the
+    # recipe itself causes.
+    retryable: bool
+    cancelled: bool = False
+    compute_seconds: float = 0.0  # measured before the failure (charged for cancellations)
+
+
+ExecutorEvent = TaskProgress | TaskResult | TaskFailure
+EventCallback = Callable[[ExecutorEvent], None]
+
+
+class Executor(Protocol):
+    @property
+    def slots(self) -> int:
+        """How many tasks may run at once."""
+        ...
+
+    def start(self, on_event: EventCallback) -> None: ...
+
+    def submit(self, task: Task) -> None:
+        """Queue a task; raises RuntimeError when all slots are busy or not started."""
+        ...
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask a running task to stop; False if it is not running here."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+# -- runners ----------------------------------------------------------------------------------
+
+
+class TaskCancelled(Exception):
+    """Raised by a runner that stopped because ``cancelled()`` became true."""
+
+    def __init__(self, compute_seconds: float = 0.0) -> None:
+        super().__init__("cancelled")
+        self.compute_seconds = compute_seconds
+
+
+@dataclass(frozen=True)
+class RunnerOutput:
+    images_png: list[bytes]
+    seeds: list[int]
+    compute_seconds: float
+
+
+ProgressCallback = Callable[[int, int, bytes | None], None]  # step, total, preview PNG
+CancelledCallback = Callable[[], bool]
+
+
+class Runner(Protocol):
+    def __call__(
+        self, task: Task, progress: ProgressCallback, cancelled: CancelledCallback
+    ) -> RunnerOutput: ...
+
+
+def load_runner(path: str) -> Runner:
+    """Import ``"package.module:function"``."""
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"runner must look like 'module:function', got {path!r}")
+    runner: Runner = getattr(importlib.import_module(module_name), attr)
+    return runner

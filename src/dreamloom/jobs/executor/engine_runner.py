@@ -1,0 +1,66 @@
+"""The default runner: a recipe through ``dreamloom.engine`` inside a worker process."""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import TYPE_CHECKING
+
+from dreamloom.jobs.executor.base import (
+    CancelledCallback,
+    ProgressCallback,
+    RunnerOutput,
+    Task,
+    TaskCancelled,
+)
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from dreamloom.engine import Backend, Progress
+
+# The worker's loaded model. One at a time: loading is slow (so keep it) and a second model
+# would double the memory (so a different reference replaces it).
+_loaded: tuple[tuple[str, str, str], Backend] | None = None
+
+
+def _backend(task: Task) -> Backend:
+    global _loaded
+    from dreamloom.engine import load_backend
+
+    key = (task.backend_ref, str(task.cache_dir), task.device)
+    if _loaded is None or _loaded[0] != key:
+        _loaded = None  # drop the old model before loading the new one
+        _loaded = (
+            key,
+            load_backend(task.backend_ref, cache_dir=task.cache_dir, device=task.device),
+        )
+    return _loaded[1]
+
+
+def png_bytes(image: Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
+    from dreamloom.engine import Cancelled, Recipe
+
+    backend = _backend(task)
+    recipe = Recipe.from_dict(task.recipe)
+
+    def on_progress(update: Progress) -> None:
+        preview = png_bytes(update.preview) if update.preview is not None else None
+        progress(update.step, update.total, preview)
+
+    started = time.perf_counter()
+    try:
+        result = backend.run(recipe, progress=on_progress, cancelled=cancelled)
+    except Cancelled as exc:
+        raise TaskCancelled(time.perf_counter() - started) from exc
+    return RunnerOutput(
+        images_png=[png_bytes(image) for image in result.images],
+        seeds=[int(seed) for seed in result.seeds],
+        compute_seconds=float(result.compute_seconds),
+    )

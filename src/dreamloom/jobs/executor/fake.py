@@ -1,0 +1,70 @@
+"""A runner without a model, for tests: small solid-colour images, steered by the recipe.
+
+Recipe keys (all optional):
+- ``fake_steps`` (4) and ``fake_step_seconds`` (0.01): progress steps and the sleep per step;
+- ``fake_images`` (4), ``fake_size`` (16): how many square images of what size;
+- ``fake_error``: raise this message (a non-retryable failure);
+- ``fake_crash``: ``"always"`` kills the worker process mid-run (``os._exit``); a file path
+  kills it only while that file does not exist yet (it is created first), i.e. once;
+- ``fake_ignore_cancel``: keep running after cancellation (to test the executor's kill);
+- ``seed`` (0): the first image's seed; image i gets seed + i.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from dreamloom.jobs.executor.base import (
+    CancelledCallback,
+    ProgressCallback,
+    RunnerOutput,
+    Task,
+    TaskCancelled,
+)
+
+
+def _png(size: int, color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _maybe_crash(spec: object) -> None:
+    if spec == "always":
+        os._exit(13)
+    if isinstance(spec, str) and spec:
+        marker = Path(spec)
+        if not marker.exists():
+            marker.touch()
+            os._exit(13)
+
+
+def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
+    recipe = task.recipe
+    steps = int(recipe.get("fake_steps", 4))
+    step_seconds = float(recipe.get("fake_step_seconds", 0.01))
+    size = int(recipe.get("fake_size", 16))
+    count = int(recipe.get("fake_images", 4))
+    seed = int(recipe.get("seed", 0))
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        if cancelled() and not recipe.get("fake_ignore_cancel"):
+            raise TaskCancelled(time.perf_counter() - started)
+        time.sleep(step_seconds)
+        if step == max(1, steps // 2):
+            _maybe_crash(recipe.get("fake_crash"))
+            if recipe.get("fake_error"):
+                raise RuntimeError(str(recipe["fake_error"]))
+        shade = int(255 * step / steps)
+        progress(step, steps, _png(4, (shade, shade, shade)))
+    images = [_png(size, ((seed + i) * 53 % 256, i * 60, 200)) for i in range(count)]
+    return RunnerOutput(
+        images_png=images,
+        seeds=[seed + i for i in range(count)],
+        compute_seconds=time.perf_counter() - started,
+    )
