@@ -1,0 +1,545 @@
+"""The dispatcher: the single authority that turns queued jobs into running ones.
+
+One thread owns every decision. It asks the scheduler for the next admissible job, marks it
+started, hands a Task to the executor, and records what comes back: progress (percent and the
+latest preview), results (images, grid, charge, completion) and failures (retry or fail with a
+reason). Executor callbacks and cancel requests only post messages to the thread's inbox, so
+no two threads ever act on the same job at once.
+
+Run exactly one dispatcher per database: ``recover()`` re-queues every job left running, which
+is only right when no other dispatcher is running them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from dreamloom.events import EventBus, JobEvent
+from dreamloom.jobs import scheduler
+from dreamloom.jobs.accounting import action_of, cost_seconds
+from dreamloom.jobs.balance import fast_balance_for, relax_usage
+from dreamloom.jobs.executor.base import (
+    ENGINE_RUNNER,
+    Executor,
+    ExecutorEvent,
+    Task,
+    TaskFailure,
+    TaskProgress,
+    TaskResult,
+)
+from dreamloom.jobs.executor.local import LocalExecutor
+from dreamloom.jobs.grid import compose_grid_png, png_size
+from dreamloom.jobs.plans import PlanBook
+from dreamloom.store import jobs_repo, ledger
+from dreamloom.store.db import Database
+from dreamloom.store.files import ImageFiles
+from dreamloom.store.jobs_repo import ImageSpec
+from dreamloom.store.tables import Account, Job
+from dreamloom.store.types import utcnow
+
+if TYPE_CHECKING:
+    from dreamloom.config import Settings
+
+log = logging.getLogger(__name__)
+
+# useapi v3 semantics: a cancelled job ends "failed" with this error.
+CANCELLED_ERROR = "Job cancelled by user"
+
+
+class JobNotFoundError(LookupError):
+    pass
+
+
+class NotCancellableError(ValueError):
+    """Only running jobs can be cancelled; ``message`` is the user-facing text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class _Flight:
+    """A job handed to the executor and not yet settled."""
+
+    account_id: int
+    mode: str
+    created: datetime
+
+
+@dataclass(frozen=True)
+class _Cancel:
+    job_id: str
+
+
+_WAKE = object()
+_Message = ExecutorEvent | _Cancel | object
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        files: ImageFiles,
+        plans: PlanBook,
+        events: EventBus,
+        *,
+        cache_dir: Path,
+        backend_ref: str = "tiny",
+        device: str = "cpu",
+        runner: str = ENGINE_RUNNER,
+        retries: int = 1,
+        poll_seconds: float = 0.5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """``retries``: re-runs of a job whose worker died before it fails; ``poll_seconds``:
+        how often to look for jobs queued without a ``wake()`` (e.g. by another process)."""
+        self.db = db
+        self.executor = executor
+        self.files = files
+        self.plans = plans
+        self.events = events
+        self.cache_dir = cache_dir
+        self.backend_ref = backend_ref
+        self.device = device
+        self.runner = runner
+        self.retries = retries
+        self.poll_seconds = poll_seconds
+        self._clock = clock
+        self._inbox: queue.Queue[_Message] = queue.Queue()
+        self._in_flight: dict[str, _Flight] = {}
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover jobs of a previous run, start the executor and the dispatch thread."""
+        if self._thread is not None:
+            raise RuntimeError("dispatcher already started")
+        self.recover()
+        self.executor.start(self._inbox.put)
+        self._thread = threading.Thread(target=self._loop, name="dreamloom-dispatcher")
+        self._thread.daemon = True
+        self._thread.start()
+        self.wake()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop dispatching and the executor. Running jobs stay "running" in the database and
+        are re-queued by the next start's ``recover()``."""
+        self._stop.set()
+        self._inbox.put(_WAKE)
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.executor.stop()
+
+    def recover(self) -> list[str]:
+        """Re-queue jobs a previous process left started/in progress (their attempt counted).
+
+        Queued jobs simply stay queued. Returns the ids of the re-queued jobs.
+        """
+        now = self._clock()
+        requeued: list[Job] = []
+        with self.db.session(write=True) as session:
+            for job in jobs_repo.jobs_with_status(session, jobs_repo.RUNNING_STATUSES):
+                if jobs_repo.requeue(session, job.id, now):
+                    requeued.append(job)
+        for job in requeued:
+            log.info("re-queued job %s interrupted by a restart", job.id)
+            self._publish(job, jobs_repo.QUEUED)
+        return [job.id for job in requeued]
+
+    # -- what the service calls -----------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look at the queue now (new jobs were queued)."""
+        self._idle.clear()
+        self._inbox.put(_WAKE)
+
+    def submitted(self, jobs: Sequence[Job]) -> None:
+        """Announce freshly queued jobs ("created" events) and wake the dispatch loop."""
+        for job in jobs:
+            self._publish(job, jobs_repo.QUEUED)
+        self.wake()
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a running job: it fails with "Job cancelled by user" at once and is charged
+        only the compute time it measured. Queued and finished jobs cannot be cancelled."""
+        now = self._clock()
+        with self.db.session(write=True) as session:
+            job = jobs_repo.get_job(session, job_id)
+            if job is None:
+                raise JobNotFoundError(f"Job {job_id} not found")
+            if job.status == jobs_repo.QUEUED:
+                raise NotCancellableError(
+                    "Only running jobs can be cancelled: this job is still waiting in the queue"
+                )
+            if not jobs_repo.mark_failed(
+                session, job_id, CANCELLED_ERROR, now, from_statuses=jobs_repo.RUNNING_STATUSES
+            ):
+                raise NotCancellableError(
+                    f"Only running jobs can be cancelled: this job is already {job.status}"
+                )
+            session.refresh(job)
+        self._inbox.put(_Cancel(job_id))
+        self._publish(job, jobs_repo.FAILED, error=CANCELLED_ERROR)
+        return job
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until nothing runs and nothing startable is queued (tests, shutdown)."""
+        self.wake()
+        return self._idle.wait(timeout)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                first = self._inbox.get(timeout=self.poll_seconds)
+                messages = [first]
+            except queue.Empty:
+                messages = []
+            while len(messages) < 256:
+                try:
+                    messages.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if self._stop.is_set():
+                return
+            for i, message in enumerate(messages):
+                if isinstance(message, TaskProgress) and _superseded(message, messages[i + 1 :]):
+                    continue  # only the latest progress of a job is worth a database write
+                self._guarded(self._handle, message)
+            self._guarded(self._fill)
+
+    def _guarded(self, fn: Callable[..., None], *args: object) -> None:
+        # Whatever goes wrong with one job, the loop keeps serving the others.
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("dispatcher error")
+
+    def _handle(self, message: _Message) -> None:
+        if isinstance(message, TaskProgress):
+            self._on_progress(message)
+        elif isinstance(message, TaskResult):
+            self._settle(message.job_id, lambda flight: self._on_result(message, flight))
+        elif isinstance(message, TaskFailure):
+            self._settle(message.job_id, lambda flight: self._on_failure(message, flight))
+        elif isinstance(message, _Cancel) and message.job_id in self._in_flight:
+            self.executor.cancel(message.job_id)
+
+    def _settle(self, job_id: str, handler: Callable[[_Flight], None]) -> None:
+        flight = self._in_flight.pop(job_id, None)
+        if flight is None:
+            return  # not ours (a stale event)
+        try:
+            handler(flight)
+        except Exception as exc:
+            log.exception("could not record the outcome of job %s", job_id)
+            self._fail(job_id, f"Internal error while recording the job's outcome: {exc}")
+
+    # -- starting jobs ----------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        free = self.executor.slots - len(self._in_flight)
+        if free <= 0:
+            return
+        now = self._clock()
+        with self.db.session() as session:
+            queued = jobs_repo.jobs_with_status(session, (jobs_repo.QUEUED,))
+            if not queued:
+                if not self._in_flight:
+                    self._idle.set()
+                return
+            running = jobs_repo.jobs_with_status(session, jobs_repo.RUNNING_STATUSES)
+            states = self._account_states(session, queued, now)
+        queue_view = [_queued_view(job) for job in queued]
+        running_view = [
+            scheduler.RunningJob(j.id, j.account_id, j.mode_effective or j.mode_requested)
+            for j in running
+        ]
+        by_id = {job.id: job for job in queued}
+        while free > 0:
+            decision = scheduler.pick_next(
+                queue_view,
+                running_view,
+                states,
+                turbo_available=self.plans.turbo_available,
+                relax_inflight_seconds=self.plans.relax_inflight_seconds,
+            )
+            if decision is None:
+                break
+            queue_view = [q for q in queue_view if q.id != decision.job_id]
+            job = by_id[decision.job_id]
+            if isinstance(decision, scheduler.Reject):
+                self._fail(job.id, decision.reason, from_statuses=(jobs_repo.QUEUED,))
+                continue
+            if self._start(job, decision.mode):
+                running_view.append(scheduler.RunningJob(job.id, job.account_id, decision.mode))
+                free -= 1
+        if not self._in_flight and not queue_view:
+            self._idle.set()
+
+    def _account_states(
+        self, session: Session, queued: Sequence[Job], now: datetime
+    ) -> dict[int, scheduler.AccountState]:
+        states: dict[int, scheduler.AccountState] = {}
+        accounts: dict[int, Account] = {}
+        for job in queued:
+            account = session.get(Account, job.account_id)
+            if account is not None:
+                accounts[account.id] = account
+        usage = relax_usage(session, accounts.values(), self.plans, now)
+        needs_fast = {job.account_id for job in queued if job.mode_requested != "relax"}
+        for account_id, account in accounts.items():
+            remaining = 0.0
+            if account_id in needs_fast:
+                remaining = fast_balance_for(session, account, self.plans, now).remaining
+            states[account_id] = scheduler.AccountState(
+                plan=self.plans.get(account.plan),
+                fast_remaining=remaining,
+                relax_usage=usage.get(account_id, 0.0),
+            )
+        return states
+
+    def _start(self, job: Job, mode: str) -> bool:
+        now = self._clock()
+        with self.db.session(write=True) as session:
+            if not jobs_repo.mark_started(session, job.id, mode, now):
+                return False  # cancelled or taken meanwhile
+        task = Task(
+            job_id=job.id,
+            backend_ref=self.backend_ref,
+            cache_dir=self.cache_dir,
+            device=self.device,
+            recipe=dict(job.recipe or {}),
+            runner=self.runner,
+        )
+        self._in_flight[job.id] = _Flight(job.account_id, mode, job.created)
+        self._idle.clear()
+        try:
+            self.executor.submit(task)
+        except Exception:
+            log.exception("executor refused job %s; putting it back in the queue", job.id)
+            del self._in_flight[job.id]
+            with self.db.session(write=True) as session:
+                jobs_repo.requeue(session, job.id, self._clock())
+            return False
+        self._publish(job, jobs_repo.STARTED)
+        return True
+
+    # -- recording outcomes -------------------------------------------------------------------
+
+    def _on_progress(self, event: TaskProgress) -> None:
+        flight = self._in_flight.get(event.job_id)
+        if flight is None:
+            return
+        percent = max(0, min(99, (100 * event.step) // max(1, event.total)))
+        preview_path = None
+        if event.preview_png is not None:
+            preview_path = self.files.save_preview(event.job_id, event.preview_png, flight.created)
+        with self.db.session(write=True) as session:
+            if not jobs_repo.mark_progress(
+                session, event.job_id, percent, self._clock(), preview_path
+            ):
+                return  # cancelled meanwhile
+            job = jobs_repo.get_job(session, event.job_id)
+        if job is not None:
+            self._publish(
+                job,
+                jobs_repo.PROGRESS,
+                progress=percent,
+                preview_path=preview_path,
+                preview_png=event.preview_png,
+            )
+
+    def _on_result(self, result: TaskResult, flight: _Flight) -> None:
+        with self.db.session() as session:
+            job = jobs_repo.get_job(session, result.job_id)
+        if job is None:
+            return
+        if job.status not in jobs_repo.RUNNING_STATUSES:
+            self._charge_late(job, flight, result.compute_seconds)  # cancelled while finishing
+            return
+        # Files first, outside the transaction: the write lock is not held during disk I/O.
+        images = self._save_outputs(job, result, flight.created)
+        cost = self._cost(job, flight.mode, result.compute_seconds)
+        now = self._clock()
+        with self.db.session(write=True) as session:
+            completed = jobs_repo.mark_completed(
+                session, job.id, now, gpu_seconds=result.compute_seconds, cost_seconds=cost
+            )
+            if completed:
+                jobs_repo.add_images(session, job.id, images, now=now)
+                ledger.record_usage(
+                    session,
+                    job.account_id,
+                    job.id,
+                    flight.mode,
+                    result.compute_seconds,
+                    cost,
+                    now=now,
+                )
+                session.refresh(job)
+        if not completed:
+            for image in images:
+                self.files.delete(image.path)
+            self._charge_late(job, flight, result.compute_seconds)
+            return
+        self._publish(job, jobs_repo.COMPLETED, progress=100)
+
+    def _save_outputs(self, job: Job, result: TaskResult, created: datetime) -> list[ImageSpec]:
+        visibility = job.visibility
+        specs: list[ImageSpec] = []
+        grid = result.grid_png
+        if grid is None and len(result.images_png) > 1:
+            grid = compose_grid_png(result.images_png)
+        if grid is not None:
+            width, height = png_size(grid)
+            path = self.files.save(job.id, 0, grid, created)
+            specs.append(ImageSpec(0, path, width, height, job.seed, visibility=visibility))
+        for i, data in enumerate(result.images_png, start=1):
+            width, height = png_size(data)
+            seed = result.seeds[i - 1] if i - 1 < len(result.seeds) else job.seed
+            path = self.files.save(job.id, i, data, created)
+            specs.append(ImageSpec(i, path, width, height, seed, visibility=visibility))
+        return specs
+
+    def _on_failure(self, failure: TaskFailure, flight: _Flight) -> None:
+        with self.db.session() as session:
+            job = jobs_repo.get_job(session, failure.job_id)
+        if job is None:
+            return
+        if job.status not in jobs_repo.RUNNING_STATUSES:
+            self._charge_late(job, flight, failure.compute_seconds)  # cancelled by the user
+            return
+        if failure.cancelled:
+            # Cancelled by someone other than Dispatcher.cancel (e.g. an operator's tool).
+            self._charge_late(job, flight, failure.compute_seconds)
+            self._fail(job.id, CANCELLED_ERROR)
+            return
+        if failure.retryable and job.attempts <= self.retries:
+            log.warning("job %s: %s; retrying", job.id, failure.error)
+            with self.db.session(write=True) as session:
+                requeued = jobs_repo.requeue(session, job.id, self._clock())
+            if requeued:
+                self._publish(job, jobs_repo.QUEUED)
+            return
+        error = failure.error
+        if failure.retryable:
+            error = f"{error} (gave up after {job.attempts} attempts)"
+        self._fail(job.id, error)
+
+    def _fail(
+        self,
+        job_id: str,
+        error: str,
+        *,
+        from_statuses: Sequence[str] = jobs_repo.ACTIVE_STATUSES,
+    ) -> None:
+        with self.db.session(write=True) as session:
+            failed = jobs_repo.mark_failed(
+                session, job_id, error, self._clock(), from_statuses=from_statuses
+            )
+            job = jobs_repo.get_job(session, job_id)
+        if failed and job is not None:
+            self._publish(job, jobs_repo.FAILED, error=error)
+
+    def _cost(self, job: Job, mode: str, compute_seconds: float) -> float:
+        return cost_seconds(
+            compute_seconds,
+            mode=mode,
+            draft=job.draft,
+            action=action_of(job.verb, job.button),
+            costs=self.plans.costs,
+        )
+
+    def _charge_late(self, job: Job, flight: _Flight, compute_seconds: float) -> None:
+        """Charge the measured time of a run that ended after its job was cancelled."""
+        if compute_seconds <= 0:
+            return
+        cost = self._cost(job, flight.mode, compute_seconds)
+        with self.db.session(write=True) as session:
+            jobs_repo.add_cost(session, job.id, compute_seconds, cost)
+            ledger.record_usage(session, job.account_id, job.id, flight.mode, compute_seconds, cost)
+
+    def _publish(
+        self,
+        job: Job,
+        status: str,
+        *,
+        progress: int = 0,
+        error: str | None = None,
+        preview_path: str | None = None,
+        preview_png: bytes | None = None,
+    ) -> None:
+        self.events.publish(
+            JobEvent(
+                job_id=job.id,
+                account_id=job.account_id,
+                status=status,
+                progress=progress,
+                error=error,
+                preview_path=preview_path,
+                preview_png=preview_png,
+            )
+        )
+
+
+def build_dispatcher(
+    settings: Settings,
+    db: Database,
+    events: EventBus,
+    *,
+    runner: str = ENGINE_RUNNER,
+    executor: Executor | None = None,
+    plans: PlanBook | None = None,
+) -> Dispatcher:
+    """A dispatcher wired from Settings: local workers, images under the data directory,
+    plans from ``settings.plans_file``."""
+    return Dispatcher(
+        db,
+        executor if executor is not None else LocalExecutor(settings.workers),
+        ImageFiles(settings.images_dir),
+        plans if plans is not None else PlanBook.load(settings.plans_file),
+        events,
+        cache_dir=settings.models_dir,
+        backend_ref=settings.model,
+        device=settings.device,
+        runner=runner,
+        retries=settings.job_retries,
+    )
+
+
+def _queued_view(job: Job) -> scheduler.QueuedJob:
+    return scheduler.QueuedJob(
+        id=job.id,
+        account_id=job.account_id,
+        mode=job.mode_requested,
+        enqueued_at=job.enqueued_at,
+        batch_index=job.batch_index,
+        priority=job.priority,
+    )
+
+
+def _superseded(progress: TaskProgress, later: Sequence[_Message]) -> bool:
+    return any(
+        isinstance(m, TaskProgress | TaskResult | TaskFailure) and m.job_id == progress.job_id
+        for m in later
+    )
