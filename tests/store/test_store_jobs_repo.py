@@ -1,0 +1,172 @@
+"""Jobs, images and the ledger: creation, queries, conditional status transitions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from dreamloom.store import accounts, jobs_repo, ledger
+from dreamloom.store.db import Database
+from dreamloom.store.jobs_repo import ImageSpec, JobSpec
+
+T0 = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
+
+
+def make_account(db: Database, name: str = "ada", plan: str = "standard") -> int:
+    with db.session() as session:
+        return accounts.create_account(session, name, plan, now=T0).id
+
+
+def spec(**overrides: object) -> JobSpec:
+    values: dict[str, object] = {"verb": "imagine", "mode": "fast", "prompt_text": "a cat"}
+    values.update(overrides)
+    return JobSpec(**values)  # type: ignore[arg-type]
+
+
+def test_create_jobs_round_trips_every_field(db: Database) -> None:
+    account_id = make_account(db)
+    prompt = {"text": "a cat", "params": {"ar": "16:9", "weights": [1.0, -0.5]}}
+    recipe = {"op": "txt2img", "width": 512, "seed": 4294967295}
+    with db.session() as session:
+        (created,) = jobs_repo.create_jobs(
+            session,
+            account_id,
+            [
+                spec(
+                    prompt=prompt,
+                    recipe=recipe,
+                    seed=4294967295,
+                    draft=True,
+                    visibility="stealth",
+                    request={"prompt": "a cat", "replyUrl": "https://example.invalid/hook"},
+                )
+            ],
+            now=T0,
+        )
+        job_id = created.id
+    with db.session() as session:
+        job = jobs_repo.get_job(session, job_id)
+        assert job is not None
+        assert job.seed == 4294967295
+        assert job.prompt == prompt and job.recipe == recipe
+        assert job.request == {"prompt": "a cat", "replyUrl": "https://example.invalid/hook"}
+        assert job.status == "created" and job.progress == 0 and job.attempts == 0
+        assert job.draft is True and job.visibility == "stealth"
+        assert job.created == T0 and job.enqueued_at == T0
+        assert job.batch_id is None
+        assert jobs_repo.get_job(session, "nope") is None
+
+
+def test_a_batch_shares_an_id_and_keeps_its_order(db: Database) -> None:
+    account_id = make_account(db)
+    with db.session() as session:
+        jobs = jobs_repo.create_jobs(session, account_id, [spec(seed=i) for i in range(3)])
+        assert len({j.batch_id for j in jobs}) == 1 and jobs[0].batch_id is not None
+        assert [j.batch_index for j in jobs] == [0, 1, 2]
+        assert len({j.id for j in jobs}) == 3
+    with pytest.raises(ValueError), db.session() as session:
+        jobs_repo.create_jobs(session, account_id, [])
+
+
+def test_listing_counting_and_queue_order(db: Database) -> None:
+    ada, bob = make_account(db, "ada"), make_account(db, "bob")
+    with db.session() as session:
+        first = jobs_repo.create_jobs(session, ada, [spec()], now=T0)[0].id
+        batch = jobs_repo.create_jobs(session, ada, [spec(), spec()], now=T0 + timedelta(seconds=1))
+        bobs = jobs_repo.create_jobs(session, bob, [spec()], now=T0 + timedelta(seconds=2))[0]
+        jobs_repo.mark_started(session, bobs.id, "fast", T0)
+    with db.session() as session:
+        listed = jobs_repo.list_jobs(session, account_id=ada)
+        assert [j.id for j in listed][-1] == first  # newest first
+        assert len(listed) == 3
+        assert len(jobs_repo.list_jobs(session, account_id=ada, limit=1)) == 1
+        older = jobs_repo.list_jobs(session, account_id=ada, before=T0 + timedelta(seconds=1))
+        assert [j.id for j in older] == [first]
+        running = jobs_repo.list_jobs(session, statuses=jobs_repo.RUNNING_STATUSES)
+        assert [j.id for j in running] == [bobs.id]
+        queue = jobs_repo.jobs_with_status(session, ["created"])
+        assert [j.id for j in queue] == [first, batch[0].id, batch[1].id]
+        assert jobs_repo.count_active(session, ada) == {"created": 3, "started": 0, "progress": 0}
+        assert jobs_repo.count_active(session, bob)["started"] == 1
+        assert jobs_repo.queued_submissions(session, ada) == 2  # the batch counts once
+        assert jobs_repo.queued_submissions(session, bob) == 0
+
+
+def test_status_transitions_are_conditional(db: Database) -> None:
+    account_id = make_account(db)
+    with db.session() as session:
+        job_id = jobs_repo.create_jobs(session, account_id, [spec()])[0].id
+    with db.session(write=True) as session:
+        assert jobs_repo.mark_progress(session, job_id, 10, T0) is False  # not running yet
+        assert jobs_repo.mark_started(session, job_id, "fast", T0) is True
+        assert jobs_repo.mark_started(session, job_id, "fast", T0) is False  # only once
+        assert jobs_repo.mark_progress(session, job_id, 40, T0, "2025/05/x/preview.png")
+    with db.session() as session:
+        job = jobs_repo.get_job(session, job_id)
+        assert job is not None
+        assert (job.status, job.progress, job.attempts) == ("progress", 40, 1)
+        assert job.preview_path == "2025/05/x/preview.png" and job.mode_effective == "fast"
+    with db.session(write=True) as session:
+        assert jobs_repo.requeue(session, job_id, T0)
+        assert jobs_repo.mark_started(session, job_id, "relax", T0)
+        assert jobs_repo.mark_failed(
+            session, job_id, "Job cancelled by user", T0, from_statuses=jobs_repo.RUNNING_STATUSES
+        )
+        # The loser of a race (a result arriving after the cancel) changes nothing.
+        assert not jobs_repo.mark_completed(session, job_id, T0, gpu_seconds=1, cost_seconds=1)
+        jobs_repo.add_cost(session, job_id, 2.5, 5.0)
+    with db.session() as session:
+        job = jobs_repo.get_job(session, job_id)
+        assert job is not None
+        assert (job.status, job.error, job.attempts) == ("failed", "Job cancelled by user", 2)
+        assert (job.gpu_seconds, job.cost_seconds) == (2.5, 5.0)
+        assert job.finished == T0
+
+
+def test_images_of_a_job(db: Database) -> None:
+    account_id = make_account(db)
+    with db.session() as session:
+        job_id = jobs_repo.create_jobs(session, account_id, [spec()])[0].id
+        jobs_repo.add_images(
+            session,
+            job_id,
+            [ImageSpec(i, f"2025/05/{job_id}/{i}.png", 64, 64, seed=10 + i) for i in (3, 0, 1)],
+        )
+    with db.session() as session:
+        images = jobs_repo.images_of_job(session, job_id)
+        assert [i.index for i in images] == [0, 1, 3]
+        assert images[1].seed == 11 and images[1].moderation == "ok" and images[1].likes == 0
+        assert jobs_repo.get_image(session, images[0].id) is not None
+    with pytest.raises(IntegrityError), db.session() as session:
+        jobs_repo.add_images(session, job_id, [ImageSpec(0, "dup.png", 1, 1)])
+
+
+def test_ledger_and_grants(db: Database) -> None:
+    ada, bob = make_account(db, "ada"), make_account(db, "bob")
+    with db.session() as session:
+        job_id = jobs_repo.create_jobs(session, ada, [spec()])[0].id
+        ledger.record_usage(session, ada, job_id, "fast", 30.0, 30.0, now=T0)
+        ledger.record_usage(session, ada, None, "turbo", 10.0, 20.0, now=T0 + timedelta(hours=1))
+        ledger.record_usage(session, ada, None, "relax", 50.0, 0.0, now=T0 + timedelta(hours=2))
+        ledger.record_usage(session, bob, None, "relax", 7.0, 0.0, now=T0)
+        ledger.add_grant(
+            session, ada, "bonus", 3600, granted_at=T0, expires_at=T0 + timedelta(days=30)
+        )
+        with pytest.raises(ValueError):
+            ledger.add_grant(session, ada, "gift", 1, granted_at=T0, expires_at=T0)
+    with db.session() as session:
+        charges = ledger.fast_charges_since(session, ada, T0 + timedelta(minutes=1))
+        assert charges == [(T0 + timedelta(hours=1), 20.0)]
+        assert ledger.gpu_seconds_since(session, {ada: T0, bob: T0}, mode="relax") == {
+            ada: 50.0,
+            bob: 7.0,
+        }
+        assert ledger.gpu_seconds_since(session, {ada: T0}) == {ada: 90.0}
+        by_mode = {u.mode: u for u in ledger.usage_by_mode(session, ada)}
+        assert by_mode["turbo"].charged_seconds == 20.0 and by_mode["fast"].jobs == 1
+        assert [e.mode for e in ledger.ledger_entries(session, ada)] == ["relax", "turbo", "fast"]
+        grants = ledger.grants_expiring_after(session, ada, T0 + timedelta(days=29))
+        assert [g.seconds for g in grants] == [3600]
+        assert ledger.grants_expiring_after(session, ada, T0 + timedelta(days=30)) == []
