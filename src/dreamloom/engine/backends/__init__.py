@@ -1,0 +1,1 @@
+"""Backends turn a Recipe into images; `base` fixes the contract every backend meets."""

@@ -1,0 +1,309 @@
+"""A backend over any diffusers text-to-image pipeline (SD 1.x/2.x, SD-Turbo, SDXL, ...).
+
+The pipeline's own `__call__` does the denoising; this module prepares what it is given
+(latents for chaos, embeddings for `::` weights and weird), watches it step by step through
+`callback_on_step_end` (progress, previews, `--stop`, cancellation) and switches the model's
+convolutions to circular padding for `--tile`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from dreamloom.engine.backends.base import (
+    Cancelled,
+    CancelledFn,
+    EngineResult,
+    Progress,
+    ProgressFn,
+)
+from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
+from dreamloom.engine.preview import preview_image
+from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe
+from dreamloom.engine.tiling import circular_padding
+
+
+@dataclass
+class _Conditioning:
+    """Text conditioning for one image, before it is repeated over the batch: (1, ...) tensors.
+
+    `pooled` is only set for pipelines with a pooled text embedding (SDXL)."""
+
+    embeds: Any
+    negative: Any
+    pooled: Any = None
+    negative_pooled: Any = None
+
+
+class _DenoisedTap:
+    """Records the scheduler's estimate of the clean latents (x0) at every step.
+
+    The pipeline keeps only the noisy latents; `--stop` must decode the x0 estimate instead
+    (noisy latents decode to noise, the estimate to the softer picture Midjourney's `--stop`
+    shows) and previews of it are readable from the first step. Most schedulers (Euler, DDIM,
+    LCM, ...) return it as the second element of `step`'s output; where one does not, the tap
+    stays empty and callers fall back to the current latents.
+    """
+
+    def __init__(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+        self.latest: Any = None
+
+    @contextmanager
+    def attached(self) -> Iterator[_DenoisedTap]:
+        original = self.scheduler.step
+
+        def step(*args: Any, **kwargs: Any) -> Any:
+            output = original(*args, **kwargs)
+            estimate = getattr(output, "pred_original_sample", None)
+            if estimate is None and isinstance(output, tuple) and len(output) > 1:
+                estimate = output[1]
+            self.latest = estimate if isinstance(estimate, torch.Tensor) else None
+            return output
+
+        # An instance attribute shadows the class's method for this run only.
+        self.scheduler.step = step
+        try:
+            yield self
+        finally:
+            del self.scheduler.step
+
+
+class _StepWatcher:
+    """The `callback_on_step_end` of one run."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        tap: _DenoisedTap,
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+        previews_per_run: int,
+    ) -> None:
+        self.recipe = recipe
+        self.tap = tap
+        self.progress = progress
+        self.cancelled = cancelled
+        self.previews_per_run = previews_per_run
+        self.steps_run = 0
+
+    def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> Any:
+        # The scheduler may schedule more model calls than steps (Heun: 2 per step); the
+        # pipeline knows how many it will make once its timesteps are set.
+        scheduled = int(getattr(pipe, "num_timesteps", None) or self.recipe.steps)
+        stop_at = self.recipe.steps_to_run(scheduled)
+        step = index + 1
+        self.steps_run = step
+        if self.cancelled is not None and self.cancelled():
+            raise Cancelled(step)
+        estimate = self.tap.latest if self.tap.latest is not None else tensors.get("latents")
+        result: dict[str, Any] = {}
+        if step >= stop_at and step < scheduled:
+            # Diffusers' documented way to end a run early: the remaining iterations are
+            # skipped and the latents handed back here are decoded.
+            pipe._interrupt = True
+            if self.tap.latest is not None:
+                result["latents"] = self.tap.latest
+        if self.progress is not None:
+            self.progress(Progress(step, stop_at, self._preview(step, stop_at, estimate)))
+        return result
+
+    def _preview(self, step: int, total: int, latents: Any) -> Image.Image | None:
+        if self.previews_per_run <= 0 or latents is None or latents.ndim != 4:
+            return None
+        interval = max(1, -(-total // self.previews_per_run))
+        return preview_image(latents) if step % interval == 0 else None
+
+
+class DiffusersBackend:
+    def __init__(self, pipeline: Any, info: ModelInfo, *, previews_per_run: int = 4) -> None:
+        call = inspect.signature(pipeline.__call__).parameters
+        if "callback_on_step_end" not in call:
+            raise TypeError(f"{type(pipeline).__name__} has no step callback; unsupported")
+        self.pipeline = pipeline
+        self.info = info
+        self.previews_per_run = previews_per_run
+        encode = getattr(pipeline, "encode_prompt", None)
+        # Weighted `::` parts and weird need embeddings; pipelines whose encode_prompt speaks
+        # the SD/SDXL dialect get them, others (FLUX, ...) are given plain text.
+        self._embeds = (
+            "prompt_embeds" in call
+            and encode is not None
+            and "do_classifier_free_guidance" in inspect.signature(encode).parameters
+        )
+        self._has_negative = "negative_prompt" in call
+        pipeline.set_progress_bar_config(disable=True)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        ref_or_path: str | Path,
+        *,
+        info: ModelInfo,
+        cache_dir: Path | None = None,
+        device: str = "cpu",
+    ) -> DiffusersBackend:
+        from diffusers import DiffusionPipeline
+
+        dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        extra: dict[str, Any] = {}
+        index = DiffusionPipeline.load_config(str(ref_or_path), cache_dir=cache_dir)
+        if "safety_checker" in index:
+            # Moderation is the engine's own step, run on every output; SD 1.x's checker would
+            # cost a CLIP model's memory and black out images behind the service's back.
+            extra = {"safety_checker": None, "requires_safety_checker": False}
+        extra[_dtype_keyword()] = dtype
+        pipeline = DiffusionPipeline.from_pretrained(
+            str(ref_or_path), cache_dir=cache_dir, **extra
+        ).to(device)
+        return cls(pipeline, info_from_pipeline(pipeline, info))
+
+    def run(
+        self,
+        recipe: Recipe,
+        progress: ProgressFn | None = None,
+        cancelled: CancelledFn | None = None,
+    ) -> EngineResult:
+        if recipe.operation != "imagine":
+            raise NotImplementedError(f"operation {recipe.operation!r} is not implemented yet")
+        if cancelled is not None and cancelled():
+            raise Cancelled(0)
+        started = time.perf_counter()
+        pipe = self.pipeline
+        seeds = image_seeds(recipe.seed, recipe.batch)
+        tap = _DenoisedTap(pipe.scheduler)
+        watcher = _StepWatcher(recipe, tap, progress, cancelled, self.previews_per_run)
+        with (
+            torch.no_grad(),
+            circular_padding(self._convolution_modules(), recipe.tile),
+            tap.attached(),
+        ):
+            output = pipe(
+                width=recipe.width,
+                height=recipe.height,
+                num_inference_steps=recipe.steps,
+                guidance_scale=recipe.guidance,
+                generator=[
+                    torch.Generator("cpu").manual_seed(derive_seed(s, "sampler")) for s in seeds
+                ],
+                callback_on_step_end=watcher,
+                output_type="pil",
+                **self._conditioning_kwargs(recipe, seeds),
+                **self._latents_kwargs(recipe, seeds),
+            )
+        images = [image.convert("RGB") for image in output.images]
+        return EngineResult(images, seeds, time.perf_counter() - started)
+
+    def _convolution_modules(self) -> list[torch.nn.Module]:
+        names = ("unet", "transformer", "vae")
+        found = (getattr(self.pipeline, name, None) for name in names)
+        return [module for module in found if isinstance(module, torch.nn.Module)]
+
+    def _latents_kwargs(self, recipe: Recipe, seeds: list[int]) -> dict[str, Any]:
+        unet = getattr(self.pipeline, "unet", None)
+        if unet is None:
+            # Packed-latent transformers (FLUX, ...) lay latents out differently: they get
+            # per-image generators only, and chaos has no effect there yet.
+            return {}
+        factor = int(self.pipeline.vae_scale_factor)
+        shape = (int(unet.config.in_channels), recipe.height // factor, recipe.width // factor)
+        latents = initial_latents(recipe.seed, seeds, shape, recipe.chaos)
+        return {"latents": latents.to(device=self.pipeline.device, dtype=unet.dtype)}
+
+    def _conditioning_kwargs(self, recipe: Recipe, seeds: list[int]) -> dict[str, Any]:
+        batch = len(seeds)
+        if not self._embeds:
+            kwargs: dict[str, Any] = {"prompt": [_joined(recipe.positive)] * batch}
+            if recipe.negative and self._has_negative:
+                kwargs["negative_prompt"] = [_joined(recipe.negative)] * batch
+            return kwargs
+        cond = self._encode(recipe)
+        kwargs = {
+            "prompt_embeds": perturb(cond.embeds, seeds, recipe.weird),
+            "negative_prompt_embeds": _repeat(cond.negative, batch),
+        }
+        if cond.pooled is not None:
+            kwargs["pooled_prompt_embeds"] = perturb(cond.pooled, seeds, recipe.weird, "pooled")
+            kwargs["negative_pooled_prompt_embeds"] = _repeat(cond.negative_pooled, batch)
+        return kwargs
+
+    def _encode(self, recipe: Recipe) -> _Conditioning:
+        """Each `::` part encoded on its own, then averaged by weight: positive parts into the
+        conditioning, negative parts (and `--no`) into the negative conditioning. Without
+        negative parts the model's own unconditional embedding is kept (SDXL uses zeros, SD
+        the empty prompt)."""
+        positive = self._encode_texts(recipe.positive, with_unconditional=True)
+        cond = _Conditioning(
+            embeds=_weighted(positive[0], recipe.positive),
+            negative=positive[1][:1],
+            pooled=None if positive[2] is None else _weighted(positive[2], recipe.positive),
+            negative_pooled=None if positive[3] is None else positive[3][:1],
+        )
+        if recipe.negative:
+            negative = self._encode_texts(recipe.negative, with_unconditional=False)
+            cond = replace(
+                cond,
+                negative=_weighted(negative[0], recipe.negative),
+                negative_pooled=None
+                if negative[2] is None
+                else _weighted(negative[2], recipe.negative),
+            )
+        return cond
+
+    def _encode_texts(
+        self, parts: tuple[PromptPart, ...], *, with_unconditional: bool
+    ) -> tuple[Any, Any, Any, Any]:
+        output = self.pipeline.encode_prompt(
+            prompt=[part.text for part in parts],
+            device=self.pipeline.device,
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=with_unconditional,
+        )
+        if len(output) == 2:  # SD 1.x/2.x: (embeds, negative)
+            return output[0], output[1], None, None
+        if len(output) == 4:  # SDXL: (embeds, negative, pooled, negative pooled)
+            return output[0], output[1], output[2], output[3]
+        raise TypeError(f"unexpected encode_prompt output of {len(output)} items")
+
+
+def info_from_pipeline(pipeline: Any, defaults: ModelInfo) -> ModelInfo:
+    """The facts a loaded pipeline states about itself win over guesses by name."""
+    unet = getattr(pipeline, "unet", None)
+    factor = int(getattr(pipeline, "vae_scale_factor", defaults.multiple))
+    native = defaults.native_size
+    if unet is not None and unet.config.sample_size is not None:
+        sample = unet.config.sample_size
+        native = factor * int(sample if isinstance(sample, int) else max(sample))
+    return replace(defaults, native_size=native, multiple=factor)
+
+
+def _dtype_keyword() -> str:
+    """diffusers renamed `torch_dtype` to `dtype` (the old name warns, and goes in 1.0); the
+    helper that resolves the two arrived with the rename."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_resolve_dtype") else "torch_dtype"
+
+
+def _weighted(tensors: Any, parts: tuple[PromptPart, ...]) -> Any:
+    """(n, ...) embeddings of n parts -> (1, ...) weighted mean."""
+    weights = torch.tensor([part.weight for part in parts], dtype=tensors.dtype)
+    weights = (weights / weights.sum()).to(tensors.device)
+    return (weights.view(-1, *([1] * (tensors.ndim - 1))) * tensors).sum(0, keepdim=True)
+
+
+def _repeat(tensor: Any, count: int) -> Any:
+    return tensor.expand(count, *tensor.shape[1:]).contiguous()
+
+
+def _joined(parts: tuple[PromptPart, ...]) -> str:
+    return ", ".join(part.text for part in parts if part.text.strip())

@@ -1,0 +1,187 @@
+"""Recipes: everything a backend needs to make pixels, as plain data.
+
+A recipe is built once (at submission) from a parsed prompt and the model's facts, stored with
+the job and shipped to a worker. It names no model object and no tensor, so it pickles and
+round-trips through JSON; together with the model version it is deterministic on one machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from dreamloom.prompt import Prompt
+
+Operation = Literal["imagine", "img2img", "inpaint", "outpaint", "upscale"]
+OPERATIONS: tuple[str, ...] = get_args(Operation)
+
+# `--no x` is documented by Midjourney as the same as `x::-.5`.
+NO_WEIGHT = 0.5
+
+# Real models get sides in multiples of 64 (a UNet with three downsamplings then sees whole
+# latent blocks); a model whose native side is only a few such blocks (the tiny test model) would
+# lose its aspect ratio to that rounding, so it falls back to its latent multiple.
+PREFERRED_MULTIPLE = 64
+LATENT_MULTIPLE = 8
+
+
+@dataclass(frozen=True)
+class PromptPart:
+    """One conditioning text and its weight (positive for both lists; the list says the sign)."""
+
+    text: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the recipe builder needs to know about a model, obtainable without loading it."""
+
+    name: str
+    native_size: int = 512  # side of the square the model was trained at, in pixels
+    multiple: int = LATENT_MULTIPLE  # pixels per latent cell: sides must be multiples of it
+    default_steps: int = 30
+    default_guidance: float = 7.5
+    # Negative conditioning needs classifier-free guidance; distilled one-step models have none.
+    supports_negative: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    model: str
+    width: int
+    height: int
+    seed: int  # the job seed; per-image seeds are derived from it by the backend
+    steps: int
+    guidance: float
+    positive: tuple[PromptPart, ...]
+    negative: tuple[PromptPart, ...] = ()
+    operation: Operation = "imagine"
+    batch: int = 4
+    chaos: float = 0.0  # 0..1: diversity between the images of one batch
+    weird: float = 0.0  # 0..1: per-image perturbation of the conditioning
+    tile: bool = False
+    stop_fraction: float = 1.0  # (0, 1]: share of the denoising schedule that is run
+    stylize: int = 100  # kept as typed: guidance is derived from it, later conditioning may be too
+    # Image operations (img2img, inpaint, outpaint, upscale): PNG bytes and denoising strength.
+    init_image: bytes | None = field(default=None, repr=False)
+    mask: bytes | None = field(default=None, repr=False)
+    strength: float | None = None
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.operation not in OPERATIONS:
+            problems.append(f"unknown operation {self.operation!r}")
+        for side in ("width", "height"):
+            value = getattr(self, side)
+            if value <= 0 or value % LATENT_MULTIPLE:
+                problems.append(f"{side} must be a positive multiple of {LATENT_MULTIPLE}")
+        if self.batch < 1:
+            problems.append("batch must be at least 1")
+        if self.steps < 1:
+            problems.append("steps must be at least 1")
+        if not 0.0 <= self.chaos <= 1.0 or not 0.0 <= self.weird <= 1.0:
+            problems.append("chaos and weird must lie in [0, 1]")
+        if not 0.0 < self.stop_fraction <= 1.0:
+            problems.append("stop_fraction must lie in (0, 1]")
+        if self.strength is not None and not 0.0 <= self.strength <= 1.0:
+            problems.append("strength must lie in [0, 1]")
+        if any(part.weight <= 0 for part in (*self.positive, *self.negative)):
+            problems.append("part weights must be positive (the list gives the sign)")
+        if problems:
+            raise ValueError("invalid recipe: " + "; ".join(problems))
+
+    def steps_to_run(self, scheduled: int) -> int:
+        """How many of `scheduled` denoising steps `stop_fraction` lets run (at least one)."""
+        return max(1, min(scheduled, math.floor(scheduled * self.stop_fraction + 0.5)))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("init_image", "mask"):
+            raw = getattr(self, key)
+            data[key] = None if raw is None else base64.b64encode(raw).decode("ascii")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            # A recipe written by a newer version must not run silently with parts ignored.
+            raise ValueError(f"unknown recipe fields: {sorted(unknown)}")
+        values = dict(data)
+        for key in ("positive", "negative"):
+            if key in values:
+                values[key] = tuple(
+                    PromptPart(str(p["text"]), float(p["weight"])) for p in values[key]
+                )
+        for key in ("init_image", "mask"):
+            if values.get(key) is not None:
+                values[key] = base64.b64decode(values[key])
+        return cls(**values)
+
+
+def steps_for(default_steps: int, quality: float, draft: bool) -> int:
+    """`--q` is Midjourney's GPU-time multiplier, so it scales the step budget linearly;
+    `--draft` halves it (Midjourney: draft jobs cost half)."""
+    steps = default_steps * quality
+    if draft:
+        steps /= 2
+    return max(1, round(steps))
+
+
+def guidance_for(stylize: int, default_guidance: float, raw: bool) -> float:
+    """Map `--s` 0..1000 monotonically onto guidance around the model's default (at `--s 100`).
+
+    Piecewise linear: 0 gives 0.6x the default, 1000 gives 1.6x. `--style raw` takes 15% off,
+    as raw means "less of the house style". Guidance at or below 1 means the model runs without
+    classifier-free guidance (distilled turbo models): raising it would double the cost and burn
+    the image, so such a model keeps its default and stylize has no guidance lever there.
+    """
+    if default_guidance <= 1.0:
+        return default_guidance
+    s = min(max(stylize, 0), 1000)
+    ratio = 0.6 + 0.4 * s / 100 if s <= 100 else 1.0 + 0.6 * (s - 100) / 900
+    if raw:
+        ratio *= 0.85
+    return max(1.0, round(default_guidance * ratio, 4))
+
+
+def size_multiple(info: ModelInfo) -> int:
+    if info.native_size // PREFERRED_MULTIPLE >= 8:
+        return PREFERRED_MULTIPLE
+    return max(LATENT_MULTIPLE, info.multiple)
+
+
+def recipe_for_imagine(prompt: Prompt, info: ModelInfo, seed: int) -> Recipe:
+    """The recipe for an imagine job; `seed` is the job seed chosen by the caller (`--seed`
+    or drawn)."""
+    # Imported here so that the engine's other modules stay usable on their own.
+    from dreamloom.prompt import aspect_size
+
+    params = prompt.params
+    width, height = aspect_size(params.aspect, info.native_size, multiple=size_multiple(info))
+    positive = tuple(PromptPart(p.text, p.weight) for p in prompt.parts if p.weight > 0)
+    negative = tuple(PromptPart(p.text, -p.weight) for p in prompt.parts if p.weight < 0)
+    negative += tuple(PromptPart(text, NO_WEIGHT) for text in params.no)
+    raw = bool(params.raw) or params.style == "raw"
+    return Recipe(
+        operation="imagine",
+        model=info.name,
+        width=int(width),
+        height=int(height),
+        seed=int(seed),
+        steps=steps_for(info.default_steps, float(params.quality), bool(params.draft)),
+        guidance=guidance_for(int(params.stylize), info.default_guidance, raw),
+        positive=positive or (PromptPart("", 1.0),),
+        negative=tuple(p for p in negative if p.text.strip()),
+        chaos=float(params.chaos) / 100,
+        weird=float(params.weird) / 3000,
+        tile=bool(params.tile),
+        stop_fraction=float(params.stop) / 100,
+        stylize=int(params.stylize),
+    )
