@@ -48,6 +48,10 @@ def parse_prompt(text: str, ctx: PromptContext = _DEFAULT_CONTEXT) -> list[Promp
         raise PromptError("You can not submit batch jobs in relax mode")
     if jobs > ctx.batch_cap:
         raise _too_many(jobs, ctx.batch_cap)
+    for prompt in prompts:
+        # The canonical form must itself be a valid prompt (it is what gets stored and re-run),
+        # and it spells out defaults and long parameter names, so it is measured too.
+        check_length(prompt.normalized(), "The prompt", " with all its parameters written out")
     return [prompt for prompt in prompts for _ in range(prompt.params.repeat)]
 
 

@@ -42,8 +42,20 @@ def expand(seq: Seq) -> list[str]:
 
 
 def escape(text: str) -> str:
-    """The inverse of parsing for text without groups: ``expand(parse(escape(t))) == [t]``."""
-    return text.replace("\\", "\\\\").replace("{", "\\{").replace("}", "\\}")
+    """The inverse of parsing for text without groups: ``expand(parse(escape(t))) == [t]``.
+
+    Minimal on purpose: a backslash is only doubled where it would otherwise escape the next
+    character, so that "C:\\dir" stays readable and never grows.
+    """
+    out: list[str] = []
+    for i, char in enumerate(text):
+        if char in "{}":
+            out.append("\\" + char)
+        elif char == "\\" and i + 1 < len(text) and text[i + 1] in _SPECIAL:
+            out.append("\\\\")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def _count_group(group: Group) -> int:

@@ -8,36 +8,34 @@ grid, so the exact ratio is usually out of reach and the nearest one is chosen.
 from __future__ import annotations
 
 import math
-from typing import Final
-
-# How far the area may stray from native x native in search of a closer aspect ratio. Models
-# trained at one area degrade quickly away from it; 10 % is inside what SDXL's own bucket
-# table uses (1216x832 is 3.5 % below 1024 x 1024).
-AREA_TOLERANCE: Final = 0.10
 
 
 def aspect_size(aspect: tuple[int, int], native: int, multiple: int = 64) -> tuple[int, int]:
     """Width and height for ``aspect`` with an area close to ``native * native``.
 
-    Both are multiples of ``multiple`` (at least ``multiple``). Among the sizes whose area is
-    within AREA_TOLERANCE of the target, the one closest in aspect ratio wins, then the one
-    closest in area; if none is (tiny native sizes), the best compromise of both is taken.
+    Both are multiples of ``multiple`` (at least ``multiple``). The size chosen minimises the
+    aspect error plus half the area error, both measured as log ratios; ties go to the size
+    closer in area, then the smaller one.
     """
     ratio_w, ratio_h = aspect
     if ratio_w <= 0 or ratio_h <= 0 or native <= 0 or multiple <= 0:
         raise ValueError("aspect, native and multiple must be positive")
+    if ratio_w < ratio_h:  # portrait is landscape turned round: 2:3 is 3:2 with sides swapped
+        height, width = aspect_size((ratio_h, ratio_w), native, multiple)
+        return width, height
     target_area = float(native) * native
     target_ratio = ratio_w / ratio_h
 
-    ideal_height = math.sqrt(target_area / target_ratio)
-    low = max(1, math.floor(ideal_height * 0.8 / multiple))
-    high = max(low, math.ceil(ideal_height * 1.25 / multiple))
+    # For every side length near the ideal one, the two multiples nearest the ratio on the
+    # other side; stepping along both sides keeps the set complete for extreme ratios.
     candidates: set[tuple[int, int]] = set()
-    for k in range(low, high + 1):
-        height = k * multiple
-        ideal_width = height * target_ratio / multiple
-        for n in (math.floor(ideal_width), math.ceil(ideal_width)):
-            candidates.add((max(1, n) * multiple, height))
+    ideal_width = math.sqrt(target_area * target_ratio)
+    for k in _steps(ideal_width / target_ratio, multiple):
+        other = k * target_ratio
+        candidates.update((max(1, n) * multiple, k * multiple) for n in _around(other))
+    for k in _steps(ideal_width, multiple):
+        other = k / target_ratio
+        candidates.update((k * multiple, max(1, n) * multiple) for n in _around(other))
 
     def ratio_error(size: tuple[int, int]) -> float:
         return abs(math.log(size[0] / size[1] / target_ratio))
@@ -45,7 +43,19 @@ def aspect_size(aspect: tuple[int, int], native: int, multiple: int = 64) -> tup
     def area_error(size: tuple[int, int]) -> float:
         return abs(math.log(size[0] * size[1] / target_area))
 
-    within = [size for size in candidates if area_error(size) <= math.log1p(AREA_TOLERANCE)]
-    if within:
-        return min(within, key=lambda s: (round(ratio_error(s), 12), area_error(s), s))
-    return min(candidates, key=lambda s: (ratio_error(s) + area_error(s), s))
+    # Shape first: a few percent more or fewer pixels is invisible, a squashed ratio is not.
+    # Rounded so that mirror-image errors (+x % area and -x % area) tie exactly.
+    return min(
+        candidates,
+        key=lambda s: (round(ratio_error(s) + area_error(s) / 2, 12), round(area_error(s), 12), s),
+    )
+
+
+def _steps(ideal: float, multiple: int) -> range:
+    """Side lengths (in units of ``multiple``) from 2/3 to 3/2 of an ideal side length."""
+    low = max(1, math.floor(ideal / 1.5 / multiple))
+    return range(low, max(low, math.ceil(ideal * 1.5 / multiple)) + 1)
+
+
+def _around(value: float) -> tuple[int, int]:
+    return math.floor(value), math.ceil(value)

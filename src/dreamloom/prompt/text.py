@@ -12,9 +12,9 @@ MAX_LENGTH: Final = 6000  # the early FAQ: "It must stay under 6000 characters."
 _QUOTES: Final = frozenset('"“”')
 
 
-def check_length(text: str, label: str, after: str = "") -> None:
+def check_length(text: str, label: str, detail: str = "") -> None:
     if len(text) > MAX_LENGTH:
-        raise PromptError(f"{label} is too long{after}: the limit is {MAX_LENGTH} characters")
+        raise PromptError(f"{label} is too long{detail}: the limit is {MAX_LENGTH} characters")
 
 
 def clean(text: str) -> str:
