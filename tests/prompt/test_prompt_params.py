@@ -160,7 +160,14 @@ def test_version_spellings() -> None:
     assert params("cat --v 5.0").version == "5"
 
 
-@pytest.mark.parametrize("value", ["8", "6.2", "niji", "", "v7"])
+def test_version_named_as_in_the_settings_menu() -> None:
+    assert params("cat --v niji 6").version == "niji 6"
+    assert params("cat --version niji 5").niji
+    assert params("cat --v niji").version == "niji 6"
+    assert error("cat --v niji 7") == "--niji must be one of 4, 5, 6"
+
+
+@pytest.mark.parametrize("value", ["8", "6.2", "nij", "", "v7"])
 def test_unknown_version(value: str) -> None:
     assert error(f"cat --v {value}") == (
         "--version must be one of 1, 2, 3, 4, 5, 5.1, 5.2, 6, 6.1, 7"

@@ -85,12 +85,9 @@ def resolve_params(args: Mapping[str, Arg]) -> Params:
     rules = _version(args.get("version"))
     get = args.get
 
-    stop = get("stop")
-    if stop is not None:
-        _supported(stop, rules.stop, rules)
-    seed_arg = get("seed")
-    seed = None if seed_arg is None else _int(seed_arg, 0, 0, MAX_SEED, rules)
-    sref = get("sref")
+    _supported(get("stop"), rules.stop, rules)
+    _supported(get("personalize"), rules.personalize, rules)
+    _supported(get("draft"), rules.draft, rules)
 
     # A weight without its reference: "You can only use the character weight parameter if you
     # have a character reference" (support FAQ), and the same for style and omni references.
@@ -105,14 +102,14 @@ def resolve_params(args: Mapping[str, Arg]) -> Params:
             _supported(arg, supported, rules)
             if arg is not None and reference not in args:
                 raise PromptError(f"--{arg.name} can only be used together with --{reference}")
-    _supported(get("personalize"), rules.personalize, rules)
-    _supported(get("draft"), rules.draft, rules)
 
     raw, style = _style(get("raw"), get("style"), rules)
     visibility = get("visibility")
     speed = get("speed")
     for flag in (get("tile"), get("draft"), visibility, speed):
         _no_value(flag)
+    seed_arg = get("seed")
+    seed = None if seed_arg is None else _int(seed_arg, 0, 0, MAX_SEED, rules)
 
     return Params(
         aspect=_aspect(get("aspect"), rules),
@@ -126,11 +123,11 @@ def resolve_params(args: Mapping[str, Arg]) -> Params:
         style=style,
         no=_no(get("no")),
         seed=seed,
-        stop=_int(stop, 100, 10, 100, rules),
+        stop=_int(get("stop"), 100, 10, 100, rules),
         tile="tile" in args,
         weird=_int(get("weird"), 0, 0, 3000, rules),
         iw=_float(get("iw"), 1.0, *rules.iw, rules),
-        sref=_sref(sref, seed),
+        sref=_sref(get("sref"), seed),
         sw=_int(get("sw"), 100, 0, 1000, rules),
         sv=_int(get("sv"), 6, 1, 6, rules),
         cref=_links(get("cref")),
@@ -151,6 +148,9 @@ def _long(key: str) -> str:
 def _version(arg: Arg | None) -> VersionRules:
     if arg is None:
         return rules_for(DEFAULT_VERSION)
+    if arg.key == "version" and arg.values[:1] == ("niji",):
+        # The settings menu names Niji models "niji 6"; "--v niji 6" is that name typed out.
+        arg = Arg("niji", arg.name, arg.values[1:])
     value = _one_value(arg)
     if arg.key == "niji":
         version = f"niji {NIJI_VERSIONS[-1]}" if value is None else parse_niji(value)
