@@ -78,7 +78,7 @@ class _Flight:
 
 @dataclass(frozen=True)
 class _Cancel:
-    job_id: str
+    job: Job
 
 
 _WAKE = object()
@@ -137,7 +137,9 @@ class Dispatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop dispatching and the executor. Running jobs stay "running" in the database and
-        are re-queued by the next start's ``recover()``."""
+        are re-queued by the next start's ``recover()``. Idempotent."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._inbox.put(_WAKE)
         if self._thread is not None:
@@ -192,8 +194,9 @@ class Dispatcher:
                     f"Only running jobs can be cancelled: this job is already {job.status}"
                 )
             session.refresh(job)
-        self._inbox.put(_Cancel(job_id))
-        self._publish(job, jobs_repo.FAILED, error=CANCELLED_ERROR)
+        # The dispatch thread stops the run and publishes "failed": after any progress event
+        # it published before, never before one.
+        self._inbox.put(_Cancel(job))
         return job
 
     @property
@@ -241,8 +244,10 @@ class Dispatcher:
             self._settle(message.job_id, lambda flight: self._on_result(message, flight))
         elif isinstance(message, TaskFailure):
             self._settle(message.job_id, lambda flight: self._on_failure(message, flight))
-        elif isinstance(message, _Cancel) and message.job_id in self._in_flight:
-            self.executor.cancel(message.job_id)
+        elif isinstance(message, _Cancel):
+            if message.job.id in self._in_flight:
+                self.executor.cancel(message.job.id)
+            self._publish(message.job, jobs_repo.FAILED, error=CANCELLED_ERROR)
 
     def _settle(self, job_id: str, handler: Callable[[_Flight], None]) -> None:
         flight = self._in_flight.pop(job_id, None)
@@ -396,7 +401,6 @@ class Dispatcher:
                     cost,
                     now=now,
                 )
-                session.refresh(job)
         if not completed:
             for image in images:
                 self.files.delete(image.path)

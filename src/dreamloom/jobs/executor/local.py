@@ -78,6 +78,7 @@ class LocalExecutor:
         self._on_event: EventCallback | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._stopped = False
         # A self-pipe: writing a byte wakes the supervisor out of its wait() on the pipes.
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -131,6 +132,11 @@ class LocalExecutor:
         return True
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the workers (killing any that are busy). Idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         self._stopping.set()
         self._wake()
         if self._thread is not None:
@@ -139,8 +145,9 @@ class LocalExecutor:
             if slot.worker is not None:
                 self._retire(slot.worker, timeout)
                 slot.worker = None
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        if self._thread is None or not self._thread.is_alive():
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     # -- supervisor ----------------------------------------------------------------------------
 
@@ -248,10 +255,12 @@ class LocalExecutor:
                 event = TaskFailure(worker.task.job_id, WORKER_DIED.format(code=code), True)
             self._emit(event)
         slot.worker = None
-        # A worker that keeps dying right after it starts (a broken environment) is restarted
-        # with a growing delay instead of in a tight loop.
+        # A worker that keeps dying on its own right after it starts (a broken environment)
+        # is restarted with a growing delay instead of in a tight loop. Dying in a task is
+        # the task's doing: replace the worker at once.
         lived = time.monotonic() - worker.spawned_at
-        slot.backoff = 0.0 if lived > 5.0 else min(30.0, max(0.5, slot.backoff * 2))
+        idle_early_death = worker.task is None and lived < 5.0
+        slot.backoff = min(30.0, max(0.5, slot.backoff * 2)) if idle_early_death else 0.0
         slot.respawn_at = time.monotonic() + slot.backoff
         self.restarts += 1
 

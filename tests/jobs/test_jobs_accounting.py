@@ -1,0 +1,191 @@
+"""Costs, billing cycles and the fast-time balance (pure rules, then through the database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dreamloom.jobs.accounting import (
+    GrantInfo,
+    action_of,
+    add_months,
+    cost_seconds,
+    cycle_start_at,
+    fast_balance,
+    next_reset,
+    out_of_fast_time_message,
+)
+from dreamloom.jobs.balance import fast_balance_for, grant_fast_time, relax_usage
+from dreamloom.jobs.plans import Costs, PlanBook
+from dreamloom.store import accounts, ledger
+from dreamloom.store.db import Database
+
+COSTS = Costs()
+T0 = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)  # a 31st: the hard case for monthly cycles
+HOUR = 3600.0
+
+
+def at(days: float = 0, hours: float = 0) -> datetime:
+    return T0 + timedelta(days=days, hours=hours)
+
+
+@pytest.mark.parametrize(
+    ("verb", "button", "action"),
+    [
+        ("button", "U1", "split"),
+        ("button", "u4", "split"),
+        ("button", "Upscale (Subtle)", "upscale"),
+        ("button", "Upscale (Creative)", "upscale"),
+        ("button", "V2", "variation"),
+        ("button", "Vary (Strong)", "variation"),
+        ("button", "Vary (Region)", "variation"),
+        ("button", "🔄", "default"),
+        ("imagine", None, "default"),
+        ("blend", None, "default"),
+    ],
+)
+def test_action_of(verb: str, button: str | None, action: str) -> None:
+    assert action_of(verb, button) == action
+
+
+def test_cost_multipliers() -> None:
+    def cost(mode: str, draft: bool = False, action: str = "default") -> float:
+        return cost_seconds(60.0, mode=mode, draft=draft, action=action, costs=COSTS)
+
+    assert cost("fast") == 60
+    assert cost("turbo") == 120
+    assert cost("relax") == 0
+    assert cost("fast", draft=True) == 30
+    assert cost("turbo", draft=True) == 60
+    assert cost("fast", action="split") == 0
+    assert cost("fast", action="upscale") == 60  # an upscale measures ~2x a grid by itself
+    doubled = Costs(action_multipliers={"upscale": 2.0, "variation": 0.8})
+    assert cost_seconds(60, mode="fast", draft=False, action="upscale", costs=doubled) == 120
+    assert cost_seconds(60, mode="fast", draft=False, action="variation", costs=doubled) == 48
+    assert cost_seconds(-5, mode="fast", draft=False, action="default", costs=COSTS) == 0
+
+
+def test_monthly_cycles_are_anniversaries_of_the_anchor() -> None:
+    assert add_months(T0, 1) == datetime(2025, 2, 28, 12, tzinfo=UTC)
+    assert add_months(T0, 2) == datetime(2025, 3, 31, 12, tzinfo=UTC)  # back to the 31st
+    assert add_months(datetime(2024, 1, 31, tzinfo=UTC), 1).day == 29  # leap year
+    assert add_months(T0, -2) == datetime(2024, 11, 30, 12, tzinfo=UTC)
+    assert cycle_start_at(T0, T0) == T0
+    assert cycle_start_at(T0, at(days=28) - timedelta(seconds=1)) == T0
+    assert cycle_start_at(T0, datetime(2025, 2, 28, 12, tzinfo=UTC)) == add_months(T0, 1)
+    assert cycle_start_at(T0, datetime(2025, 3, 30, tzinfo=UTC)) == add_months(T0, 1)
+    assert cycle_start_at(T0, datetime(2025, 3, 31, 12, tzinfo=UTC)) == add_months(T0, 2)
+    assert cycle_start_at(T0, datetime(2024, 12, 31, 11, tzinfo=UTC)) == add_months(T0, -2)
+    assert next_reset(T0, at(days=3)) == add_months(T0, 1)
+
+
+def balance(
+    charges: list[tuple[datetime, float]],
+    now: datetime,
+    grants: list[GrantInfo] | None = None,
+    allowance: float = 2 * HOUR,
+) -> tuple[float, float, list[float]]:
+    result = fast_balance(
+        monthly_allowance=allowance, anchor=T0, grants=grants or [], charges=charges, now=now
+    )
+    return result.monthly_remaining, result.remaining, [g.remaining for g in result.grants]
+
+
+def grant(gid: int, kind: str, seconds: float, granted: datetime) -> GrantInfo:
+    days = 60 if kind == "purchased" else 30
+    return GrantInfo(gid, kind, seconds, granted, granted + timedelta(days=days))
+
+
+def test_usage_spends_the_monthly_allowance_which_resets_without_rollover() -> None:
+    charges = [(at(days=1), 1800.0), (at(days=2), 1800.0)]
+    assert balance(charges, at(days=3)) == (HOUR, HOUR, [])
+    # Next cycle: full allowance again, the unused hour does not roll over.
+    assert balance(charges, at(days=29)) == (2 * HOUR, 2 * HOUR, [])
+
+
+def test_overspending_is_forgiven_never_negative() -> None:
+    assert balance([(at(days=1), 3 * HOUR)], at(days=2)) == (0.0, 0.0, [])
+
+
+def test_grants_are_spent_after_the_allowance_earliest_expiry_first() -> None:
+    purchased = grant(1, "purchased", HOUR, at(days=1))  # expires day 61
+    bonus = grant(2, "bonus", HOUR, at(days=2))  # expires day 32: spent first
+    charges = [(at(days=3), 2 * HOUR + 1800.0)]  # allowance gone, 30 min from grants
+    monthly, total, grants = balance(charges, at(days=4), [purchased, bonus])
+    assert monthly == 0
+    assert grants == [1800.0, HOUR]  # in spending order: bonus, then purchased
+    assert total == 1800.0 + HOUR
+
+
+def test_grants_expire_and_purchased_time_rolls_over_until_then() -> None:
+    purchased = grant(1, "purchased", HOUR, at(days=1))
+    bonus = grant(2, "bonus", HOUR, at(days=1))
+    # Next cycle (day 29): allowance renewed, both grants still alive.
+    assert balance([], at(days=29), [purchased, bonus])[1] == 4 * HOUR
+    # Day 40: the bonus expired (30 days), purchased rolls over.
+    assert balance([], at(days=40), [purchased, bonus])[2] == [HOUR]
+    # Day 70: everything granted is gone.
+    assert balance([], at(days=70), [purchased, bonus]) == (2 * HOUR, 2 * HOUR, [])
+
+
+def test_a_grant_is_used_by_charges_of_earlier_cycles() -> None:
+    purchased = grant(1, "purchased", 2 * HOUR, at(days=5))
+    charges = [(at(days=10), 3 * HOUR)]  # 1 h over the first cycle's allowance -> the grant
+    monthly, total, grants = balance(charges, at(days=35), [purchased])
+    assert monthly == 2 * HOUR and grants == [HOUR] and total == 3 * HOUR
+
+
+def test_a_charge_before_a_grant_does_not_touch_it() -> None:
+    late_grant = grant(1, "bonus", HOUR, at(days=10))
+    monthly, _total, grants = balance([(at(days=5), 3 * HOUR)], at(days=11), [late_grant])
+    assert (monthly, grants) == (0, [HOUR])
+
+
+def test_out_of_time_message_suggests_relax_only_where_allowed() -> None:
+    book = PlanBook()
+    assert "/relax" in out_of_fast_time_message(book.plans["standard"])
+    assert "/relax" not in out_of_fast_time_message(book.plans["basic"])
+
+
+# -- through the database ----------------------------------------------------------------------
+
+
+def test_balance_from_the_ledger(db: Database) -> None:
+    book = PlanBook.from_overrides({"plans": {"basic": {"monthly_fast_minutes": 60}}})
+    with db.session() as session:
+        account = accounts.create_account(session, "ada", "basic", now=T0)
+        grant_fast_time(session, account.id, "bonus", HOUR, book, now=at(days=1))
+        grant_fast_time(session, account.id, "purchased", HOUR, book, now=at(days=1))
+        ledger.record_usage(session, account.id, None, "fast", 80 * 60, 80 * 60, now=at(days=2))
+        ledger.record_usage(session, account.id, None, "relax", 500, 0, now=at(days=2))
+    with db.session() as session:
+        account = accounts.require_account(session, account.id)
+        now = at(days=3)
+        result = fast_balance_for(session, account, book, now)
+        assert result.monthly_remaining == 0
+        assert [(g.kind, g.remaining) for g in result.grants] == [
+            ("bonus", 40 * 60),
+            ("purchased", HOUR),
+        ]
+        assert result.remaining == 100 * 60
+        assert result.next_reset == add_months(T0, 1)
+        # After the bonus expired and the cycle renewed: allowance + purchased.
+        later = fast_balance_for(session, account, book, at(days=45))
+        assert later.remaining == 60 * 60 + HOUR
+        assert relax_usage(session, [account], book, now) == {account.id: 500.0}
+        assert relax_usage(session, [account], book, at(days=30)) == {account.id: 0.0}
+
+
+def test_balance_reaches_back_for_charges_against_an_old_grant(db: Database) -> None:
+    book = PlanBook.from_overrides({"plans": {"basic": {"monthly_fast_minutes": 60}}})
+    with db.session() as session:
+        account = accounts.create_account(session, "ada", "basic", now=T0)
+        grant_fast_time(session, account.id, "purchased", 2 * HOUR, book, now=at(days=1))
+        # Two hours in the first cycle: one from the allowance, one from the grant.
+        ledger.record_usage(session, account.id, None, "fast", 2 * HOUR, 2 * HOUR, now=at(days=2))
+    with db.session() as session:
+        account = accounts.require_account(session, account.id)
+        result = fast_balance_for(session, account, book, at(days=40))
+        assert result.monthly_remaining == HOUR
+        assert [g.remaining for g in result.grants] == [HOUR]

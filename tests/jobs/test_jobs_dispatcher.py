@@ -1,0 +1,321 @@
+"""The dispatcher end to end: real worker processes running the fake runner, a real database."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from dreamloom.events import EventBus, JobEvent, Subscription
+from dreamloom.jobs.dispatcher import (
+    CANCELLED_ERROR,
+    Dispatcher,
+    JobNotFoundError,
+    NotCancellableError,
+)
+from dreamloom.jobs.executor.base import FAKE_RUNNER
+from dreamloom.jobs.executor.local import LocalExecutor
+from dreamloom.jobs.grid import png_size
+from dreamloom.jobs.plans import PlanBook
+from dreamloom.jobs.submit import submit_jobs
+from dreamloom.store import accounts, jobs_repo, ledger
+from dreamloom.store.db import Database
+from dreamloom.store.files import ImageFiles
+from dreamloom.store.jobs_repo import JobSpec
+from dreamloom.store.tables import Job, UsageLedger
+
+SLOW: dict[str, Any] = {"fake_steps": 200, "fake_step_seconds": 0.02}  # ~4 s unless cancelled
+
+
+class Env:
+    def __init__(self, db: Database, tmp_path: Path) -> None:
+        self.db = db
+        self.tmp_path = tmp_path
+        self.files = ImageFiles(tmp_path / "images")
+        self.bus = EventBus(subscriber_maxsize=10_000)
+        self.plans = PlanBook()
+        self.dispatchers: list[Dispatcher] = []
+
+    def dispatcher(self, workers: int = 1, retries: int = 1) -> Dispatcher:
+        dispatcher = Dispatcher(
+            self.db,
+            LocalExecutor(workers, cancel_grace_s=2.0),
+            self.files,
+            self.plans,
+            self.bus,
+            cache_dir=self.tmp_path / "models",
+            runner=FAKE_RUNNER,
+            retries=retries,
+            poll_seconds=0.1,
+        )
+        self.dispatchers.append(dispatcher)
+        return dispatcher
+
+    def account(self, name: str = "ada", plan: str = "standard") -> int:
+        with self.db.session() as session:
+            return accounts.create_account(session, name, plan).id
+
+    def submit(
+        self,
+        dispatcher: Dispatcher | None,
+        account_id: int,
+        *,
+        mode: str = "fast",
+        count: int = 1,
+        verb: str = "imagine",
+        draft: bool = False,
+        **recipe: Any,
+    ) -> list[str]:
+        specs = [
+            JobSpec(
+                verb=verb,
+                mode=mode,
+                prompt_text="a cat",
+                recipe={"seed": 42, **recipe},
+                seed=42,
+                draft=draft,
+            )
+            for _ in range(count)
+        ]
+        with self.db.session(write=True) as session:
+            jobs = submit_jobs(session, account_id, specs, self.plans)
+        if dispatcher is not None:
+            dispatcher.submitted(jobs)
+        return [job.id for job in jobs]
+
+    def job(self, job_id: str) -> Job:
+        with self.db.session() as session:
+            job = jobs_repo.get_job(session, job_id)
+            assert job is not None
+            return job
+
+    def wait(self, job_id: str, *statuses: str, timeout: float = 30) -> Job:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job.status in statuses:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} is {job.status}, expected {statuses}")
+            time.sleep(0.05)
+
+    def ledger(self, job_id: str) -> list[UsageLedger]:
+        with self.db.session() as session:
+            stmt = select(UsageLedger).where(UsageLedger.job_id == job_id)
+            return list(session.scalars(stmt))
+
+
+@pytest.fixture
+def env(db: Database, tmp_path: Path) -> Iterator[Env]:
+    environment = Env(db, tmp_path)
+    yield environment
+    for dispatcher in environment.dispatchers:
+        dispatcher.stop()
+
+
+def drain(
+    sub: Subscription, until: Callable[[JobEvent], bool], timeout: float = 30
+) -> list[JobEvent]:
+    events: list[JobEvent] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = sub.get(0.1)
+        if event is None:
+            continue
+        events.append(event)
+        if until(event):
+            return events
+    raise AssertionError(f"timed out; got {[(e.job_id, e.status) for e in events]}")
+
+
+def test_a_job_runs_to_completion_with_progress_events_and_five_images(env: Env) -> None:
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    account = env.account()
+    sub = env.bus.subscribe()
+    (job_id,) = env.submit(dispatcher, account, fake_steps=4, fake_step_seconds=0.02, fake_size=8)
+    events = drain(sub, lambda e: e.job_id == job_id and e.terminal)
+    mine = [e for e in events if e.job_id == job_id]
+    statuses = [e.status for e in mine]
+    assert statuses[:2] == ["created", "started"] and statuses[-1] == "completed"
+    assert "progress" in statuses
+    assert all(a.seq < b.seq for a, b in itertools.pairwise(mine))
+    progress = [e.progress for e in mine if e.status == "progress"]
+    assert progress == sorted(progress) and max(progress) < 100 and mine[-1].progress == 100
+    previews = [e for e in mine if e.preview_png is not None]
+    assert previews and previews[-1].preview_path is not None
+
+    job = env.job(job_id)
+    assert (job.status, job.progress, job.mode_effective, job.attempts) == (
+        "completed",
+        100,
+        "fast",
+        1,
+    )
+    assert job.gpu_seconds > 0 and job.cost_seconds == pytest.approx(job.gpu_seconds)
+    assert job.started is not None and job.finished is not None and job.error is None
+    assert job.preview_path is not None and env.files.exists(job.preview_path)
+    with env.db.session() as session:
+        images = jobs_repo.images_of_job(session, job_id)
+    assert [i.index for i in images] == [0, 1, 2, 3, 4]
+    assert [i.seed for i in images] == [42, 42, 43, 44, 45]
+    assert (images[0].width, images[0].height) == (16, 16)  # 2x2 grid of 8 px images
+    assert all((i.width, i.height) == (8, 8) for i in images[1:])
+    for image in images:
+        assert png_size(env.files.read(image.path)) == (image.width, image.height)
+    (entry,) = env.ledger(job_id)
+    assert entry.mode == "fast" and entry.charged_seconds == pytest.approx(job.cost_seconds)
+    assert dispatcher.wait_idle(5)
+
+
+def test_charges_follow_the_speed_mode(env: Env) -> None:
+    dispatcher = env.dispatcher(workers=2)
+    dispatcher.start()
+    account = env.account(plan="pro")
+    (turbo,) = env.submit(dispatcher, account, mode="turbo")
+    (relax,) = env.submit(dispatcher, account, mode="relax")
+    (draft,) = env.submit(dispatcher, account, draft=True)
+    (split,) = env.submit(dispatcher, account, verb="button", fake_images=1)
+    for job_id, multiplier in ((turbo, 2.0), (relax, 0.0), (draft, 0.5)):
+        job = env.wait(job_id, "completed")
+        assert job.cost_seconds == pytest.approx(job.gpu_seconds * multiplier)
+        (entry,) = env.ledger(job_id)
+        assert entry.gpu_seconds == pytest.approx(job.gpu_seconds) and entry.gpu_seconds > 0
+    assert env.job(relax).mode_effective == "relax"
+    single = env.wait(split, "completed")
+    with env.db.session() as session:
+        assert [i.index for i in jobs_repo.images_of_job(session, single.id)] == [1]
+
+
+def test_turbo_runs_as_fast_without_turbo_capacity(env: Env) -> None:
+    env.plans = PlanBook(turbo_available=False)
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    (job_id,) = env.submit(dispatcher, env.account(), mode="turbo")
+    job = env.wait(job_id, "completed")
+    assert (job.mode_requested, job.mode_effective) == ("turbo", "fast")
+    assert job.cost_seconds == pytest.approx(job.gpu_seconds)
+
+
+def test_cancel_a_running_job_charges_only_measured_time(env: Env) -> None:
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    account = env.account()
+    (job_id,) = env.submit(dispatcher, account, **SLOW)
+    env.wait(job_id, "progress")
+    sub = env.bus.subscribe(job_id)
+    cancelled = dispatcher.cancel(job_id)
+    assert (cancelled.status, cancelled.error) == ("failed", CANCELLED_ERROR)
+    events = drain(sub, lambda e: e.terminal, timeout=5)
+    assert (events[-1].status, events[-1].error) == ("failed", CANCELLED_ERROR)
+    assert sub.get(0.3) is None  # nothing after the terminal event
+    # The worker stops at its next step and reports what it measured; that is charged.
+    deadline = time.monotonic() + 10
+    while not env.ledger(job_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (entry,) = env.ledger(job_id)
+    assert 0 < entry.gpu_seconds < 3.5
+    job = env.job(job_id)
+    assert job.status == "failed" and job.cost_seconds == pytest.approx(entry.charged_seconds)
+    with env.db.session() as session:
+        assert jobs_repo.images_of_job(session, job_id) == []
+    with pytest.raises(NotCancellableError, match="already failed"):
+        dispatcher.cancel(job_id)
+    # The worker is free again.
+    (after,) = env.submit(dispatcher, account)
+    env.wait(after, "completed")
+
+
+def test_queued_and_unknown_jobs_cannot_be_cancelled(env: Env) -> None:
+    dispatcher = env.dispatcher(workers=1)
+    dispatcher.start()
+    account = env.account()
+    (running,) = env.submit(dispatcher, account, **SLOW)
+    (queued,) = env.submit(dispatcher, account)
+    env.wait(running, "started", "progress")
+    with pytest.raises(NotCancellableError, match="Only running jobs can be cancelled") as info:
+        dispatcher.cancel(queued)
+    assert "queue" in info.value.message
+    assert env.job(queued).status == "created"
+    with pytest.raises(JobNotFoundError):
+        dispatcher.cancel("no-such-job")
+    dispatcher.cancel(running)
+    env.wait(queued, "completed")
+
+
+def test_a_killed_worker_is_retried_and_the_job_completes(env: Env) -> None:
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    account = env.account()
+    marker = env.tmp_path / "crashed-once"
+    sub = env.bus.subscribe()
+    (job_id,) = env.submit(dispatcher, account, fake_crash=str(marker))
+    events = drain(sub, lambda e: e.job_id == job_id and e.terminal)
+    assert marker.exists()
+    statuses = [e.status for e in events if e.job_id == job_id]
+    assert statuses[0] == "created" and statuses[-1] == "completed"
+    assert statuses.count("started") == 2 and statuses.count("created") == 2  # re-queued once
+    job = env.job(job_id)
+    assert job.attempts == 2 and job.error is None
+
+
+def test_a_job_that_always_kills_its_worker_fails_and_service_goes_on(env: Env) -> None:
+    dispatcher = env.dispatcher(retries=1)
+    dispatcher.start()
+    account = env.account()
+    (doomed,) = env.submit(dispatcher, account, fake_crash="always")
+    job = env.wait(doomed, "failed")
+    assert job.attempts == 2
+    assert job.error is not None and "gave up after 2 attempts" in job.error
+    assert env.ledger(doomed) == []  # nothing measured, nothing charged
+    (fine,) = env.submit(dispatcher, account)
+    env.wait(fine, "completed")
+    (bad,) = env.submit(dispatcher, account, fake_error="bad recipe")
+    failed = env.wait(bad, "failed")
+    assert failed.attempts == 1 and failed.error is not None and "bad recipe" in failed.error
+
+
+def test_a_new_dispatcher_resumes_interrupted_and_queued_jobs(env: Env) -> None:
+    first = env.dispatcher(workers=1)
+    first.start()
+    account = env.account()
+    (interrupted,) = env.submit(first, account, fake_steps=50, fake_step_seconds=0.02)
+    waiting = env.submit(first, account, count=2)
+    env.wait(interrupted, "progress")
+    first.stop()  # the "crash": the worker is killed, the job stays "progress"
+    assert env.job(interrupted).status == "progress"
+    assert {env.job(j).status for j in waiting} == {"created"}
+
+    second = env.dispatcher(workers=1)
+    sub = env.bus.subscribe(interrupted)
+    second.start()
+    event = sub.get(5)
+    assert event is not None and event.status == "created"  # announced as re-queued
+    for job_id in [interrupted, *waiting]:
+        env.wait(job_id, "completed", timeout=30)
+    assert env.job(interrupted).attempts == 2
+    assert [env.job(j).attempts for j in waiting] == [1, 1]
+
+
+def test_jobs_without_fast_time_left_drop_to_relax_or_fail(env: Env) -> None:
+    env.plans = PlanBook.from_overrides(
+        {"plans": {"basic": {"monthly_fast_minutes": 1}, "standard": {"monthly_fast_minutes": 1}}}
+    )
+    basic, standard = env.account("bas", "basic"), env.account("std", "standard")
+    (b_job,) = env.submit(None, basic)
+    (s_job,) = env.submit(None, standard)
+    # Fast time ran out between submission and dispatch (e.g. other jobs finished first).
+    with env.db.session() as session:
+        for account_id in (basic, standard):
+            ledger.record_usage(session, account_id, None, "fast", 60, 60)
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    failed = env.wait(b_job, "failed")
+    assert failed.error is not None and "run out of fast hours" in failed.error
+    relaxed = env.wait(s_job, "completed")
+    assert relaxed.mode_effective == "relax" and relaxed.cost_seconds == 0

@@ -1,0 +1,115 @@
+"""The local executor with the fake runner: results, progress, crashes, cancellation."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dreamloom.jobs.executor.base import (
+    FAKE_RUNNER,
+    ExecutorEvent,
+    Task,
+    TaskFailure,
+    TaskProgress,
+    TaskResult,
+)
+from dreamloom.jobs.executor.local import LocalExecutor
+
+
+class Harness:
+    def __init__(self, executor: LocalExecutor) -> None:
+        self.executor = executor
+        self.events: queue.Queue[ExecutorEvent] = queue.Queue()
+        self._seen: list[ExecutorEvent] = []
+
+    def task(self, job_id: str, **recipe: Any) -> Task:
+        return Task(job_id, "tiny", Path("/nonexistent"), "cpu", recipe, FAKE_RUNNER)
+
+    def outcome(self, job_id: str, timeout: float = 20) -> tuple[TaskResult | TaskFailure, int]:
+        """The final event of a job, and how many progress events came before it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            mine = [e for e in self._seen if e.job_id == job_id]
+            final = [e for e in mine if isinstance(e, TaskResult | TaskFailure)]
+            if final:
+                return final[0], sum(isinstance(e, TaskProgress) for e in mine)
+            self._seen.append(self.events.get(timeout=max(0.01, deadline - time.monotonic())))
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    executor = LocalExecutor(2, cancel_grace_s=1.0)
+    h = Harness(executor)
+    executor.start(h.events.put)
+    yield h
+    executor.stop()
+
+
+def test_results_progress_grid_and_slots(harness: Harness) -> None:
+    assert harness.executor.slots == 2
+    harness.executor.submit(harness.task("a", fake_steps=3, seed=7))
+    harness.executor.submit(harness.task("b", fake_steps=2, fake_images=1))
+    with pytest.raises(RuntimeError, match="no free worker"):
+        harness.executor.submit(harness.task("c"))
+    result, progress = harness.outcome("a")
+    assert isinstance(result, TaskResult)
+    assert progress == 3 and len(result.images_png) == 4 and result.seeds == [7, 8, 9, 10]
+    assert result.grid_png is not None and result.grid_png.startswith(b"\x89PNG")
+    assert result.compute_seconds > 0
+    single, _ = harness.outcome("b")
+    assert isinstance(single, TaskResult) and single.grid_png is None
+
+
+def test_errors_in_the_recipe_are_not_retryable(harness: Harness) -> None:
+    harness.executor.submit(harness.task("bad", fake_error="boom"))
+    failure, _ = harness.outcome("bad")
+    assert isinstance(failure, TaskFailure)
+    assert not failure.retryable and "boom" in failure.error
+    bad_runner = Task("r", "tiny", Path("."), "cpu", {}, "no.such.module:run")
+    harness.executor.submit(bad_runner)
+    failure, _ = harness.outcome("r")
+    assert isinstance(failure, TaskFailure) and "cannot load runner" in failure.error
+
+
+def test_a_dead_worker_fails_its_task_retryably_and_is_replaced(harness: Harness) -> None:
+    harness.executor.submit(harness.task("crash", fake_crash="always"))
+    failure, _ = harness.outcome("crash")
+    assert isinstance(failure, TaskFailure) and failure.retryable
+    assert "exit code 13" in failure.error
+    # The pool is whole again: two tasks run side by side.
+    harness.executor.submit(harness.task("x"))
+    harness.executor.submit(harness.task("y"))
+    assert isinstance(harness.outcome("x")[0], TaskResult)
+    assert isinstance(harness.outcome("y")[0], TaskResult)
+    assert harness.executor.restarts == 1
+
+
+def test_cancel_a_running_task(harness: Harness) -> None:
+    harness.executor.submit(harness.task("long", fake_steps=200, fake_step_seconds=0.02))
+    first = harness.events.get(timeout=20)
+    assert isinstance(first, TaskProgress)
+    assert harness.executor.cancel("long") is True
+    failure, _ = harness.outcome("long")
+    assert isinstance(failure, TaskFailure) and failure.cancelled and not failure.retryable
+    assert 0 < failure.compute_seconds < 4
+    assert harness.executor.cancel("long") is False
+    assert harness.executor.cancel("never-submitted") is False
+
+
+def test_a_task_that_ignores_cancellation_gets_its_worker_killed(harness: Harness) -> None:
+    harness.executor.submit(
+        harness.task("stubborn", fake_steps=400, fake_step_seconds=0.02, fake_ignore_cancel=True)
+    )
+    assert isinstance(harness.events.get(timeout=20), TaskProgress)
+    started = time.monotonic()
+    harness.executor.cancel("stubborn")
+    failure, _ = harness.outcome("stubborn")
+    assert isinstance(failure, TaskFailure) and failure.cancelled
+    assert time.monotonic() - started < 4  # grace 1 s, not the 8 s the task would take
+    harness.executor.submit(harness.task("after"))
+    assert isinstance(harness.outcome("after")[0], TaskResult)
