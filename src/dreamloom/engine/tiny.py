@@ -213,7 +213,7 @@ def build_sd_turbo_sized_pipeline(seed: int = 0, full_vae: bool = True) -> Any:
         tokenizer=tokenizer,
         unet=unet.eval(),
         # SD-Turbo's own scheduler settings: trailing spacing so one step starts at pure noise.
-        scheduler=_scheduler(timestep_spacing="trailing", steps_offset=0),
+        scheduler=_scheduler(timestep_spacing="trailing"),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,

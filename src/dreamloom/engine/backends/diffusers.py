@@ -94,7 +94,6 @@ class _StepWatcher:
         self.progress = progress
         self.cancelled = cancelled
         self.previews_per_run = previews_per_run
-        self.steps_run = 0
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> Any:
         # The scheduler may schedule more model calls than steps (Heun: 2 per step); the
@@ -102,7 +101,6 @@ class _StepWatcher:
         scheduled = int(getattr(pipe, "num_timesteps", None) or self.recipe.steps)
         stop_at = self.recipe.steps_to_run(scheduled)
         step = index + 1
-        self.steps_run = step
         if self.cancelled is not None and self.cancelled():
             raise Cancelled(step)
         estimate = self.tap.latest if self.tap.latest is not None else tensors.get("latents")
@@ -125,6 +123,9 @@ class _StepWatcher:
 
 
 class DiffusersBackend:
+    """One loaded pipeline. A run switches padding modes and watches the scheduler, so runs on
+    one backend must not overlap: a worker process runs one job at a time."""
+
     def __init__(self, pipeline: Any, info: ModelInfo, *, previews_per_run: int = 4) -> None:
         call = inspect.signature(pipeline.__call__).parameters
         if "callback_on_step_end" not in call:
