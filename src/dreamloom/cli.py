@@ -1,0 +1,213 @@
+"""The ``dreamloom`` command line: a thin face over :mod:`dreamloom.service`.
+
+Heavy modules (torch, diffusers, SQLAlchemy) are imported inside the commands so that
+``dreamloom --help`` and ``dreamloom prompt explain`` start instantly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from dreamloom.config import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted image generation.")
+prompt_app = typer.Typer(no_args_is_help=True, help="The prompt language.")
+user_app = typer.Typer(no_args_is_help=True, help="Accounts and API tokens.")
+train_app = typer.Typer(no_args_is_help=True, help="Train models.")
+app.add_typer(prompt_app, name="prompt")
+app.add_typer(user_app, name="user")
+app.add_typer(train_app, name="train")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data directory (default: $DREAMLOOM_DATA_DIR)."),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    from dreamloom.config import Settings
+
+    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
+    settings.ensure_dirs()
+    return settings
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]{message}[/red]")
+    return typer.Exit(code=2)
+
+
+@prompt_app.command("explain")
+def prompt_explain(
+    prompt: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Parse a prompt and print its normalised form (one line per job it expands to)."""
+    from dreamloom.prompt import PromptContext, PromptError, parse_prompt
+
+    try:
+        prompts = parse_prompt(prompt, PromptContext(batch_cap=40))
+    except PromptError as err:
+        if as_json:
+            print(json.dumps({"error": err.message}))
+            raise typer.Exit(code=2) from None
+        raise _fail(err.message) from None
+    if as_json:
+        print(json.dumps([p.to_dict() for p in prompts], indent=2))
+        return
+    for p in prompts:
+        console.print(p.normalized(), markup=False, highlight=False)
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    plan: Annotated[str, typer.Option(help="basic, standard, pro or mega.")] = "standard",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Create an account and print a new API token (shown once; stored hashed)."""
+    from dreamloom.service import Service, ServiceError
+
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            account, token = service.create_user(name, plan)
+        except ServiceError as err:
+            raise _fail(str(err)) from None
+    console.print(f"account {account.name} (plan {account.plan})", highlight=False)
+    print(token)
+
+
+@user_app.command("token")
+def user_token(name: str, data_dir: DataDirOption = None) -> None:
+    """Issue an additional API token for an existing account."""
+    from dreamloom.service import Service, ServiceError
+
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            token = service.issue_token(name)
+        except ServiceError as err:
+            raise _fail(str(err)) from None
+    print(token)
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDirOption = None) -> None:
+    """List accounts with their plan and remaining fast time."""
+    from dreamloom.service import Service
+
+    with Service(_settings(data_dir), dispatch=False) as service:
+        for row in service.list_users():
+            console.print(
+                f"{row.name:20} {row.plan:9} fast time left {row.fast_seconds_left / 60:8.1f} min",
+                highlight=False,
+            )
+
+
+@app.command()
+def imagine(
+    prompt: str,
+    user: Annotated[str, typer.Option(help="Account that submits (created if missing).")] = "local",
+    out: Annotated[Path, typer.Option(help="Folder for the grid and singles.")] = Path("."),
+    data_dir: DataDirOption = None,
+) -> None:
+    """Generate a 4-image grid through the job queue, with a progress bar."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskID,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from dreamloom.service import Service, ServiceError
+
+    settings = _settings(data_dir)
+    with Service(settings) as service:
+        account = service.ensure_user(user)
+        try:
+            jobs = service.submit_imagine(account, prompt)
+        except ServiceError as err:
+            raise _fail(str(err)) from None
+        if settings.model == "tiny":
+            err_console.print(
+                "[yellow]model 'tiny' is randomly initialised: images are noise-like. "
+                "Set DREAMLOOM_MODEL to a real model for real pictures.[/yellow]"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        failed = False
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as bar:
+            for job in jobs:
+                task = bar.add_task(f"job {job.id[:8]}", total=100)
+
+                def show(percent: int, task: TaskID = task) -> None:
+                    bar.update(task, completed=percent)
+
+                done = service.wait(job.id, on_progress=show)
+                bar.update(task, completed=100)
+                if done.status != "completed":
+                    failed = True
+                    err_console.print(f"job {done.id}: {done.status} {done.error or ''}")
+                    continue
+                paths = service.export_images(done.id, out)
+                console.print(f"job {done.id} seed {done.seed}", highlight=False)
+                for path in paths:
+                    console.print(f"  {path}", highlight=False)
+        if failed:
+            raise typer.Exit(code=1)
+
+
+@app.command()
+def cancel(job_id: str, user: str = "local", data_dir: DataDirOption = None) -> None:
+    """Cancel a running job (queued jobs cannot be cancelled)."""
+    from dreamloom.service import Service, ServiceError
+
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            service.cancel(service.ensure_user(user), job_id)
+        except ServiceError as err:
+            raise _fail(str(err)) from None
+    console.print(f"cancelled {job_id}")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the server: the scheduler, the local workers and the HTTP interface."""
+    import uvicorn
+
+    from dreamloom.api.app import create_app
+
+    settings = _settings(data_dir)
+    console.print(
+        f"dreamloom serving on http://{host}:{port} (data {settings.data_dir}, "
+        f"model {settings.model})",
+        highlight=False,
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The command line end to end, as a user runs it: real processes, real database, real model
+code path (the tiny random diffusers pipeline)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+CLI = [sys.executable, "-m", "dreamloom.cli"]
+
+
+def run_cli(
+    args: list[str], data_dir: Path, cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DREAMLOOM_DATA_DIR": str(data_dir)}
+    return subprocess.run(
+        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_prompt_explain_prints_normalised_jobs(tmp_path: Path) -> None:
+    result = run_cli(["prompt", "explain", "a {red, blue} fox --ar 16:9"], tmp_path, tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("a red fox") and "--ar 16:9" in lines[0]
+    assert lines[1].startswith("a blue fox")
+
+
+def test_prompt_explain_json_and_errors(tmp_path: Path) -> None:
+    ok = run_cli(["prompt", "explain", "--json", "a cat --chaos 40"], tmp_path, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    (data,) = json.loads(ok.stdout)
+    assert data["params"]["chaos"] == 40
+    bad = run_cli(["prompt", "explain", "a cat --stylize 5000"], tmp_path, tmp_path)
+    assert bad.returncode == 2
+    assert "--stylize must be between 0 and 1000 with --version 7" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_user_add_prints_a_token_stored_only_hashed(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    result = run_cli(["user", "add", "alice", "--plan", "pro"], data, tmp_path)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    assert len(token) > 20
+    raw = (data / "dreamloom.db").read_bytes()
+    assert token.encode() not in raw
+    again = run_cli(["user", "add", "alice"], data, tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad_plan = run_cli(["user", "add", "bob", "--plan", "platinum"], data, tmp_path)
+    assert bad_plan.returncode == 2 and "Unknown plan" in bad_plan.stderr
+
+
+def _images(out: Path, job_id: str) -> tuple[Image.Image, list[Image.Image]]:
+    grid = Image.open(out / f"{job_id}_grid.png")
+    singles = [Image.open(out / f"{job_id}_{i}.png") for i in range(1, 5)]
+    return grid, singles
+
+
+def test_imagine_saves_grid_and_singles_reproducibly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    prompt = "a lighthouse at dusk --ar 16:9 --seed 7"
+    first = run_cli(["imagine", prompt, "--out", "one"], data, tmp_path)
+    assert first.returncode == 0, first.stderr
+    match = re.search(r"job (\w+) seed (\d+)", first.stdout)
+    assert match, first.stdout
+    job_id, seed = match.group(1), int(match.group(2))
+    assert seed == 7
+    grid, singles = _images(tmp_path / "one", job_id)
+    w, h = singles[0].size
+    assert w > h and abs(w / h - 16 / 9) < 0.3
+    assert all(s.size == (w, h) for s in singles)
+    assert grid.size == (2 * w, 2 * h)
+    # The grid is made of the singles, in reading order.
+    assert np.array_equal(np.asarray(grid.crop((w, 0, 2 * w, h))), np.asarray(singles[1]))
+
+    second = run_cli(["imagine", prompt, "--out", "two"], data, tmp_path)
+    assert second.returncode == 0, second.stderr
+    job2 = re.search(r"job (\w+) seed", second.stdout)
+    assert job2 and job2.group(1) != job_id
+    _, singles2 = _images(tmp_path / "two", job2.group(1))
+    for a, b in zip(singles, singles2, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    # Four different pictures in one grid.
+    arrays = [np.asarray(s, dtype=np.float32) for s in singles]
+    assert min(np.abs(arrays[i] - arrays[j]).mean() for i in range(4) for j in range(i)) > 0.5
+
+    with sqlite3.connect(data / "dreamloom.db") as db:
+        status, gpu = db.execute(
+            "select status, gpu_seconds from jobs where id = ?", (job_id,)
+        ).fetchone()
+    assert status == "completed" and gpu > 0
+
+
+def test_imagine_refuses_bad_prompt_without_traceback(tmp_path: Path) -> None:
+    result = run_cli(["imagine", "a cat --ar 0:1"], tmp_path / "data", tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.strip()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    data = tmp_path / "data"
+    port = _free_port()
+    env = {**os.environ, "DREAMLOOM_DATA_DIR": str(data)}
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {proc.stdout and proc.stdout.read()}")
+            time.sleep(0.2)
+        yield data, url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_cli_submits_into_the_running_servers_queue(
+    server: tuple[Path, str], tmp_path: Path
+) -> None:
+    data, url = server
+    assert httpx.get(f"{url}/healthz").json()["dispatching"] is True
+    result = run_cli(["imagine", "a red fox --seed 3", "--out", "out"], data, tmp_path)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"job (\w+) seed 3", result.stdout)
+    assert match, result.stdout
+    assert (tmp_path / "out" / f"{match.group(1)}_grid.png").exists()
