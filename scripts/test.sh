@@ -9,6 +9,10 @@ if [ -z "${DREAMLOOM_TEST_POSTGRES_URL:-}" ] && command -v pg_ctlcluster >/dev/n
   DREAMLOOM_TEST_POSTGRES_URL="$(bash scripts/start-test-postgres.sh)"
   export DREAMLOOM_TEST_POSTGRES_URL
 fi
+if [ "${CI:-}" = "true" ] && [ -z "${DREAMLOOM_TEST_POSTGRES_URL:-}" ]; then
+  echo "CI runs the PostgreSQL tests for real: install postgresql (see .ci/run)" >&2
+  exit 1
+fi
 .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 .venv/bin/mypy
