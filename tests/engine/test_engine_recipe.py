@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable
 
 import pytest
@@ -24,6 +25,7 @@ def test_recipe_round_trips_through_json(recipe: Callable[..., Recipe]) -> None:
     data = json.loads(json.dumps(original.to_dict()))
     assert isinstance(data["init_image"], str)
     assert Recipe.from_dict(data) == original
+    assert pickle.loads(pickle.dumps(original)) == original
 
 
 def test_from_dict_rejects_unknown_fields(recipe: Callable[..., Recipe]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dreamloom.engine import ModelInfo, PromptPart, Recipe, model_info, recipe_for_imagine
+import numpy as np
+
+from dreamloom.engine import Backend, ModelInfo, PromptPart, Recipe, model_info, recipe_for_imagine
 from dreamloom.prompt import parse_prompt
 
 SD = ModelInfo("sd", native_size=512, default_steps=30, default_guidance=7.5)
@@ -76,3 +78,17 @@ def test_turbo_models_keep_their_guidance_free_defaults() -> None:
 def test_recipe_from_a_prompt_round_trips() -> None:
     recipe = _recipe("a castle::2 people::-1 --ar 3:2 --chaos 20 --no fog --v 6.1")
     assert Recipe.from_dict(recipe.to_dict()) == recipe
+
+
+def test_stylize_changes_the_pictures_end_to_end(tiny_backend: Backend) -> None:
+    info = tiny_backend.info
+    low, high = _recipe("a cat --s 0", info), _recipe("a cat --s 1000", info)
+    assert low.guidance < info.default_guidance < high.guidance
+    a, b = tiny_backend.run(low), tiny_backend.run(high)
+    difference = np.mean(
+        [
+            np.abs(np.asarray(x, float) - np.asarray(y, float)).mean()
+            for x, y in zip(a.images, b.images, strict=True)
+        ]
+    )
+    assert difference > 0.5
