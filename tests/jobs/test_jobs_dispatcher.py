@@ -17,6 +17,7 @@ from dreamloom.jobs.dispatcher import (
     Dispatcher,
     JobNotFoundError,
     NotCancellableError,
+    cancel_job,
 )
 from dreamloom.jobs.executor.base import FAKE_RUNNER
 from dreamloom.jobs.executor.local import LocalExecutor
@@ -319,3 +320,30 @@ def test_jobs_without_fast_time_left_drop_to_relax_or_fail(env: Env) -> None:
     assert failed.error is not None and "run out of fast hours" in failed.error
     relaxed = env.wait(s_job, "completed")
     assert relaxed.mode_effective == "relax" and relaxed.cost_seconds == 0
+
+
+def test_a_moderated_result_ends_the_job_moderated_without_charge(env: Env) -> None:
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    (job_id,) = env.submit(dispatcher, env.account(), fake_moderated="blocked by image filter")
+    job = env.wait(job_id, "moderated")
+    assert job.error == "blocked by image filter" and job.cost_seconds == 0
+    assert env.ledger(job_id) == []
+
+
+def test_a_cancel_recorded_by_another_process_stops_the_run(env: Env) -> None:
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    account = env.account()
+    (job_id,) = env.submit(dispatcher, account, **SLOW)
+    env.wait(job_id, "progress")
+    sub = env.bus.subscribe(job_id)
+    started = time.monotonic()
+    with env.db.session(write=True) as session:  # e.g. a web process without the dispatcher
+        cancel_job(session, job_id)
+    events = drain(sub, lambda e: e.terminal, timeout=5)
+    assert (events[-1].status, events[-1].error) == ("failed", CANCELLED_ERROR)
+    (after,) = env.submit(dispatcher, account)
+    env.wait(after, "completed", timeout=10)
+    assert time.monotonic() - started < 3  # the run was stopped, not waited out (4 s)
+    assert len(env.ledger(job_id)) == 1

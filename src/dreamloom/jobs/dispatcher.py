@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +86,31 @@ _WAKE = object()
 _Message = ExecutorEvent | _Cancel | object
 
 
+def cancel_job(session: Session, job_id: str, now: datetime | None = None) -> Job:
+    """Mark a running job cancelled in the database (``Dispatcher.cancel`` does this and
+    stops the run). A process without the dispatcher may call it directly: the dispatcher
+    notices within ``poll_seconds`` and stops the run then."""
+    job = jobs_repo.get_job(session, job_id)
+    if job is None:
+        raise JobNotFoundError(f"Job {job_id} not found")
+    if job.status == jobs_repo.QUEUED:
+        raise NotCancellableError(
+            "Only running jobs can be cancelled: this job is still waiting in the queue"
+        )
+    if not jobs_repo.mark_failed(
+        session,
+        job_id,
+        CANCELLED_ERROR,
+        now or utcnow(),
+        from_statuses=jobs_repo.RUNNING_STATUSES,
+    ):
+        raise NotCancellableError(
+            f"Only running jobs can be cancelled: this job is already {job.status}"
+        )
+    session.refresh(job)
+    return job
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -118,6 +144,7 @@ class Dispatcher:
         self._clock = clock
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._in_flight: dict[str, _Flight] = {}
+        self._cancel_sent: set[str] = set()  # in-flight jobs the executor was told to stop
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread: threading.Thread | None = None
@@ -178,22 +205,8 @@ class Dispatcher:
     def cancel(self, job_id: str) -> Job:
         """Cancel a running job: it fails with "Job cancelled by user" at once and is charged
         only the compute time it measured. Queued and finished jobs cannot be cancelled."""
-        now = self._clock()
         with self.db.session(write=True) as session:
-            job = jobs_repo.get_job(session, job_id)
-            if job is None:
-                raise JobNotFoundError(f"Job {job_id} not found")
-            if job.status == jobs_repo.QUEUED:
-                raise NotCancellableError(
-                    "Only running jobs can be cancelled: this job is still waiting in the queue"
-                )
-            if not jobs_repo.mark_failed(
-                session, job_id, CANCELLED_ERROR, now, from_statuses=jobs_repo.RUNNING_STATUSES
-            ):
-                raise NotCancellableError(
-                    f"Only running jobs can be cancelled: this job is already {job.status}"
-                )
-            session.refresh(job)
+            job = cancel_job(session, job_id, self._clock())
         # The dispatch thread stops the run and publishes "failed": after any progress event
         # it published before, never before one.
         self._inbox.put(_Cancel(job))
@@ -211,6 +224,7 @@ class Dispatcher:
     # -- the loop -----------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        next_poll = 0.0
         while not self._stop.is_set():
             try:
                 first = self._inbox.get(timeout=self.poll_seconds)
@@ -228,7 +242,14 @@ class Dispatcher:
                 if isinstance(message, TaskProgress) and _superseded(message, messages[i + 1 :]):
                     continue  # only the latest progress of a job is worth a database write
                 self._guarded(self._handle, message)
-            self._guarded(self._fill)
+            # Progress alone changes nothing the scheduler looks at: skip the queue scan then,
+            # except on the poll timer (which also catches work of other processes).
+            polled = time.monotonic() >= next_poll
+            if polled or any(not isinstance(m, TaskProgress) for m in messages):
+                self._guarded(self._fill)
+            if polled:
+                self._guarded(self._reap_cancelled)
+                next_poll = time.monotonic() + self.poll_seconds
 
     def _guarded(self, fn: Callable[..., None], *args: object) -> None:
         # Whatever goes wrong with one job, the loop keeps serving the others.
@@ -245,11 +266,31 @@ class Dispatcher:
         elif isinstance(message, TaskFailure):
             self._settle(message.job_id, lambda flight: self._on_failure(message, flight))
         elif isinstance(message, _Cancel):
-            if message.job.id in self._in_flight:
-                self.executor.cancel(message.job.id)
-            self._publish(message.job, jobs_repo.FAILED, error=CANCELLED_ERROR)
+            self._stop_run(message.job)
+
+    def _stop_run(self, job: Job) -> None:
+        """Stop the run of a job cancelled in the database; announce it once."""
+        if job.id in self._cancel_sent:
+            return
+        if job.id in self._in_flight:
+            self._cancel_sent.add(job.id)
+            self.executor.cancel(job.id)
+        self._publish(job, jobs_repo.FAILED, error=job.error or CANCELLED_ERROR)
+
+    def _reap_cancelled(self) -> None:
+        """Stop runs whose job ended in the database behind our back (``cancel_job`` called
+        by another process)."""
+        candidates = [j for j in self._in_flight if j not in self._cancel_sent]
+        if not candidates:
+            return
+        with self.db.session() as session:
+            jobs = [jobs_repo.get_job(session, job_id) for job_id in candidates]
+        for job in jobs:
+            if job is not None and job.status not in jobs_repo.RUNNING_STATUSES:
+                self._stop_run(job)
 
     def _settle(self, job_id: str, handler: Callable[[_Flight], None]) -> None:
+        self._cancel_sent.discard(job_id)
         flight = self._in_flight.pop(job_id, None)
         if flight is None:
             return  # not ours (a stale event)
@@ -433,6 +474,10 @@ class Dispatcher:
         if job.status not in jobs_repo.RUNNING_STATUSES:
             self._charge_late(job, flight, failure.compute_seconds)  # cancelled by the user
             return
+        if failure.moderated:
+            # Blocked by the output filter: no image is kept and nothing is charged.
+            self._fail(job.id, failure.error, status=jobs_repo.MODERATED)
+            return
         if failure.cancelled:
             # Cancelled by someone other than Dispatcher.cancel (e.g. an operator's tool).
             self._charge_late(job, flight, failure.compute_seconds)
@@ -455,15 +500,16 @@ class Dispatcher:
         job_id: str,
         error: str,
         *,
+        status: str = jobs_repo.FAILED,
         from_statuses: Sequence[str] = jobs_repo.ACTIVE_STATUSES,
     ) -> None:
         with self.db.session(write=True) as session:
             failed = jobs_repo.mark_failed(
-                session, job_id, error, self._clock(), from_statuses=from_statuses
+                session, job_id, error, self._clock(), status=status, from_statuses=from_statuses
             )
             job = jobs_repo.get_job(session, job_id)
         if failed and job is not None:
-            self._publish(job, jobs_repo.FAILED, error=error)
+            self._publish(job, status, error=error)
 
     def _cost(self, job: Job, mode: str, compute_seconds: float) -> float:
         return cost_seconds(

@@ -59,6 +59,7 @@ class TaskFailure:
     # recipe itself causes.
     retryable: bool
     cancelled: bool = False
+    moderated: bool = False  # the runner's output filter blocked the result
     compute_seconds: float = 0.0  # measured before the failure (charged for cancellations)
 
 
@@ -94,6 +95,10 @@ class TaskCancelled(Exception):
     def __init__(self, compute_seconds: float = 0.0) -> None:
         super().__init__("cancelled")
         self.compute_seconds = compute_seconds
+
+
+class TaskModerated(Exception):
+    """Raised by a runner whose output was blocked by moderation; the message says why."""
 
 
 @dataclass(frozen=True)

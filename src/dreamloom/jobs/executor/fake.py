@@ -4,6 +4,7 @@ Recipe keys (all optional):
 - ``fake_steps`` (4) and ``fake_step_seconds`` (0.01): progress steps and the sleep per step;
 - ``fake_images`` (4), ``fake_size`` (16): how many square images of what size;
 - ``fake_error``: raise this message (a non-retryable failure);
+- ``fake_moderated``: block the result with this reason (the job ends "moderated");
 - ``fake_crash``: ``"always"`` kills the worker process mid-run (``os._exit``); a file path
   kills it only while that file does not exist yet (it is created first), i.e. once;
 - ``fake_ignore_cancel``: keep running after cancellation (to test the executor's kill);
@@ -25,6 +26,7 @@ from dreamloom.jobs.executor.base import (
     RunnerOutput,
     Task,
     TaskCancelled,
+    TaskModerated,
 )
 
 
@@ -62,6 +64,8 @@ def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) ->
                 raise RuntimeError(str(recipe["fake_error"]))
         shade = int(255 * step / steps)
         progress(step, steps, _png(4, (shade, shade, shade)))
+    if recipe.get("fake_moderated"):
+        raise TaskModerated(str(recipe["fake_moderated"]))
     images = [_png(size, ((seed + i) * 53 % 256, i * 60, 200)) for i in range(count)]
     return RunnerOutput(
         images_png=images,

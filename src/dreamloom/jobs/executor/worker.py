@@ -20,6 +20,7 @@ from dreamloom.jobs.executor.base import (
     Task,
     TaskCancelled,
     TaskFailure,
+    TaskModerated,
     TaskProgress,
     TaskResult,
     load_runner,
@@ -62,6 +63,8 @@ def _run(
 
     try:
         output = runner(task, progress, cancelled)
+    except TaskModerated as exc:
+        return TaskFailure(task.job_id, str(exc), retryable=False, moderated=True)
     except TaskCancelled as exc:
         return TaskFailure(
             task.job_id,
