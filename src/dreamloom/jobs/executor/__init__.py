@@ -1,0 +1,1 @@
+"""Executors: where tasks run (``base`` is the contract, ``local`` worker processes)."""
