@@ -1,0 +1,141 @@
+"""The service use-cases over the real stack: SQLite, the dispatcher, a worker process running
+the tiny diffusers pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dreamloom.config import Settings
+from dreamloom.service import AccountView, Service, ServiceError
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), model="tiny", workers=1)
+
+
+@pytest.fixture(scope="module")
+def service(settings: Settings) -> Iterator[Service]:
+    with Service(settings) as svc:
+        assert svc.dispatching
+        yield svc
+
+
+def _user(service: Service, name: str, plan: str) -> AccountView:
+    account, token = service.create_user(name, plan)
+    assert service.authenticate(token) == account
+    return account
+
+
+def test_relax_refused_on_basic_with_the_seed_text(service: Service) -> None:
+    basic = _user(service, "basic-user", "basic")
+    with pytest.raises(ServiceError) as err:
+        service.submit_imagine(basic, "a cat --relax")
+    assert err.value.message == (
+        "Failed to submit: Relax queues are only available for users with a standard plan or higher"
+    )
+
+
+def test_batches_refused_in_relax_and_over_the_plan_cap(service: Service) -> None:
+    standard = _user(service, "standard-user", "standard")
+    with pytest.raises(ServiceError) as err:
+        service.submit_imagine(standard, "a {red, blue} cat --relax")
+    assert err.value.message == "You can not submit batch jobs in relax mode"
+    basic = service.ensure_user("basic-user")
+    with pytest.raises(ServiceError) as err:
+        service.submit_imagine(basic, "a cat --repeat 5")
+    assert "at most 4" in err.value.message
+    with pytest.raises(ServiceError) as err:
+        service.submit_imagine(standard, "a cat --stylize 5000")
+    assert err.value.message == "--stylize must be between 0 and 1000 with --version 7"
+    assert err.value.status == 400
+
+
+def test_stealth_needs_pro(service: Service) -> None:
+    standard = service.ensure_user("standard-user")
+    with pytest.raises(ServiceError):
+        service.submit_imagine(standard, "a cat --stealth")
+    pro = _user(service, "pro-user", "pro")
+    (job,) = service.submit_imagine(pro, "a cat --stealth --seed 1")
+    done = service.wait(job.id, timeout=300)
+    assert done.status == "completed"
+
+
+def test_permutations_run_as_jobs_and_charge_fast_time(service: Service) -> None:
+    account = _user(service, "perm-user", "standard")
+    before = {u.name: u.fast_seconds_left for u in service.list_users()}["perm-user"]
+    jobs = service.submit_imagine(account, "a {red, blue} fox --seed 5")
+    assert [j.prompt_text.split(" --")[0] for j in jobs] == ["a red fox", "a blue fox"]
+    done = [service.wait(j.id, timeout=300) for j in jobs]
+    assert all(d.status == "completed" for d in done)
+    assert all(len(d.images) == 5 and d.seed == 5 for d in done)
+    assert all(d.gpu_seconds > 0 and d.cost_seconds == pytest.approx(d.gpu_seconds) for d in done)
+    after = {u.name: u.fast_seconds_left for u in service.list_users()}["perm-user"]
+    assert before - after == pytest.approx(sum(d.cost_seconds for d in done), rel=1e-6)
+
+
+def test_draft_is_charged_half_and_relax_takes_no_fast_time(service: Service) -> None:
+    account = _user(service, "draft-user", "standard")
+    (draft,) = service.submit_imagine(account, "a cat --draft --seed 2")
+    done = service.wait(draft.id, timeout=300)
+    assert done.status == "completed"
+    assert done.cost_seconds == pytest.approx(done.gpu_seconds * 0.5)
+    (relax,) = service.submit_imagine(account, "a cat --relax --seed 2")
+    done = service.wait(relax.id, timeout=300)
+    assert done.status == "completed" and done.mode == "relax"
+    assert done.gpu_seconds > 0 and done.cost_seconds == 0
+
+
+def test_export_and_unknown_job(service: Service, tmp_path: Path) -> None:
+    account = _user(service, "export-user", "standard")
+    (job,) = service.submit_imagine(account, "a lighthouse --ar 2:1 --seed 9")
+    done = service.wait(job.id, timeout=300)
+    paths = service.export_images(done.id, tmp_path)
+    assert sorted(p.name for p in paths) == sorted(
+        [f"{job.id}_grid.png"] + [f"{job.id}_{i}.png" for i in range(1, 5)]
+    )
+    other = _user(service, "someone-else", "standard")
+    with pytest.raises(ServiceError) as err:
+        service.get_job(job.id, other)
+    assert err.value.status == 404
+
+
+def test_queued_jobs_cannot_be_cancelled(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, model="tiny")
+    with Service(settings, dispatch=False) as svc:
+        account = svc.ensure_user("q")
+        (job,) = svc.submit_imagine(account, "a cat")
+        with pytest.raises(ServiceError) as err:
+            svc.cancel(account, job.id)
+        assert "Only running jobs can be cancelled" in err.value.message
+
+
+def test_jobs_queued_by_another_process_resume_when_a_dispatcher_starts(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, model="tiny")
+    with Service(settings, dispatch=False) as writer:
+        assert not writer.dispatching
+        account = writer.ensure_user("later")
+        (job,) = writer.submit_imagine(account, "a boat --seed 4")
+        assert writer.get_job(job.id).status == "created"
+    with Service(settings) as server:
+        done = server.wait(job.id, timeout=300)
+    assert done.status == "completed" and len(done.images) == 5
+
+
+def test_only_one_process_dispatches_per_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, model="tiny")
+    with Service(settings, dispatch=False) as a:
+        a.ensure_user("x")
+    first = Service(settings)
+    first._want_dispatch = True
+    # Take the lock without spawning workers: a second service must then not dispatch.
+    assert first._lock.acquire()
+    try:
+        with Service(settings) as second:
+            assert not second.dispatching
+    finally:
+        first._lock.release()
+        first.db.dispose()
