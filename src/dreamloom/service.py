@@ -23,9 +23,15 @@ from dreamloom.config import Settings
 from dreamloom.engine import ModelInfo, model_info, recipe_for_imagine
 from dreamloom.events import EventBus
 from dreamloom.jobs.balance import fast_balance_for
-from dreamloom.jobs.dispatcher import Dispatcher, NotCancellableError, build_dispatcher
+from dreamloom.jobs.dispatcher import (
+    Dispatcher,
+    NotCancellableError,
+    build_dispatcher,
+    cancel_job,
+)
 from dreamloom.jobs.plans import PlanBook
-from dreamloom.jobs.scheduler import AdmissionError, check_admission, queue_full_message
+from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
+from dreamloom.jobs.submit import submit_jobs
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
 from dreamloom.store import accounts as accounts_repo
 from dreamloom.store import jobs_repo
@@ -247,28 +253,15 @@ class Service:
         except PromptError as err:
             raise ServiceError(err.message, 400) from None
         mode = self._speed_mode(account, prompts[0])
-        stealth = any(self._is_stealth(account, p) for p in prompts)
         specs = [self._imagine_spec(account, p, mode, request) for p in prompts]
         with self.db.session(write=True) as session:
-            row = accounts_repo.require_account(session, account.id, for_update=True)
-            plan = self.plans.get(row.plan)
-            active = jobs_repo.count_active(session, row.id)
             try:
-                check_admission(
-                    plan,
-                    mode=mode,
-                    jobs=len(specs),
-                    running=active.get("running", 0),
-                    queued_jobs=active.get("queued", 0),
-                    queued_submissions=jobs_repo.queued_submissions(session, row.id),
-                    fast_remaining=fast_balance_for(session, row, self.plans).remaining,
-                    stealth=stealth,
-                )
+                jobs = submit_jobs(session, account.id, specs, self.plans)
             except AdmissionError as err:
                 # A full queue is a matter of waiting (429), anything else of the request (400).
+                plan = self.plans.get(account.plan)
                 status = 429 if err.message == queue_full_message(plan) else 400
                 raise ServiceError(err.message, status) from None
-            jobs = jobs_repo.create_jobs(session, row.id, specs)
             views = [self._job_view(session, job) for job in jobs]
         if self._dispatcher is not None:
             self._dispatcher.submitted(jobs)
@@ -359,15 +352,14 @@ class Service:
 
     def cancel(self, account: AccountView, job_id: str) -> JobView:
         """Cancel a running job; queued jobs cannot be cancelled (support FAQ)."""
-        view = self.get_job(job_id, account)
-        if view.status not in jobs_repo.RUNNING_STATUSES:
-            if view.status == jobs_repo.QUEUED:
-                raise ServiceError("Only running jobs can be cancelled, not queued ones", 409)
-            raise ServiceError(f"Job {job_id} is already {view.status}", 409)
-        if self._dispatcher is None:
-            raise ServiceError("Cancel through the server that runs the job", 409)
+        self.get_job(job_id, account)  # ownership
         try:
-            self._dispatcher.cancel(job_id)
+            if self._dispatcher is not None:
+                self._dispatcher.cancel(job_id)
+            else:
+                # The dispatching process notices the cancellation and stops the run.
+                with self.db.session(write=True) as session:
+                    cancel_job(session, job_id)
         except NotCancellableError as err:
             raise ServiceError(str(err), 409) from None
         return self.get_job(job_id, account)

@@ -139,3 +139,16 @@ def test_only_one_process_dispatches_per_data_dir(tmp_path: Path) -> None:
     finally:
         first._lock.release()
         first.db.dispose()
+
+
+def test_queue_depth_refuses_the_fourteenth_waiting_job_with_429(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, model="tiny")
+    with Service(settings, dispatch=False) as svc:
+        account = svc.ensure_user("busy", plan="standard")
+        # Nothing runs here: 3 jobs would start at once, 10 more may wait.
+        for i in range(13):
+            svc.submit_imagine(account, f"a cat number {i}")
+        with pytest.raises(ServiceError) as err:
+            svc.submit_imagine(account, "one too many")
+        assert err.value.status == 429
+        assert "queue is full" in err.value.message

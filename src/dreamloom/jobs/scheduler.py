@@ -82,7 +82,10 @@ def check_admission(
         raise AdmissionError(out_of_fast_time_message(plan))
     free_slots = max(0, plan.running_cap(mode) - running)
     will_wait = queued_jobs + jobs > free_slots
-    if will_wait and queued_submissions + 1 > plan.queue_depth:
+    # Queued submissions that free slots will start at once are not waiting: with nothing
+    # running, 3 + 10 submissions fit, as they do when 3 are running and 10 wait.
+    waiting = max(0, queued_submissions - free_slots)
+    if will_wait and waiting + 1 > plan.queue_depth:
         raise AdmissionError(queue_full_message(plan))
 
 

@@ -154,7 +154,14 @@ class DiffusersBackend:
         device: str = "cpu",
     ) -> DiffusersBackend:
         from diffusers import DiffusionPipeline
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
 
+        # Loading bars and advice about optional packages would interleave with the service's
+        # own progress output; real problems still surface as exceptions.
+        for library in (diffusers_logging, transformers_logging):
+            library.set_verbosity_error()
+            library.disable_progress_bar()
         dtype = torch.float16 if device.startswith("cuda") else torch.float32
         extra: dict[str, Any] = {}
         index = DiffusionPipeline.load_config(str(ref_or_path), cache_dir=cache_dir)
