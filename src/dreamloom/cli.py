@@ -112,6 +112,26 @@ def user_list(data_dir: DataDirOption = None) -> None:
             )
 
 
+@user_app.command("grant")
+def user_grant(
+    name: str,
+    hours: Annotated[float, typer.Option(help="Fast GPU hours to add.")],
+    kind: Annotated[str, typer.Option(help="purchased (60 days) or bonus (30 days).")] = (
+        "purchased"
+    ),
+    data_dir: DataDirOption = None,
+) -> None:
+    """Add purchased or bonus fast time to an account."""
+    from dreamloom.service import Service, ServiceError
+
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            left = service.grant_time(name, kind, hours)
+        except ServiceError as err:
+            raise _fail(err.message) from None
+    console.print(f"{name}: fast time left {left / 3600:.2f} h", highlight=False)
+
+
 @app.command()
 def imagine(
     prompt: str,

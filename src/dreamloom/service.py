@@ -22,7 +22,7 @@ from typing import IO, Any
 from dreamloom.config import Settings
 from dreamloom.engine import ModelInfo, model_info, recipe_for_imagine
 from dreamloom.events import EventBus
-from dreamloom.jobs.balance import fast_balance_for
+from dreamloom.jobs.balance import fast_balance_for, grant_fast_time
 from dreamloom.jobs.dispatcher import (
     Dispatcher,
     NotCancellableError,
@@ -232,6 +232,21 @@ class Service:
                 UserRow(a.name, a.plan, fast_balance_for(session, a, self.plans).remaining)
                 for a in accounts_repo.list_accounts(session)
             ]
+
+    def grant_time(self, name: str, kind: str, hours: float) -> float:
+        """Add purchased (expires in 60 days) or bonus (30 days) fast time; returns the
+        account's fast seconds left afterwards."""
+        if kind not in ("purchased", "bonus"):
+            raise ServiceError("Fast time is either purchased or bonus")
+        if hours <= 0:
+            raise ServiceError("Granted hours must be positive")
+        with self.db.session(write=True) as session:
+            account = accounts_repo.get_account_by_name(session, name)
+            if account is None:
+                raise ServiceError(f"No account named {name!r}", 404)
+            grant_fast_time(session, account.id, kind, hours * 3600, self.plans)
+            session.flush()
+            return fast_balance_for(session, account, self.plans).remaining
 
     # -- submissions -------------------------------------------------------------------------
 

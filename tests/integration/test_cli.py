@@ -159,3 +159,16 @@ def test_cli_submits_into_the_running_servers_queue(
     match = re.search(r"job (\w+) seed 3", result.stdout)
     assert match, result.stdout
     assert (tmp_path / "out" / f"{match.group(1)}_grid.png").exists()
+
+
+def test_user_grant_adds_fast_time(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run_cli(["user", "add", "carol", "--plan", "basic"], data, tmp_path).returncode == 0
+    granted = run_cli(["user", "grant", "carol", "--hours", "2", "--kind", "bonus"], data, tmp_path)
+    assert granted.returncode == 0, granted.stderr
+    # Basic has 200 minutes a month; two bonus hours on top.
+    assert "fast time left 5.33 h" in granted.stdout
+    listing = run_cli(["user", "list"], data, tmp_path)
+    assert "carol" in listing.stdout and "320.0 min" in listing.stdout
+    bad = run_cli(["user", "grant", "carol", "--hours", "1", "--kind", "gift"], data, tmp_path)
+    assert bad.returncode == 2 and "purchased or bonus" in bad.stderr
