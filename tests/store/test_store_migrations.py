@@ -19,7 +19,15 @@ from dreamloom.store.db import (
 )
 from dreamloom.store.tables import Base
 
-EXPECTED_TABLES = {"accounts", "api_tokens", "jobs", "images", "usage_ledger", "time_grants"}
+EXPECTED_TABLES = {
+    "accounts",
+    "api_tokens",
+    "jobs",
+    "images",
+    "usage_ledger",
+    "time_grants",
+    "channels",
+}
 
 
 def schema_diff(db: Database, metadata: MetaData) -> list[Any]:
@@ -32,7 +40,7 @@ def schema_diff(db: Database, metadata: MetaData) -> list[Any]:
 
 def test_upgrade_creates_every_table_at_head(db: Database) -> None:
     assert set(inspect(db.engine).get_table_names()) >= EXPECTED_TABLES
-    assert current_revision(db.engine) == head_revision() == "0001"
+    assert current_revision(db.engine) == head_revision() == "0002"
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:
@@ -52,7 +60,7 @@ def test_the_comparison_does_notice_a_difference(db: Database) -> None:
 def test_upgrade_is_idempotent_and_accepts_a_url(db: Database, db_url: str) -> None:
     upgrade(db_url)  # already at head: nothing to do, no error
     upgrade(db.engine)
-    assert current_revision(db.engine) == "0001"
+    assert current_revision(db.engine) == head_revision()
 
 
 def test_downgrade_to_base_and_back(db: Database) -> None:
@@ -72,6 +80,6 @@ def test_migrations_do_not_depend_on_the_working_directory(
     upgrade(db_url)
     database = Database(db_url)
     try:
-        assert current_revision(database.engine) == "0001"
+        assert current_revision(database.engine) == head_revision()
     finally:
         database.dispose()

@@ -49,6 +49,7 @@ class JobSpec:
     priority: int = 0
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = field(default=None)
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ def create_jobs(
             visibility=spec.visibility,
             request=spec.request,
             response=spec.response,
+            channel=spec.channel,
         )
         for i, spec in enumerate(specs)
     ]

@@ -87,6 +87,9 @@ class Job(Base):
         # Per-account views: active job counts at admission, "my jobs" listings.
         Index("ix_jobs_account_status", "account_id", "status"),
         Index("ix_jobs_account_created", "account_id", "created"),
+        # Channel capacity at admission (active jobs of one lane) and execute-once look-ups.
+        Index("ix_jobs_channel_status", "channel", "status"),
+        Index("ix_jobs_parent_button", "parent_job_id", "button"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -123,6 +126,33 @@ class Job(Base):
     preview_path: Mapped[str | None] = mapped_column(String(512), default=None)
     request: Mapped[JsonDict | None] = mapped_column(default=None)  # echoed by the API
     response: Mapped[JsonDict | None] = mapped_column(default=None)
+    # The lane (useapi "channel") the job runs in; None for jobs of clients without lanes.
+    channel: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class Channel(Base):
+    """A lane of an account: the useapi v3 "channel" (a Midjourney account there).
+
+    It caps how many jobs of the account may be active in it at once and may name a webhook
+    that receives every event of its jobs. No Discord token is needed; the token a client
+    posts is kept only in redacted form, for display.
+    """
+
+    __tablename__ = "channels"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # digits, like a channel id
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    discord: Mapped[str] = mapped_column(String(16), default="")  # redacted: "abc...xyz"
+    max_jobs: Mapped[int] = mapped_column(default=3)
+    max_image_jobs: Mapped[int] = mapped_column(default=3)
+    max_video_jobs: Mapped[int] = mapped_column(default=3)
+    reply_url: Mapped[str | None] = mapped_column(Text, default=None)
+    # Set when moderation timed the account out; cleared by POST /accounts/reset/{channel}.
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    updated: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Image(Base):
