@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
-from conftest import LocalServer, png_bytes
 from PIL import Image
+from safety_helpers import LocalServer, png_bytes
 
 from dreamloom.safety import FetchError, FetchPolicy, fetch_image
 from dreamloom.safety import addresses as addresses_module

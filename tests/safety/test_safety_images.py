@@ -7,8 +7,8 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import encoded, png_bytes
 from PIL import Image
+from safety_helpers import encoded, png_bytes
 
 from dreamloom.safety import FetchError, FetchPolicy, load_upload, sniff_format
 from dreamloom.safety.policy import NOT_AN_IMAGE, UNDECODABLE
