@@ -157,6 +157,16 @@ def size_multiple(info: ModelInfo) -> int:
     return max(LATENT_MULTIPLE, info.multiple)
 
 
+def conditioning_for(prompt: Prompt) -> tuple[tuple[PromptPart, ...], tuple[PromptPart, ...]]:
+    """(positive, negative) parts of a prompt: `::` weights by sign, `--no` at NO_WEIGHT.
+
+    An all-negative prompt keeps one empty positive part (the model's unconditional text)."""
+    positive = tuple(PromptPart(p.text, p.weight) for p in prompt.parts if p.weight > 0)
+    negative = tuple(PromptPart(p.text, -p.weight) for p in prompt.parts if p.weight < 0)
+    negative += tuple(PromptPart(text, NO_WEIGHT) for text in prompt.params.no)
+    return positive or (PromptPart("", 1.0),), tuple(p for p in negative if p.text.strip())
+
+
 def recipe_for_imagine(prompt: Prompt, info: ModelInfo, seed: int) -> Recipe:
     """The recipe for an imagine job; `seed` is the job seed chosen by the caller (`--seed`
     or drawn)."""
@@ -165,9 +175,7 @@ def recipe_for_imagine(prompt: Prompt, info: ModelInfo, seed: int) -> Recipe:
 
     params = prompt.params
     width, height = aspect_size(params.aspect, info.native_size, multiple=size_multiple(info))
-    positive = tuple(PromptPart(p.text, p.weight) for p in prompt.parts if p.weight > 0)
-    negative = tuple(PromptPart(p.text, -p.weight) for p in prompt.parts if p.weight < 0)
-    negative += tuple(PromptPart(text, NO_WEIGHT) for text in params.no)
+    positive, negative = conditioning_for(prompt)
     raw = bool(params.raw) or params.style == "raw"
     return Recipe(
         operation="imagine",
@@ -177,8 +185,8 @@ def recipe_for_imagine(prompt: Prompt, info: ModelInfo, seed: int) -> Recipe:
         seed=int(seed),
         steps=steps_for(info.default_steps, float(params.quality), bool(params.draft)),
         guidance=guidance_for(int(params.stylize), info.default_guidance, raw),
-        positive=positive or (PromptPart("", 1.0),),
-        negative=tuple(p for p in negative if p.text.strip()),
+        positive=positive,
+        negative=negative,
         chaos=float(params.chaos) / 100,
         weird=float(params.weird) / 3000,
         tile=bool(params.tile),
