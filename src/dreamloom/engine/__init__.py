@@ -13,7 +13,14 @@ from dreamloom.engine.backends.base import (
     ProgressFn,
 )
 from dreamloom.engine.grid import make_grid, split_grid
+from dreamloom.engine.masks import MaskError, decode_mask, decode_mask_png
 from dreamloom.engine.models import load_backend, model_info
+from dreamloom.engine.operations import (
+    recipe_for_outpaint,
+    recipe_for_region,
+    recipe_for_upscale,
+    recipe_for_variation,
+)
 from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe, recipe_for_imagine
 
 __all__ = [
@@ -21,14 +28,21 @@ __all__ = [
     "Cancelled",
     "CancelledFn",
     "EngineResult",
+    "MaskError",
     "ModelInfo",
     "Progress",
     "ProgressFn",
     "PromptPart",
     "Recipe",
+    "decode_mask",
+    "decode_mask_png",
     "load_backend",
     "make_grid",
     "model_info",
     "recipe_for_imagine",
+    "recipe_for_outpaint",
+    "recipe_for_region",
+    "recipe_for_upscale",
+    "recipe_for_variation",
     "split_grid",
 ]

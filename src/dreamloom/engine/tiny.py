@@ -97,8 +97,64 @@ def _scheduler(**overrides: Any) -> Any:
     return EulerDiscreteScheduler(**config)
 
 
-def build_tiny_pipeline(seed: int = 0) -> Any:
-    """A real `StableDiffusionPipeline` with tiny random weights (64 px, 8x8x4 latents)."""
+def faithful_tiny_vae() -> Any:
+    """A VAE whose round trip keeps the picture: latents are the picture itself, averaged over
+    8x8 blocks, in channels 0-2 (channel 3 is unused).
+
+    A random VAE decodes to texture that ignores its input, so nothing said about pictures in
+    and out of img2img or inpainting (a subtle variation stays closer to its source than a
+    strong one) could be checked with it. `AutoencoderTiny` without residual blocks is a
+    chain of convolutions, so it can be set by hand: the encoder averages 2x2 blocks three
+    times; the decoder repeats pixels back. Its ReLU after the first decoder convolution is
+    kept off by an offset of 4; the decoder's input clamp, tanh(x / 3) * 3, is the remaining
+    non-linearity (it takes up to 4% off the contrast at the extremes).
+    """
+    import torch
+    from diffusers import AutoencoderTiny
+
+    vae = AutoencoderTiny(
+        encoder_block_out_channels=(4, 4, 4, 4),
+        decoder_block_out_channels=(4, 4, 4, 4),
+        num_encoder_blocks=(0, 0, 0, 0),
+        num_decoder_blocks=(0, 0, 0, 0),
+        latent_channels=4,
+    )
+    rgb = range(3)
+    centre = torch.zeros(3, 3)
+    centre[1, 1] = 1.0
+    box = torch.zeros(3, 3)
+    box[1:, 1:] = 0.25  # stride 2, padding 1: taps 1 and 2 are pixels 2i and 2i+1
+    offset = 4.0
+    with torch.no_grad():
+        for conv in (*vae.encoder.layers, *vae.decoder.layers):
+            if isinstance(conv, torch.nn.Conv2d):
+                conv.weight.zero_()
+                if conv.bias is not None:
+                    conv.bias.zero_()
+        encoder = [m for m in vae.encoder.layers if isinstance(m, torch.nn.Conv2d)]
+        decoder = [m for m in vae.decoder.layers if isinstance(m, torch.nn.Conv2d)]
+        for c in rgb:
+            # The encoder sees pixels in [0, 1]; latents are pixels in [-1, 1].
+            encoder[0].weight[c, c] = centre
+            for down in encoder[1:-1]:
+                down.weight[c, c] = box
+            encoder[-1].weight[c, c] = 2 * centre
+            encoder[-1].bias[c] = -1.0
+            # The decoder must output [0, 1] (it maps that to [-1, 1] itself).
+            decoder[0].weight[c, c] = centre
+            decoder[0].bias[c] = offset
+            for same in decoder[1:-1]:
+                same.weight[c, c] = centre
+            decoder[-1].weight[c, c] = 0.5 * centre
+            decoder[-1].bias[c] = (1.0 - offset) / 2
+    return vae.eval()
+
+
+def build_tiny_pipeline(seed: int = 0, *, faithful_vae: bool = False) -> Any:
+    """A real `StableDiffusionPipeline` with tiny random weights (64 px, 8x8x4 latents).
+
+    `faithful_vae` swaps the random VAE for `faithful_tiny_vae` (tests of picture operations).
+    """
     import torch
     from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
 
@@ -126,7 +182,7 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
         sample_size=TINY_NATIVE,
     )
     return StableDiffusionPipeline(
-        vae=vae.eval(),
+        vae=faithful_tiny_vae() if faithful_vae else vae.eval(),
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet.eval(),

@@ -4,6 +4,11 @@ The pipeline's own `__call__` does the denoising; this module prepares what it i
 (latents for chaos, embeddings for `::` weights and weird), watches it step by step through
 `callback_on_step_end` (progress, previews, `--stop`, cancellation) and switches the model's
 convolutions to circular padding for `--tile`.
+
+The picture operations run the same way on the loaded model's own image-to-image and
+inpainting pipelines (`AutoPipelineFor*.from_pipe`: the same modules, no second copy of any
+weight): variations are img2img; Vary (Region) and outpainting inpaint, then paste the
+original back outside the mask; upscales are Real-ESRGAN, with an img2img refine for Creative.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from PIL import Image
@@ -26,10 +31,20 @@ from dreamloom.engine.backends.base import (
     Progress,
     ProgressFn,
 )
+from dreamloom.engine.backends.inputs import (
+    init_picture,
+    recipe_mask,
+    source_picture,
+    steps_for_strength,
+)
+from dreamloom.engine.masks import feather_radius, grow, keep_unselected
 from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
 from dreamloom.engine.preview import preview_image
 from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe
 from dreamloom.engine.tiling import circular_padding
+from dreamloom.engine.upscale import Upscaler, default_upscaler, enlarge
+
+_Derived = Literal["img2img", "inpaint"]
 
 
 @dataclass
@@ -126,13 +141,22 @@ class DiffusersBackend:
     """One loaded pipeline. A run switches padding modes and watches the scheduler, so runs on
     one backend must not overlap: a worker process runs one job at a time."""
 
-    def __init__(self, pipeline: Any, info: ModelInfo, *, previews_per_run: int = 4) -> None:
+    def __init__(
+        self,
+        pipeline: Any,
+        info: ModelInfo,
+        *,
+        previews_per_run: int = 4,
+        upscaler: Upscaler | None = None,
+    ) -> None:
         call = inspect.signature(pipeline.__call__).parameters
         if "callback_on_step_end" not in call:
             raise TypeError(f"{type(pipeline).__name__} has no step callback; unsupported")
         self.pipeline = pipeline
         self.info = info
         self.previews_per_run = previews_per_run
+        self._upscaler = upscaler
+        self._derived: dict[_Derived, Any] = {}
         encode = getattr(pipeline, "encode_prompt", None)
         # Weighted `::` parts and weird need embeddings; pipelines whose encode_prompt speaks
         # the SD/SDXL dialect get them, others (FLUX, ...) are given plain text.
@@ -175,19 +199,56 @@ class DiffusersBackend:
         ).to(device)
         return cls(pipeline, info_from_pipeline(pipeline, info))
 
+    @property
+    def upscaler(self) -> Upscaler:
+        """The process's upscaler unless one was given; loaded on the first upscale."""
+        if self._upscaler is None:
+            self._upscaler = default_upscaler()
+        return self._upscaler
+
     def run(
         self,
         recipe: Recipe,
         progress: ProgressFn | None = None,
         cancelled: CancelledFn | None = None,
     ) -> EngineResult:
-        if recipe.operation != "imagine":
-            raise NotImplementedError(f"operation {recipe.operation!r} is not implemented yet")
         if cancelled is not None and cancelled():
             raise Cancelled(0)
         started = time.perf_counter()
-        pipe = self.pipeline
         seeds = image_seeds(recipe.seed, recipe.batch)
+        if recipe.operation == "imagine":
+            images = self._denoise(
+                self.pipeline,
+                recipe,
+                seeds,
+                progress,
+                cancelled,
+                width=recipe.width,
+                height=recipe.height,
+                num_inference_steps=recipe.steps,
+                **self._latents_kwargs(recipe, seeds),
+            )
+        elif recipe.operation == "img2img":
+            images = self._img2img(recipe, init_picture(recipe), seeds, progress, cancelled)
+        elif recipe.operation in ("inpaint", "outpaint"):
+            images = self._inpaint(recipe, seeds, progress, cancelled)
+        elif recipe.operation == "upscale":
+            images = self._upscale(recipe, seeds, progress, cancelled)
+        else:  # pragma: no cover - Recipe validates its operation
+            raise ValueError(f"unknown operation {recipe.operation!r}")
+        return EngineResult(images, seeds, time.perf_counter() - started)
+
+    def _denoise(
+        self,
+        pipe: Any,
+        recipe: Recipe,
+        seeds: list[int],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+        **inputs: Any,
+    ) -> list[Image.Image]:
+        """One call of `pipe` on the batch: conditioning, per-image generators, the step
+        watcher and tiling are the same for every operation; `inputs` are the operation's."""
         tap = _DenoisedTap(pipe.scheduler)
         watcher = _StepWatcher(recipe, tap, progress, cancelled, self.previews_per_run)
         with (
@@ -196,9 +257,6 @@ class DiffusersBackend:
             tap.attached(),
         ):
             output = pipe(
-                width=recipe.width,
-                height=recipe.height,
-                num_inference_steps=recipe.steps,
                 guidance_scale=recipe.guidance,
                 generator=[
                     torch.Generator("cpu").manual_seed(derive_seed(s, "sampler")) for s in seeds
@@ -206,24 +264,111 @@ class DiffusersBackend:
                 callback_on_step_end=watcher,
                 output_type="pil",
                 **self._conditioning_kwargs(recipe, seeds),
-                **self._latents_kwargs(recipe, seeds),
+                **inputs,
             )
-        images = [image.convert("RGB") for image in output.images]
-        return EngineResult(images, seeds, time.perf_counter() - started)
+        return [image.convert("RGB") for image in output.images]
+
+    def _img2img(
+        self,
+        recipe: Recipe,
+        picture: Image.Image,
+        seeds: list[int],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> list[Image.Image]:
+        strength = 1.0 if recipe.strength is None else recipe.strength
+        pipe = self._derived_pipeline("img2img")
+        inputs: dict[str, Any] = {
+            "image": picture,
+            "strength": strength,
+            "num_inference_steps": steps_for_strength(recipe.steps, strength),
+        }
+        inputs.update(_size_kwargs(pipe, picture))
+        return self._denoise(pipe, recipe, seeds, progress, cancelled, **inputs)
+
+    def _inpaint(
+        self,
+        recipe: Recipe,
+        seeds: list[int],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> list[Image.Image]:
+        picture, mask = init_picture(recipe), recipe_mask(recipe)
+        strength = 1.0 if recipe.strength is None else recipe.strength
+        factor = int(self.pipeline.vae_scale_factor)
+        inputs: dict[str, Any] = {
+            "image": picture,
+            # The pipeline samples the mask down to latent cells at one pixel per cell; grown
+            # by a cell less a pixel, every cell the user's mask touches is repainted. The
+            # paste-back below uses the user's own mask, so the growth never shows.
+            "mask_image": grow(mask, factor - 1),
+            "strength": strength,
+            "num_inference_steps": steps_for_strength(recipe.steps, strength),
+        }
+        if strength >= 1.0:
+            # From pure noise the pipeline takes given latents as that noise: chaos then
+            # means the same as in imagine. Below 1 it would ignore the picture, so not then.
+            inputs.update(self._latents_kwargs(recipe, seeds, inpainting=True))
+        pipe = self._derived_pipeline("inpaint")
+        inputs.update(_size_kwargs(pipe, picture))
+        images = self._denoise(pipe, recipe, seeds, progress, cancelled, **inputs)
+        radius = feather_radius(picture.size)
+        return [keep_unselected(picture, image, mask, radius) for image in images]
+
+    def _upscale(
+        self,
+        recipe: Recipe,
+        seeds: list[int],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> list[Image.Image]:
+        size = (recipe.width, recipe.height)
+        big = enlarge(self.upscaler, source_picture(recipe), size, tile=recipe.tile)
+        if not recipe.strength:  # Subtle, 2x, 4x: the super-resolution is the result
+            if progress is not None:
+                progress(Progress(1, 1, None))
+            return [big.copy() for _ in seeds]
+        if cancelled is not None and cancelled():
+            raise Cancelled(0)
+        return self._img2img(recipe, big, seeds, progress, cancelled)
+
+    def _derived_pipeline(self, kind: _Derived) -> Any:
+        """The loaded model's img2img or inpainting pipeline, made once: `from_pipe` shares
+        every module, so it costs no memory; a 4-channel UNet inpaints by blending the
+        picture's latents back outside the mask at every step, an inpainting UNet natively."""
+        if kind not in self._derived:
+            from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
+
+            auto = AutoPipelineForImage2Image if kind == "img2img" else AutoPipelineForInpainting
+            try:
+                pipe = auto.from_pipe(self.pipeline)
+            except ValueError as exc:
+                name = type(self.pipeline).__name__
+                raise NotImplementedError(f"{name} has no {kind} counterpart") from exc
+            pipe.set_progress_bar_config(disable=True)
+            self._derived[kind] = pipe
+        return self._derived[kind]
 
     def _convolution_modules(self) -> list[torch.nn.Module]:
         names = ("unet", "transformer", "vae")
         found = (getattr(self.pipeline, name, None) for name in names)
         return [module for module in found if isinstance(module, torch.nn.Module)]
 
-    def _latents_kwargs(self, recipe: Recipe, seeds: list[int]) -> dict[str, Any]:
+    def _latents_kwargs(
+        self, recipe: Recipe, seeds: list[int], *, inpainting: bool = False
+    ) -> dict[str, Any]:
         unet = getattr(self.pipeline, "unet", None)
         if unet is None:
             # Packed-latent transformers (FLUX, ...) lay latents out differently: they get
             # per-image generators only, and chaos has no effect there yet.
             return {}
         factor = int(self.pipeline.vae_scale_factor)
-        shape = (int(unet.config.in_channels), recipe.height // factor, recipe.width // factor)
+        # An inpainting UNet reads mask and picture as extra input channels; the noise it
+        # denoises has the VAE's channels only.
+        channels = int(
+            self.pipeline.vae.config.latent_channels if inpainting else unet.config.in_channels
+        )
+        shape = (channels, recipe.height // factor, recipe.width // factor)
         latents = initial_latents(recipe.seed, seeds, shape, recipe.chaos)
         return {"latents": latents.to(device=self.pipeline.device, dtype=unet.dtype)}
 
@@ -292,6 +437,14 @@ def info_from_pipeline(pipeline: Any, defaults: ModelInfo) -> ModelInfo:
         sample = unet.config.sample_size
         native = factor * int(sample if isinstance(sample, int) else max(sample))
     return replace(defaults, native_size=native, multiple=factor)
+
+
+def _size_kwargs(pipe: Any, picture: Image.Image) -> dict[str, int]:
+    """Width and height for pipelines that take them (inpainting, FLUX); SD and SDXL img2img
+    read the size from the picture."""
+    call = inspect.signature(pipe.__call__).parameters
+    size = {"width": picture.width, "height": picture.height}
+    return {key: value for key, value in size.items() if key in call}
 
 
 def _dtype_keyword() -> str:
