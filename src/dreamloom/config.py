@@ -31,6 +31,37 @@ class Settings(BaseSettings):
     # Optional JSON/TOML-free override of plan limits: path to a JSON file (see jobs.plans).
     plans_file: Path | None = None
 
+    # -- the HTTP server ---------------------------------------------------------------------
+    # What runs a job inside a worker: "engine" (the model), "fake" (solid colours after a few
+    # short sleeps, for tests) or "instant" (no sleeps: benchmarks of everything but the
+    # model); any "module:function" runner works too.
+    runner: str = "engine"
+    # Absolute base URL of this server as clients reach it (image links in webhooks); empty:
+    # taken from the request that created the job.
+    public_url: str = ""
+    # Jobs older than this answer 410 Gone (the useapi.net reference: 62 days).
+    job_retention_days: float = 62.0
+    # Bearer token of the operator (POST /native/users); empty disables the admin endpoints.
+    admin_token: str = ""
+    # Upper bound of a channel's maxJobs (the reference: 15; maxImageJobs 12).
+    channel_max_jobs: int = 15
+    # Server-side fetches of user URLs (image prompts, describe, blend, webhooks) may reach
+    # private, loopback and link-local addresses only when allowed, or for these hosts.
+    allow_private_urls: bool = False
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # Prompt moderation: an operator's term list file replaces the shipped one; extra terms
+    # add to it, allowed terms let words through that it would block.
+    moderation_terms_file: Path | None = None
+    moderation_extra_terms: list[str] = Field(default_factory=list)
+    moderation_allowed_terms: list[str] = Field(default_factory=list)
+    # Output images scoring at or above this NSFW probability are blocked (1.0: only certain
+    # ones; the classifier is skipped when it is above 1).
+    image_moderation_threshold: float = 0.8
+    # Webhooks: attempts per event and the first retry delay (doubling each time).
+    webhook_attempts: int = 5
+    webhook_backoff_s: float = 0.5
+    webhook_timeout_s: float = 10.0
+
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"

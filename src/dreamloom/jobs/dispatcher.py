@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from dreamloom.events import EventBus, JobEvent
 from dreamloom.jobs import scheduler
-from dreamloom.jobs.accounting import action_of, cost_seconds
+from dreamloom.jobs.accounting import cost_seconds
 from dreamloom.jobs.balance import fast_balance_for, relax_usage
+from dreamloom.jobs.buttons import cost_action
 from dreamloom.jobs.executor.base import (
     ENGINE_RUNNER,
     Executor,
@@ -40,6 +41,7 @@ from dreamloom.jobs.executor.base import (
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import compose_grid_png, png_size
 from dreamloom.jobs.plans import PlanBook
+from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
 from dreamloom.store import jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
@@ -54,6 +56,9 @@ log = logging.getLogger(__name__)
 
 # useapi v3 semantics: a cancelled job ends "failed" with this error.
 CANCELLED_ERROR = "Job cancelled by user"
+# The task's recipe carries the output filter's threshold under this key (the engine runner
+# takes it out before the recipe is read); absent: outputs are not classified.
+MODERATION_KEY = "_moderation_threshold"
 
 
 class JobNotFoundError(LookupError):
@@ -127,6 +132,7 @@ class Dispatcher:
         retries: int = 1,
         poll_seconds: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
+        moderation_threshold: float | None = None,
     ) -> None:
         """``retries``: re-runs of a job whose worker died before it fails; ``poll_seconds``:
         how often to look for jobs queued without a ``wake()`` (e.g. by another process)."""
@@ -141,6 +147,7 @@ class Dispatcher:
         self.runner = runner
         self.retries = retries
         self.poll_seconds = poll_seconds
+        self.moderation_threshold = moderation_threshold
         self._clock = clock
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._in_flight: dict[str, _Flight] = {}
@@ -369,12 +376,15 @@ class Dispatcher:
         with self.db.session(write=True) as session:
             if not jobs_repo.mark_started(session, job.id, mode, now):
                 return False  # cancelled or taken meanwhile
+        recipe = dict(job.recipe or {})
+        if self.moderation_threshold is not None:
+            recipe[MODERATION_KEY] = self.moderation_threshold
         task = Task(
             job_id=job.id,
             backend_ref=self.backend_ref,
             cache_dir=self.cache_dir,
             device=self.device,
-            recipe=dict(job.recipe or {}),
+            recipe=recipe,
             runner=self.runner,
         )
         self._in_flight[job.id] = _Flight(job.account_id, mode, job.created)
@@ -512,11 +522,13 @@ class Dispatcher:
             self._publish(job, status, error=error)
 
     def _cost(self, job: Job, mode: str, compute_seconds: float) -> float:
+        action = cost_action(job.verb, job.button)
+        grid = (job.response or {}).get(GRID_SECONDS_KEY)
         return cost_seconds(
-            compute_seconds,
+            billable_seconds(action, compute_seconds, grid if isinstance(grid, float) else None),
             mode=mode,
             draft=job.draft,
-            action=action_of(job.verb, job.button),
+            action=action,
             costs=self.plans.costs,
         )
 
@@ -574,6 +586,12 @@ def build_dispatcher(
         device=settings.device,
         runner=runner,
         retries=settings.job_retries,
+        # Above 1 nothing could be blocked: skip the classifier altogether.
+        moderation_threshold=(
+            settings.image_moderation_threshold
+            if settings.image_moderation_threshold <= 1.0
+            else None
+        ),
     )
 
 

@@ -18,10 +18,15 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from dreamloom.engine import Backend, Progress
+    from dreamloom.safety import ImageModerator
 
 # The worker's loaded model. One at a time: loading is slow (so keep it) and a second model
 # would double the memory (so a different reference replaces it).
 _loaded: tuple[tuple[str, str, str], Backend] | None = None
+# The output filter, loaded on the first job that asks for it (per threshold).
+_moderators: dict[float, ImageModerator] = {}
+# Kept in step with jobs.dispatcher.MODERATION_KEY (not imported: workers stay light).
+MODERATION_KEY = "_moderation_threshold"
 
 
 def _backend(task: Task) -> Backend:
@@ -48,7 +53,9 @@ def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) ->
     from dreamloom.engine import Cancelled, Recipe
 
     backend = _backend(task)
-    recipe = Recipe.from_dict(task.recipe)
+    data = dict(task.recipe)
+    threshold = data.pop(MODERATION_KEY, None)
+    recipe = Recipe.from_dict(data)
 
     def on_progress(update: Progress) -> None:
         preview = png_bytes(update.preview) if update.preview is not None else None
@@ -59,8 +66,24 @@ def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) ->
         result = backend.run(recipe, progress=on_progress, cancelled=cancelled)
     except Cancelled as exc:
         raise TaskCancelled(time.perf_counter() - started) from exc
+    if threshold is not None:
+        _moderate(result.images, float(threshold))
     return RunnerOutput(
         images_png=[png_bytes(image) for image in result.images],
         seeds=[int(seed) for seed in result.seeds],
         compute_seconds=float(result.compute_seconds),
     )
+
+
+def _moderate(images: list[Image], threshold: float) -> None:
+    """Block the whole result when any image is not safe for work (stealth ones too)."""
+    from dreamloom.jobs.executor.base import TaskModerated
+    from dreamloom.safety import ImageModerator
+
+    moderator = _moderators.get(threshold)
+    if moderator is None:
+        moderator = _moderators[threshold] = ImageModerator(threshold)
+    for image in images:
+        verdict = moderator.check(image)
+        if not verdict.allowed:
+            raise TaskModerated(verdict.reason or "Request cancelled due to image filters")

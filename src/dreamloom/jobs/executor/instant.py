@@ -1,0 +1,36 @@
+"""A runner that returns at once: small solid images, no progress, no model.
+
+For measuring everything around the engine (admission, scheduling, storage, the HTTP API)
+without the engine's time: ``Settings.runner = "instant"``.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+from PIL import Image
+
+from dreamloom.jobs.executor.base import (
+    CancelledCallback,
+    ProgressCallback,
+    RunnerOutput,
+    Task,
+)
+
+
+@lru_cache(maxsize=8)
+def _png(shade: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (shade, 128, 255 - shade)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
+    count = max(1, int(task.recipe.get("batch", 4)))
+    seed = int(task.recipe.get("seed", 0))
+    return RunnerOutput(
+        images_png=[_png((seed + i) % 8 * 32) for i in range(count)],
+        seeds=[seed + i for i in range(count)],
+        compute_seconds=0.001,
+    )
