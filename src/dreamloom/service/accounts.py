@@ -1,0 +1,150 @@
+"""Accounts and API tokens: create users, authenticate bearer tokens, plan and lock checks."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from dreamloom.jobs.balance import fast_balance_for
+from dreamloom.service.base import ServiceBase, account_view
+from dreamloom.service.errors import MODERATION_LOCKED, NO_SUBSCRIPTION, ServiceError
+from dreamloom.service.views import AccountView, UserRow
+from dreamloom.store import accounts as accounts_repo
+
+# Plans that mean "no subscription": the account exists but may not use GPU time (402).
+NO_PLAN = ("none", "")
+# A token's account is remembered this long: a submission then costs no token look-up (and no
+# write of the token's last use). Changes made through this process are seen at once.
+AUTH_CACHE_SECONDS = 5.0
+
+
+class AccountsMixin(ServiceBase):
+    _auth_cache: dict[str, tuple[float, AccountView]]
+    _auth_lock: threading.Lock
+
+    def _init_accounts(self) -> None:
+        self._auth_cache = {}
+        self._auth_lock = threading.Lock()
+
+    def create_user(self, name: str, plan: str) -> tuple[AccountView, str]:
+        if plan not in self.plans.plans and plan not in NO_PLAN:
+            known = ", ".join(sorted(self.plans.plans))
+            raise ServiceError(f"Unknown plan {plan!r}; plans: {known}")
+        with self.db.session(write=True) as session:
+            try:
+                account = accounts_repo.create_account(session, name, plan)
+            except accounts_repo.AccountExistsError:
+                raise ServiceError(f"An account named {name!r} already exists", 409) from None
+            token = accounts_repo.issue_token(session, account.id)
+            return account_view(account), token.plaintext
+
+    def issue_token(self, name: str) -> str:
+        with self.db.session(write=True) as session:
+            account = accounts_repo.get_account_by_name(session, name)
+            if account is None:
+                raise ServiceError(f"No account named {name!r}", 404)
+            return accounts_repo.issue_token(session, account.id).plaintext
+
+    def ensure_user(self, name: str, plan: str | None = None) -> AccountView:
+        """The named account, created on the default plan when missing (the CLI's own user)."""
+        with self.db.session(write=True) as session:
+            account = accounts_repo.get_account_by_name(session, name)
+            if account is None:
+                account = accounts_repo.create_account(
+                    session, name, plan or self.plans.default_plan
+                )
+            return account_view(account)
+
+    def set_plan(self, name: str, plan: str) -> AccountView:
+        """Change an account's plan (``none``: no subscription)."""
+        if plan not in self.plans.plans and plan not in NO_PLAN:
+            raise ServiceError(f"Unknown plan {plan!r}")
+        with self.db.session(write=True) as session:
+            account = accounts_repo.get_account_by_name(session, name)
+            if account is None:
+                raise ServiceError(f"No account named {name!r}", 404)
+            account = accounts_repo.set_plan(session, account.id, plan)
+            view = account_view(account)
+        self._forget_account(view.id)
+        return view
+
+    def lift_timeout(self, name: str) -> AccountView:
+        """An operator ends a moderation timeout early."""
+        with self.db.session(write=True) as session:
+            account = accounts_repo.get_account_by_name(session, name)
+            if account is None:
+                raise ServiceError(f"No account named {name!r}", 404)
+            account.timeout_until = None
+            view = account_view(account)
+        self._forget_account(view.id)
+        return view
+
+    def authenticate(self, token: str) -> AccountView | None:
+        digest = accounts_repo.hash_token(token)
+        now = time.monotonic()
+        with self._auth_lock:
+            cached = self._auth_cache.get(digest)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        with self.db.session(write=True) as session:
+            account = accounts_repo.authenticate(session, token)
+            view = account_view(account) if account else None
+        with self._auth_lock:
+            if view is None:
+                self._auth_cache.pop(digest, None)
+            else:
+                if len(self._auth_cache) > 10_000:
+                    self._auth_cache.clear()
+                self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, view)
+        return view
+
+    def account(self, account_id: int) -> AccountView:
+        """The account as stored now (settings just changed, plan, timeout)."""
+        with self.db.session() as session:
+            return account_view(accounts_repo.require_account(session, account_id))
+
+    def _forget_account(self, account_id: int) -> None:
+        with self._auth_lock:
+            for digest, (_, view) in list(self._auth_cache.items()):
+                if view.id == account_id:
+                    del self._auth_cache[digest]
+
+    def list_users(self) -> list[UserRow]:
+        with self.db.session() as session:
+            return [
+                UserRow(a.name, a.plan, fast_balance_for(session, a, self.plans).remaining)
+                for a in accounts_repo.list_accounts(session)
+            ]
+
+    # -- checks every use-case makes ---------------------------------------------------------
+
+    def require_subscription(self, account: AccountView) -> None:
+        if account.plan in NO_PLAN:
+            raise ServiceError(NO_SUBSCRIPTION, 402)
+
+    def timeout_of(self, account: AccountView, now: datetime | None = None) -> datetime | None:
+        """When a moderation timeout of the account ends, if one is in force."""
+        until = account.timeout_until
+        if until is not None and until > (now or self._now()):
+            return until
+        return None
+
+    def require_unlocked(self, account: AccountView, channels: int = 1) -> None:
+        """Refuse (596) while repeated moderation violations keep the account timed out."""
+        until = self.timeout_of(account)
+        if until is not None:
+            raise ServiceError(
+                f"All configured channels ({max(1, channels)}) have errors (moderation "
+                f"timeout until {until:%Y-%m-%dT%H:%M:%SZ} after repeated moderation "
+                "violations). Please resolve channel issues before making new requests.",
+                MODERATION_LOCKED,
+            )
+
+    def _update_settings(self, account: AccountView, changes: dict[str, Any]) -> AccountView:
+        with self.db.session(write=True) as session:
+            accounts_repo.update_settings(session, account.id, changes)
+            view = account_view(accounts_repo.require_account(session, account.id))
+        self._forget_account(account.id)
+        return view

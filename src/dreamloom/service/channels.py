@@ -1,0 +1,302 @@
+"""Channels: the lanes of an account (the useapi.net v3 "accounts" family).
+
+In the reference a channel is a Midjourney account reached through Discord; here it is a lane
+of the dreamloom account: it caps how many of the account's jobs may be active in it at once
+(``maxJobs``, ``maxImageJobs``) and may name a webhook for all its jobs. No Discord token is
+needed; one that a client posts only names the lane (the same token finds the same lane again,
+as the reference discovers the channel from the token) and is kept redacted.
+
+An account without channels gets one the first time it submits, so that clients that never
+configure channels (the CLI, the web app, a v3 client that skips POST /accounts) work as well.
+That lane's limits are the plan's own (running jobs plus queue depth), so the plan's rules and
+texts decide there; limits a client configures (the reference's 1-15) bind in addition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from dreamloom.service.accounts import AccountsMixin
+from dreamloom.service.errors import MODERATION_LOCKED, ServiceError, channel_busy
+from dreamloom.service.views import AccountView, ChannelView
+from dreamloom.store import jobs_repo
+from dreamloom.store.tables import Channel, Job
+
+DEFAULT_MAX_JOBS = 3
+REPLY_URL_MAX = 2048
+_CHANNEL_DIGITS = 19
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """POST /accounts: what a client may set (None: keep, or the default for a new one)."""
+
+    discord: str | None = None
+    channel: str | None = None
+    max_jobs: int | None = None
+    max_image_jobs: int | None = None
+    max_video_jobs: int | None = None
+    reply_url: str | None = None
+
+
+def redact(token: str) -> str:
+    """The reference's display form of a token: its first and last three characters."""
+    token = token.strip()
+    if len(token) <= 6:
+        return "***"
+    return f"{token[:3]}...{token[-3:]}"
+
+
+def _digits_from(seed: str) -> str:
+    value = int.from_bytes(hashlib.sha256(seed.encode("utf-8")).digest()[:8], "big")
+    return str(10 ** (_CHANNEL_DIGITS - 1) + value % (9 * 10 ** (_CHANNEL_DIGITS - 1)))
+
+
+def _random_digits() -> str:
+    return str(random.SystemRandom().randrange(10 ** (_CHANNEL_DIGITS - 1), 10**_CHANNEL_DIGITS))
+
+
+class ChannelsMixin(AccountsMixin):
+    # -- the accounts family -------------------------------------------------------------------
+
+    def configure_channel(
+        self, account: AccountView, config: ChannelConfig
+    ) -> tuple[ChannelView, bool]:
+        """Create or update a lane; returns it and whether it is new."""
+        self.require_subscription(account)
+        if config.reply_url is not None:
+            _check_reply_url(config.reply_url, REPLY_URL_MAX)
+        with self.db.session(write=True) as session:
+            channel_id = config.channel
+            if channel_id is None and config.discord:
+                channel_id = _digits_from(f"{account.id}:{config.discord.strip()}")
+            row: Channel | None = None
+            if channel_id is not None:
+                if not channel_id.isdigit() or len(channel_id) > 32:
+                    raise ServiceError("channel must be a string of digits")
+                row = session.get(Channel, channel_id)
+                if row is not None and row.account_id != account.id:
+                    raise ServiceError(f"Channel {channel_id} belongs to another account", 409)
+            else:
+                # No token and no channel named: the account's first lane (made if none).
+                existing = self._channels_of(session, account.id)
+                row = existing[0] if existing else None
+            created = row is None
+            if row is None:
+                row = Channel(
+                    id=channel_id or _random_digits(),
+                    account_id=account.id,
+                    max_jobs=DEFAULT_MAX_JOBS,
+                    max_image_jobs=DEFAULT_MAX_JOBS,
+                    max_video_jobs=DEFAULT_MAX_JOBS,
+                    created=self._now(),
+                )
+                session.add(row)
+            self._apply_limits(row, config)
+            if config.discord:
+                row.discord = redact(config.discord)
+            if config.reply_url is not None:
+                row.reply_url = config.reply_url or None
+            row.updated = self._now()
+            session.flush()
+            return self._channel_view(row, account), created
+
+    def _apply_limits(self, row: Channel, config: ChannelConfig) -> None:
+        """Validate the limits a client gave (the reference's ranges, or the operator's cap)
+        and apply them; limits not given stay as they are."""
+        cap = self.settings.channel_max_jobs
+        # The reference allows 1-15 jobs and 1-12 of one type; an operator raising the cap
+        # raises both.
+        type_cap = min(12, cap) if cap <= 15 else cap
+        max_jobs = row.max_jobs
+        if config.max_jobs is not None:
+            if not 1 <= config.max_jobs <= cap:
+                raise ServiceError(f"maxJobs must be between 1 and {cap}")
+            max_jobs = config.max_jobs
+        limits = {}
+        for name, given, current in (
+            ("maxImageJobs", config.max_image_jobs, row.max_image_jobs),
+            ("maxVideoJobs", config.max_video_jobs, row.max_video_jobs),
+        ):
+            if given is None:
+                limits[name] = min(current, max_jobs)
+                continue
+            if not 1 <= given <= type_cap:
+                raise ServiceError(f"{name} must be between 1 and {type_cap}")
+            if given > max_jobs:
+                raise ServiceError(f"{name} must not be greater than maxJobs ({max_jobs})")
+            limits[name] = given
+        row.max_jobs = max_jobs
+        row.max_image_jobs = limits["maxImageJobs"]
+        row.max_video_jobs = limits["maxVideoJobs"]
+
+    def list_channels(self, account: AccountView) -> list[ChannelView]:
+        with self.db.session() as session:
+            return [self._channel_view(c, account) for c in self._channels_of(session, account.id)]
+
+    def get_channel(self, account: AccountView, channel_id: str) -> ChannelView:
+        with self.db.session() as session:
+            return self._channel_view(self._own_channel(session, account, channel_id), account)
+
+    def delete_channel(self, account: AccountView, channel_id: str) -> None:
+        """Remove a lane; its running jobs go on (the reference), new ones cannot use it."""
+        with self.db.session(write=True) as session:
+            session.delete(self._own_channel(session, account, channel_id))
+
+    def reset_channel(self, account: AccountView, channel_id: str) -> None:
+        """Clear a lane's error. A moderation timeout in force ends only when it runs out
+        (or an operator lifts it): the lane shows it until then."""
+        with self.db.session(write=True) as session:
+            self._own_channel(session, account, channel_id).error = None
+
+    # -- helpers for the use-cases -----------------------------------------------------------
+
+    def command_channel(self, account: AccountView, requested: str | None) -> str:
+        """The channel of a settings-type command: optional when the account has one."""
+        with self.db.session(write=True) as session:
+            if requested is not None:
+                return self._own_channel(session, account, requested, status=400).id
+            channels = self._channels_of(session, account.id)
+            if len(channels) > 1:
+                raise ServiceError(
+                    f"channel parameter is required when multiple channels ({len(channels)}) "
+                    "are configured"
+                )
+            if channels:
+                return channels[0].id
+            return self._default_channel(session, account).id
+
+    def _pick_channel(
+        self,
+        session: Session,
+        account: AccountView,
+        requested: str | None,
+        jobs: int,
+        job_type: str = "image",
+    ) -> str:
+        """Inside the admission transaction: the lane a submission runs in.
+
+        A requested lane must have room; otherwise a random lane with room is chosen (the
+        reference's load balancing). No room anywhere: 429; every lane in error: 596.
+        """
+        if requested is not None:
+            candidates = [self._own_channel(session, account, requested, status=400)]
+        else:
+            candidates = self._channels_of(session, account.id) or [
+                self._default_channel(session, account)
+            ]
+        usable = [c for c in candidates if self._channel_error(c, account) is None]
+        if not usable:
+            raise ServiceError(
+                f"All configured channels ({len(candidates)}) have errors "
+                f"({self._channel_error(candidates[0], account)}). Please resolve channel "
+                "issues before making new requests.",
+                MODERATION_LOCKED,
+            )
+        counts = self._active_counts(session, [c.id for c in usable])
+        with_room = [
+            c
+            for c in usable
+            if counts[(c.id, "*")] + jobs <= c.max_jobs
+            and counts[(c.id, job_type)] + jobs <= _type_limit(c, job_type)
+        ]
+        if not with_room:
+            busiest = min(usable, key=lambda c: counts[(c.id, "*")])
+            raise ServiceError(channel_busy(busiest.id, counts[(busiest.id, "image")]), 429)
+        return random.choice(with_room).id
+
+    def _active_counts(self, session: Session, channel_ids: list[str]) -> Counter[tuple[str, str]]:
+        stmt = (
+            select(Job.channel, Job.job_type, func.count())
+            .where(Job.channel.in_(channel_ids), Job.status.in_(jobs_repo.ACTIVE_STATUSES))
+            .group_by(Job.channel, Job.job_type)
+        )
+        counts: Counter[tuple[str, str]] = Counter()
+        for channel, job_type, n in session.execute(stmt):
+            if channel is None:
+                continue
+            counts[(channel, job_type)] += n
+            counts[(channel, "*")] += n
+        return counts
+
+    def _channel_error(self, channel: Channel, account: AccountView) -> str | None:
+        until = self.timeout_of(account)
+        if until is not None:
+            return f"moderation timeout until {until:%Y-%m-%dT%H:%M:%SZ}"
+        return channel.error
+
+    def _channels_of(self, session: Session, account_id: int) -> list[Channel]:
+        stmt = (
+            select(Channel)
+            .where(Channel.account_id == account_id)
+            .order_by(Channel.created, Channel.id)
+        )
+        return list(session.scalars(stmt))
+
+    def _default_channel(self, session: Session, account: AccountView) -> Channel:
+        plan = self.plans.get(account.plan)
+        # Never tighter than the plan: every waiting submission may be a full batch.
+        capacity = plan.max_running + plan.queue_depth * plan.batch_cap
+        row = Channel(
+            id=_digits_from(f"{account.id}:default"),
+            account_id=account.id,
+            max_jobs=capacity,
+            max_image_jobs=capacity,
+            max_video_jobs=capacity,
+            created=self._now(),
+            updated=self._now(),
+        )
+        existing = session.get(Channel, row.id)
+        if existing is not None:
+            return existing
+        session.add(row)
+        session.flush()
+        return row
+
+    def _own_channel(
+        self, session: Session, account: AccountView, channel_id: str, *, status: int = 404
+    ) -> Channel:
+        row = session.get(Channel, channel_id)
+        if row is None or row.account_id != account.id:
+            raise ServiceError(f"Channel {channel_id} is not configured", status)
+        return row
+
+    def _channel_view(self, row: Channel, account: AccountView) -> ChannelView:
+        return ChannelView(
+            id=row.id,
+            account_id=row.account_id,
+            discord=row.discord,
+            max_jobs=row.max_jobs,
+            max_image_jobs=row.max_image_jobs,
+            max_video_jobs=row.max_video_jobs,
+            reply_url=row.reply_url,
+            error=self._channel_error(row, account),
+        )
+
+    def channel_reply_url(self, channel_id: str | None) -> str | None:
+        if channel_id is None:
+            return None
+        with self.db.session() as session:
+            row = session.get(Channel, channel_id)
+            return row.reply_url if row is not None else None
+
+
+def _type_limit(channel: Channel, job_type: str) -> int:
+    if job_type == "video":
+        return channel.max_video_jobs
+    if job_type == "image":
+        return channel.max_image_jobs
+    return channel.max_jobs
+
+
+def _check_reply_url(url: str, limit: int) -> None:
+    if len(url) > limit:
+        raise ServiceError(f"replyUrl must be at most {limit} characters")
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise ServiceError("replyUrl must be an http(s) URL")

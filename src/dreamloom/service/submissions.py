@@ -1,0 +1,236 @@
+"""Submissions that queue work for the engine: imagine and blend, and the admission step that
+every queued job (button presses included) goes through.
+
+Admission is one write transaction: pick the channel (its capacity), check the plan's rules
+(``jobs.submit``), insert the jobs. Jobs that need no engine (splits, seed, settings commands)
+are written completed in one transaction instead (``_instant``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dreamloom.engine import recipe_for_imagine
+from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
+from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
+from dreamloom.jobs.submit import submit_jobs
+from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
+from dreamloom.service.errors import ServiceError
+from dreamloom.service.moderation import ModerationMixin
+from dreamloom.service.views import AccountView, JobView
+from dreamloom.store import jobs_repo
+from dreamloom.store.jobs_repo import ImageSpec, JobSpec
+from dreamloom.store.tables import Job
+
+SEED_MAX = 4_294_967_295
+PROMPT_MAX = 5000  # the reference's limit on the prompt field
+BLEND_SHAPES = {"Portrait": "2:3", "Square": "1:1", "Landscape": "3:2"}
+
+
+def settings_as_params(settings: dict[str, Any]) -> str:
+    """An account's /settings as parameter text: the lowest-precedence part of every prompt."""
+    parts: list[str] = []
+    # The speed mode goes in as a parameter so that the prompt layer applies the relax rules
+    # (no batches in relax) to accounts in relax mode too; a prompt's own --fast still wins.
+    if settings.get("mode") in ("fast", "relax", "turbo"):
+        parts.append(f"--{settings['mode']}")
+    if settings.get("stealth"):
+        parts.append("--stealth")
+    if settings.get("version"):
+        parts.append(f"--v {settings['version']}")
+    if settings.get("stylize") is not None:
+        parts.append(f"--s {settings['stylize']}")
+    if settings.get("raw"):
+        parts.append("--raw")
+    return " ".join(parts)
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randint(0, SEED_MAX)
+
+
+class SubmissionsMixin(ModerationMixin):
+    def prompt_context(self, account: AccountView) -> PromptContext:
+        settings = account.settings
+        return PromptContext(
+            settings=settings_as_params(settings),
+            suffix=str(settings.get("suffix") or ""),
+            option_sets=dict(settings.get("option_sets") or {}),
+            batch_cap=self.plans.get(account.plan).batch_cap,
+        )
+
+    def parse(self, account: AccountView, text: str) -> list[Prompt]:
+        if len(text) > PROMPT_MAX:
+            raise ServiceError(f"Parameter prompt must be at most {PROMPT_MAX} characters")
+        try:
+            return parse_prompt(text, self.prompt_context(account))
+        except PromptError as err:
+            raise ServiceError(err.message, 400) from None
+
+    def submit_imagine(
+        self,
+        account: AccountView,
+        prompt_text: str,
+        *,
+        request: dict[str, Any] | None = None,
+        channel: str | None = None,
+    ) -> list[JobView]:
+        """Validate, moderate, cost and admit a prompt; one job per expanded prompt."""
+        self.require_subscription(account)
+        self.require_unlocked(account)
+        prompts = self.parse(account, prompt_text)
+        mode = self._speed_mode(account, prompts[0])
+        specs = [self._imagine_spec(account, p, mode, request) for p in prompts]
+        for prompt, spec in zip(prompts, specs, strict=True):
+            if not self.check_prompt(prompt).allowed:
+                return [self._moderated(account, spec, channel)]
+        return self._admit(account, specs, channel)
+
+    def submit_blend(
+        self,
+        account: AccountView,
+        images: Sequence[bytes],
+        dimensions: str = "Square",
+        *,
+        request: dict[str, Any] | None = None,
+        channel: str | None = None,
+    ) -> JobView:
+        """Blend 2-5 images into one grid (Portrait 2:3, Square 1:1 or Landscape 3:2)."""
+        self.require_subscription(account)
+        self.require_unlocked(account)
+        if len(images) < 2:
+            raise ServiceError("At least 2 images are required for blend")
+        if len(images) > 5:
+            raise ServiceError("At most 5 images can be blended")
+        if dimensions not in BLEND_SHAPES:
+            raise ServiceError("blendDimensions must be Portrait, Square or Landscape")
+        # The account's settings (version, stylize, mode) apply; the blend has no text.
+        (parsed,) = self.parse(account, f"blend --ar {BLEND_SHAPES[dimensions]}")
+        prompt = replace(parsed, text="", parts=())
+        seed = new_seed()
+        try:
+            recipe = recipe_for_blend(prompt, self.model, seed, images)
+        except ButtonInputError as err:
+            raise ServiceError(str(err)) from None
+        spec = JobSpec(
+            verb="blend",
+            mode=self._speed_mode(account, prompt),
+            prompt_text=prompt.normalized(),
+            prompt=prompt.to_dict(),
+            recipe=recipe.to_dict(),
+            seed=seed,
+            draft=prompt.params.draft,
+            visibility=self._visibility(account, prompt),
+            request=request,
+        )
+        (view,) = self._admit(account, [spec], channel)
+        return view
+
+    # -- shared by every queued submission ---------------------------------------------------
+
+    def _speed_mode(self, account: AccountView, prompt: Prompt) -> str:
+        if prompt.params.oref:
+            # Omni reference jobs always run in turbo (support FAQ, --oref).
+            return "turbo"
+        return prompt.params.speed or str(account.settings.get("mode") or "fast")
+
+    def _visibility(self, account: AccountView, prompt: Prompt) -> str:
+        stealth = prompt.params.stealth
+        if stealth is None:
+            stealth = bool(account.settings.get("stealth"))
+        return "stealth" if stealth else "public"
+
+    def _imagine_spec(
+        self, account: AccountView, prompt: Prompt, mode: str, request: dict[str, Any] | None
+    ) -> JobSpec:
+        seed = prompt.params.seed
+        if seed is None:
+            seed = new_seed()
+        recipe = recipe_for_imagine(prompt, self.model, seed)
+        return JobSpec(
+            verb="imagine",
+            mode=mode,
+            prompt_text=prompt.normalized(),
+            prompt=prompt.to_dict(),
+            recipe=recipe.to_dict(),
+            seed=seed,
+            draft=prompt.params.draft,
+            visibility=self._visibility(account, prompt),
+            request=request,
+        )
+
+    def _admit(
+        self,
+        account: AccountView,
+        specs: Sequence[JobSpec],
+        channel: str | None,
+        *,
+        job_type: str = "image",
+    ) -> list[JobView]:
+        with self.db.session(write=True) as session:
+            chosen = self._pick_channel(session, account, channel, len(specs), job_type)
+            placed = [replace(spec, channel=chosen, job_type=job_type) for spec in specs]
+            try:
+                jobs = submit_jobs(session, account.id, placed, self.plans)
+            except AdmissionError as err:
+                # A full queue is a matter of waiting (429), anything else of the request.
+                plan = self.plans.get(account.plan)
+                status = 429 if err.message == queue_full_message(plan) else 400
+                raise ServiceError(err.message, status) from None
+            views = [self._job_view(session, job) for job in jobs]
+        self._announce(jobs)
+        return views
+
+    def _moderated(self, account: AccountView, spec: JobSpec, channel: str | None) -> JobView:
+        """A flagged prompt: a job that ends moderated at once, and a strike."""
+        from dreamloom.safety import PROMPT_FLAGGED
+
+        now = self._now()
+        with self.db.session(write=True) as session:
+            chosen = self._pick_channel(session, account, channel, 1)
+            (job,) = jobs_repo.create_jobs(
+                session, account.id, [replace(spec, channel=chosen, recipe=None)], now=now
+            )
+            jobs_repo.mark_failed(session, job.id, PROMPT_FLAGGED, now, status=jobs_repo.MODERATED)
+            session.refresh(job)
+            self._record_strike(session, account, now)
+            view = self._job_view(session, job)
+        self._publish(job, jobs_repo.QUEUED)
+        self._publish(job, jobs_repo.MODERATED, error=PROMPT_FLAGGED)
+        return view
+
+    def _instant(
+        self,
+        session: Session,
+        account: AccountView,
+        spec: JobSpec,
+        *,
+        images: Sequence[ImageSpec] = (),
+        response: dict[str, Any] | None = None,
+    ) -> Job:
+        """A job that needs no worker, written completed in the caller's transaction.
+
+        The caller publishes its events after the commit (``_announce_instant``)."""
+        now = self._now()
+        (job,) = jobs_repo.create_jobs(session, account.id, [spec], now=now)
+        job.status = jobs_repo.COMPLETED
+        job.progress = 100
+        job.mode_effective = spec.mode
+        job.started = now
+        job.finished = now
+        job.updated = now
+        if response is not None:
+            job.response = response
+        if images:
+            jobs_repo.add_images(session, job.id, images, now=now)
+        session.flush()
+        return job
+
+    def _announce_instant(self, job: Job) -> None:
+        self._publish(job, jobs_repo.QUEUED)
+        self._publish(job, jobs_repo.COMPLETED, progress=100)
