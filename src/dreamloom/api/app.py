@@ -1,18 +1,33 @@
 """The HTTP face of dreamloom.
 
 The server process owns the scheduler and the local workers (through :class:`Service`); the
-REST endpoints are added on top of the same service object.
+REST endpoints (``api.v3``, compatible with useapi.net's Midjourney API v3, and ``api.native``)
+are thin layers over the same service object. Errors are JSON ``{"error": ...}`` with the
+status the service chose, as the reference documents them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dreamloom.api.context import ApiContext
+from dreamloom.api.events_hub import EventHub
+from dreamloom.api.native import images as native_images
+from dreamloom.api.native import users as native_users
+from dreamloom.api.urls import Signer, Urls, load_or_create_key
+from dreamloom.api.v3 import accounts as v3_accounts
+from dreamloom.api.v3 import commands as v3_commands
+from dreamloom.api.v3 import jobs as v3_jobs
+from dreamloom.api.v3.webhooks import WebhookWorker
 from dreamloom.config import Settings
-from dreamloom.service import Service
+from dreamloom.service import Service, ServiceError
 
 
 def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
@@ -22,17 +37,53 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = service or Service(settings)
         svc.start()
+        signer = Signer(load_or_create_key(svc.settings.data_dir / "url-signing.key"))
+        hub = EventHub(svc.events)
+        ctx_holder: list[ApiContext] = []
+
+        def default_base() -> str:
+            return ctx_holder[0].last_base_url if ctx_holder else ""
+
+        webhooks = WebhookWorker(svc, lambda base: Urls(base, signer), default_base)
+        ctx = ApiContext(svc, hub, webhooks, signer)
+        ctx_holder.append(ctx)
         app.state.service = svc
+        app.state.ctx = ctx
+        hub.add_listener(webhooks.on_event)
+        await webhooks.start()
+        hub.start(asyncio.get_running_loop())
         try:
             yield
         finally:
+            hub.stop()
+            await webhooks.stop()
             svc.close()
 
     app = FastAPI(title="dreamloom", version="0.1.0", lifespan=lifespan)
 
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "path"))
+        message = str(first.get("msg", "Invalid request"))
+        return JSONResponse({"error": f"{where}: {message}" if where else message}, 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
     @app.get("/healthz")
     def healthz() -> dict[str, object]:
         svc: Service = app.state.service
-        return {"ok": True, "model": settings.model, "dispatching": svc.dispatching}
+        return {"ok": True, "model": svc.settings.model, "dispatching": svc.dispatching}
 
+    app.include_router(v3_jobs.router)
+    app.include_router(v3_commands.router)
+    app.include_router(v3_accounts.router)
+    app.include_router(native_users.router)
+    app.include_router(native_images.router)
     return app

@@ -1,0 +1,73 @@
+"""What every route needs, in one object on ``app.state``: the service, the event hub, the
+webhook worker, link signing, and the one way routes run service calls.
+
+Routes are ``async``; the service is synchronous (database, files), so each request makes one
+trip to the thread pool with authentication and the use-case together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from dreamloom.api.events_hub import EventHub
+from dreamloom.api.urls import Signer, Urls
+from dreamloom.service import AccountView, Service, ServiceError
+
+if TYPE_CHECKING:
+    from dreamloom.api.v3.webhooks import WebhookWorker
+
+T = TypeVar("T")
+
+UNAUTHORIZED = "Unauthorized"
+
+
+class ApiContext:
+    def __init__(
+        self, service: Service, hub: EventHub, webhooks: WebhookWorker, signer: Signer
+    ) -> None:
+        self.service = service
+        self.hub = hub
+        self.webhooks = webhooks
+        self.signer = signer
+        self.last_base_url = service.settings.public_url or "http://127.0.0.1"
+
+    def urls(self, request: Request | None = None) -> Urls:
+        """Links as the client reached this server (or the configured public URL)."""
+        if self.service.settings.public_url:
+            return Urls(self.service.settings.public_url, self.signer)
+        if request is not None:
+            self.last_base_url = str(request.base_url)
+        return Urls(self.last_base_url, self.signer)
+
+    async def call(self, request: Request, work: Callable[[AccountView], T]) -> T:
+        """Authenticate the bearer token and run ``work`` for its account, off the loop."""
+        token = bearer_token(request)
+
+        def run() -> T:
+            account = self.service.authenticate(token) if token else None
+            if account is None:
+                raise ServiceError(UNAUTHORIZED, 401)
+            return work(account)
+
+        return await run_in_threadpool(run)
+
+    async def optional_account(self, request: Request) -> AccountView | None:
+        token = bearer_token(request)
+        if not token:
+            return None
+        return await run_in_threadpool(self.service.authenticate, token)
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def context_of(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,93 @@
+"""The job event bus, brought to asyncio: one thread reads the bus, the event loop fans out.
+
+``EventBus`` is thread-based (its ``get`` blocks). A thread per SSE stream would cap the
+streams one server holds at the thread pool's size, so a single pump thread reads every event
+and hands batches to the loop (``call_soon_threadsafe``), where each stream waits on its own
+``asyncio.Queue``: a stream costs a queue, not a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+
+from dreamloom.events import EventBus, JobEvent
+
+log = logging.getLogger(__name__)
+
+_PUMP_TIMEOUT = 0.5
+_BATCH = 512
+
+
+class EventHub:
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
+        self._listeners: list[Callable[[JobEvent], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        subscription = self._bus.subscribe(None)
+
+        def pump() -> None:
+            try:
+                while not self._stop.is_set():
+                    first = subscription.get(timeout=_PUMP_TIMEOUT)
+                    if first is None:
+                        continue
+                    batch = [first]
+                    while len(batch) < _BATCH:
+                        more = subscription.get_nowait()
+                        if more is None:
+                            break
+                        batch.append(more)
+                    with contextlib.suppress(RuntimeError):  # the loop closed: shutting down
+                        loop.call_soon_threadsafe(self._fan_out, batch)
+            finally:
+                subscription.close()
+
+        self._thread = threading.Thread(target=pump, name="dreamloom-event-hub", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2 * _PUMP_TIMEOUT + 1)
+
+    # -- on the event loop -------------------------------------------------------------------
+
+    def subscribe(self, job_id: str) -> asyncio.Queue[JobEvent]:
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        self._streams.setdefault(job_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, job_id: str, queue: asyncio.Queue[JobEvent]) -> None:
+        queues = self._streams.get(job_id)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._streams[job_id]
+
+    def add_listener(self, listener: Callable[[JobEvent], None]) -> None:
+        """Called on the loop with every event (keep it quick: queue the work)."""
+        self._listeners.append(listener)
+
+    @property
+    def streams(self) -> int:
+        return sum(len(queues) for queues in self._streams.values())
+
+    def _fan_out(self, batch: list[JobEvent]) -> None:
+        for event in batch:
+            for queue in self._streams.get(event.job_id, ()):
+                queue.put_nowait(event)
+            for listener in self._listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("event listener failed")

@@ -1,0 +1,37 @@
+"""POST jobs/settings, info, fast, relax, turbo, remix, variability: jobs that complete at
+once with the account's settings (or a switched mode) in ``response.settings``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from dreamloom.api.context import context_of
+from dreamloom.api.v3.requests import CommandRequest, parse, read_body
+from dreamloom.api.v3.respond import job_response
+from dreamloom.service import AccountView, JobView
+from dreamloom.service.commands import COMMANDS
+
+router = APIRouter(prefix="/v3/midjourney", tags=["v3 settings"])
+
+
+def _command_route(verb: str) -> None:
+    async def command(request: Request) -> Response:
+        ctx = context_of(request)
+        body = await read_body(request)
+        model = parse(CommandRequest, body.fields)
+        echo = model.echo(body.fields)
+
+        def work(account: AccountView) -> tuple[JobView, str | None]:
+            view = ctx.service.run_command(account, verb, channel=model.channel, request=echo)
+            return view, ctx.service.channel_reply_url(view.channel)
+
+        view, channel_url = await ctx.call(request, work)
+        return job_response(ctx, request, view, stream=model.stream, channel_url=channel_url)
+
+    command.__name__ = f"command_{verb}"
+    router.add_api_route(f"/jobs/{verb}", command, methods=["POST"], name=f"jobs_{verb}")
+
+
+for _verb in COMMANDS:
+    _command_route(_verb)

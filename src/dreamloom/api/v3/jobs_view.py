@@ -1,0 +1,204 @@
+"""The useapi.net v3 job object (GET /jobs/{jobid}, SSE events, webhooks) from a JobView.
+
+The reference's ``response`` is an "enhanced Discord message": ``content`` is the line
+Midjourney posts (the prompt with its resolved parameters, who asked, progress and speed
+mode), ``attachments[0]`` the grid, ``imageUx`` the four images, ``buttons`` what may be
+pressed next. Everything here is derived from the view; nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from dreamloom.api.urls import Urls
+from dreamloom.jobs.buttons import PANS, SPLITS, action_for, result_kind
+from dreamloom.service import ImageView, JobView
+
+IMAGE_VERBS: Final = ("imagine", "blend", "button")
+_MODE_WORDS: Final = {"fast": "fast", "relax": "relaxed", "turbo": "turbo"}
+_PAN_WORDS: Final = {"left": "Left", "right": "Right", "up": "Up", "down": "Down"}
+_STATUS_CODES: Final = {"completed": 200, "failed": 500, "moderated": 422}
+_MODERATION_COLOR: Final = 16711680
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What an event says about a job at its moment (the database may be further on)."""
+
+    status: str
+    progress: int = 0
+    error: str | None = None
+    preview_path: str | None = None
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def render_job(view: JobView, urls: Urls, live: LiveState | None = None) -> dict[str, Any]:
+    """The reference's job object; ``live`` overrides status/progress for an event."""
+    status = live.status if live is not None else view.status
+    progress = live.progress if live is not None else view.progress
+    error = (live.error if live is not None else None) or view.error
+    if status == "completed":
+        progress = 100
+    job: dict[str, Any] = {"jobid": view.id, "verb": view.verb}
+    if view.verb in IMAGE_VERBS:
+        job["jobType"] = "image"
+    job["status"] = status
+    job["created"] = iso(view.created)
+    if view.updated is not None:
+        job["updated"] = iso(view.updated)
+    job["request"] = dict(view.request)
+    response = _response(view, urls, status, progress, live)
+    if response:
+        job["response"] = response
+    if status in ("failed", "moderated") and error:
+        job["error"] = error
+        if status == "moderated":
+            job["errorDetails"] = "Your job was blocked by this server's moderation filters."
+    code = _STATUS_CODES.get(status)
+    if code is not None:
+        job["code"] = code
+    return job
+
+
+def _response(
+    view: JobView, urls: Urls, status: str, progress: int, live: LiveState | None
+) -> dict[str, Any]:
+    stored = {k: v for k, v in view.response.items() if not k.startswith("_")}
+    response: dict[str, Any] = {}
+    reply_ref = view.request.get("replyRef")
+    if reply_ref is not None:
+        response["replyRef"] = reply_ref
+    if view.verb not in IMAGE_VERBS:
+        # Text results (settings commands, describe, seed) carry what they stored.
+        response.update(stored)
+        if view.verb == "seed" and status == "completed":
+            response["attachments"] = [_attachment(view, img, urls) for img in view.images]
+        if status == "completed":
+            response["progress_percent"] = 100
+        return response if (response or status != "created") else {}
+    if status == "created" and not stored:
+        return response
+    response["content"] = content_line(view, status, progress)
+    if status in ("progress", "completed"):
+        response["progress_percent"] = progress
+    if status == "progress":
+        preview = live.preview_path if live is not None else view.preview_path
+        if preview:
+            stealth = view.visibility == "stealth"
+            response["attachments"] = [
+                {
+                    "id": f"{view.id}-preview",
+                    "filename": f"{view.id}_grid_preview.png",
+                    "url": urls.preview(view.id, progress, stealth=stealth),
+                    "proxy_url": urls.preview(view.id, progress, stealth=stealth),
+                    "content_type": "image/png",
+                }
+            ]
+    if status == "completed":
+        _add_results(response, view, urls)
+    if status == "moderated":
+        response["embeds"] = [
+            {
+                "title": "Action needed to continue",
+                "description": view.error or "Your job was blocked by moderation.",
+                "color": _MODERATION_COLOR,
+            }
+        ]
+    response.update(stored)
+    return response
+
+
+def _add_results(response: dict[str, Any], view: JobView, urls: Urls) -> None:
+    images = {img.index: img for img in view.images}
+    grid = images.get(0)
+    singles = [images[i] for i in sorted(images) if i > 0]
+    first = grid or (singles[0] if singles else None)
+    if first is not None:
+        response["attachments"] = [_attachment(view, first, urls)]
+    stealth = view.visibility == "stealth"
+    if grid is not None and singles:
+        response["imageUx"] = [
+            {"id": img.index, "url": urls.image(img.id, stealth=stealth)} for img in singles
+        ]
+    response["buttons"] = list(view.buttons)
+    response["children"] = {child: button or "" for child, button in view.children}
+    response["executeOnce"] = {button: child for child, button in view.children if button in SPLITS}
+
+
+def _attachment(view: JobView, image: ImageView, urls: Urls) -> dict[str, Any]:
+    stealth = view.visibility == "stealth"
+    url = urls.image(image.id, stealth=stealth)
+    name = "grid" if image.index == 0 else str(image.index)
+    try:
+        size = image.path.stat().st_size
+    except OSError:
+        size = 0
+    return {
+        "id": str(image.id),
+        "filename": f"{view.id}_{name}.png",
+        "url": url,
+        "proxy_url": url,
+        "size": size,
+        "width": image.width,
+        "height": image.height,
+        "content_type": "image/png",
+    }
+
+
+def content_line(view: JobView, status: str, progress: int) -> str:
+    """Midjourney's message text for an image job at ``status``/``progress``."""
+    who = f"<@{view.account_name}>"
+    mode = _MODE_WORDS.get(view.mode, view.mode)
+    prompt = f"**{view.prompt_text}**"
+    running = status in ("created", "started", "progress")
+    tail = "(Waiting to start)" if status in ("created", "started") else f"({progress}%)"
+    kind = result_kind(view.verb, view.button)
+    if kind == "single" and view.button:
+        number = SPLITS.index(view.button) + 1
+        return f"{prompt} - Image #{number} {who}"
+    label = _action_label(view)
+    if kind == "upscale":
+        if running:
+            return f"Upscaling image with {prompt} - {who} {tail}"
+        return f"{prompt} - {label} by {who} ({mode})"
+    by = f"{label} by {who}" if label else who
+    if running:
+        return f"{prompt} - {by} {tail} ({mode})"
+    return f"{prompt} - {by} ({mode})"
+
+
+def _action_label(view: JobView) -> str:
+    """ "Variations (Strong)", "Zoom Out", "Pan Left", "Upscaled (Subtle)"...; "" for
+    imagine, blend and reroll."""
+    if view.verb != "button" or not view.button:
+        return ""
+    button = view.button
+    try:
+        action = action_for(button)
+    except ValueError:
+        return ""
+    if action.operation == "variation":
+        if action.strength in ("subtle", "strong"):
+            return f"Variations ({action.strength.title()})"
+        return "Variations"
+    if action.operation == "region":
+        return "Variations (Region)"
+    if action.operation == "zoom":
+        return "Zoom Out"
+    if action.operation == "pan":
+        return f"Pan {_PAN_WORDS[PANS[button]]}"
+    if action.operation == "square":
+        return "Make Square"
+    if action.operation == "upscale":
+        return "Upscaled " + button.removeprefix("Redo ").removeprefix("Upscale ")
+    if action.operation == "remaster":
+        return "Remaster"
+    return ""

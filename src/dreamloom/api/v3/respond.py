@@ -1,0 +1,34 @@
+"""How a jobs/* POST answers: the SSE stream (``stream: true``, the default) or the job as
+JSON (201 for a new job, 200 for an execute-once button pressed again)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from dreamloom.api.context import ApiContext
+from dreamloom.api.v3.jobs_view import render_job
+from dreamloom.api.v3.streaming import JobStream
+from dreamloom.service import JobView
+
+
+def job_response(
+    ctx: ApiContext,
+    request: Request,
+    view: JobView,
+    *,
+    stream: bool,
+    created: bool = True,
+    channel_url: str | None = None,
+) -> Response:
+    urls = ctx.urls(request)
+    ctx.webhooks.register(view, channel_url, urls.base)
+    if stream:
+        return StreamingResponse(
+            JobStream(ctx, view, urls).body(),
+            status_code=200,
+            media_type="text/event-stream",
+            # Proxies must pass events on as they come.
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return JSONResponse(render_job(view, urls), status_code=201 if created else 200)
