@@ -59,6 +59,8 @@ CANCELLED_ERROR = "Job cancelled by user"
 # The task's recipe carries the output filter's threshold under this key (the engine runner
 # takes it out before the recipe is read); absent: outputs are not classified.
 MODERATION_KEY = "_moderation_threshold"
+# How many queued jobs, oldest first, one scheduling pass looks at.
+SCAN_LIMIT = 512
 
 
 class JobNotFoundError(LookupError):
@@ -315,7 +317,10 @@ class Dispatcher:
             return
         now = self._clock()
         with self.db.session() as session:
-            queued = jobs_repo.jobs_with_status(session, (jobs_repo.QUEUED,))
+            # The head of the queue is enough to choose from: loading a backlog of thousands
+            # on every wake-up would cost more than the jobs (relax fairness then works
+            # among the oldest SCAN_LIMIT waiting jobs).
+            queued = jobs_repo.jobs_with_status(session, (jobs_repo.QUEUED,), limit=SCAN_LIMIT)
             if not queued:
                 if not self._in_flight:
                     self._idle.set()

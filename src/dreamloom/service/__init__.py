@@ -48,6 +48,7 @@ class Service(ReadingMixin):
     def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
         super().__init__(settings, dispatch=dispatch)
         self._init_accounts()
+        self._init_channels()
         self._init_moderation()
         self._init_media()
 

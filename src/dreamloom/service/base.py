@@ -175,8 +175,12 @@ class ServiceBase:
             )
         )
 
-    def _job_view(self, session: Session, job: Job) -> JobView:
-        rows = jobs_repo.images_of_job(session, job.id)
+    def _job_view(
+        self, session: Session, job: Job, *, account: AccountView | None = None, fresh: bool = False
+    ) -> JobView:
+        """The view of ``job``; ``fresh``: just created, so it has no images or children yet
+        (two queries saved on every submission)."""
+        rows = [] if fresh else jobs_repo.images_of_job(session, job.id)
         images = tuple(
             ImageView(
                 index=img.index,
@@ -189,15 +193,21 @@ class ServiceBase:
             )
             for img in rows
         )
-        children = tuple(
-            (child_id, button)
-            for child_id, button in session.execute(
-                select(Job.id, Job.button)
-                .where(Job.parent_job_id == job.id)
-                .order_by(Job.created, Job.id)
+        children: tuple[tuple[str, str | None], ...] = ()
+        if not fresh:
+            children = tuple(
+                (child_id, button)
+                for child_id, button in session.execute(
+                    select(Job.id, Job.button)
+                    .where(Job.parent_job_id == job.id)
+                    .order_by(Job.created, Job.id)
+                )
             )
-        )
-        account = session.get(Account, job.account_id)
+        if account is not None and account.id == job.account_id:
+            account_name = account.name
+        else:
+            row = session.get(Account, job.account_id)
+            account_name = row.name if row is not None else ""
         return JobView(
             id=job.id,
             account_id=job.account_id,
@@ -223,7 +233,7 @@ class ServiceBase:
             preview_path=job.preview_path,
             children=children,
             buttons=tuple(self._buttons_of(job, images)),
-            account_name=account.name if account is not None else "",
+            account_name=account_name,
             mode_requested=job.mode_requested,
         )
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -29,6 +30,9 @@ from dreamloom.store import jobs_repo
 from dreamloom.store.tables import Channel, Job
 
 DEFAULT_MAX_JOBS = 3
+# Channel webhook URLs are looked up per submission; changes made here apply at once, those
+# of another process within this many seconds.
+REPLY_URL_CACHE_SECONDS = 5.0
 REPLY_URL_MAX = 2048
 _CHANNEL_DIGITS = 19
 
@@ -63,6 +67,11 @@ def _random_digits() -> str:
 
 
 class ChannelsMixin(AccountsMixin):
+    _reply_urls: dict[str, tuple[float, str | None]]
+
+    def _init_channels(self) -> None:
+        self._reply_urls = {}
+
     # -- the accounts family -------------------------------------------------------------------
 
     def configure_channel(
@@ -105,6 +114,7 @@ class ChannelsMixin(AccountsMixin):
                 row.reply_url = config.reply_url or None
             row.updated = self._now()
             session.flush()
+            self._reply_urls.pop(row.id, None)
             return self._channel_view(row, account), created
 
     def _apply_limits(self, row: Channel, config: ChannelConfig) -> None:
@@ -148,6 +158,7 @@ class ChannelsMixin(AccountsMixin):
         """Remove a lane; its running jobs go on (the reference), new ones cannot use it."""
         with self.db.session(write=True) as session:
             session.delete(self._own_channel(session, account, channel_id))
+        self._reply_urls.pop(channel_id, None)
 
     def reset_channel(self, account: AccountView, channel_id: str) -> None:
         """Clear a lane's error. A moderation timeout in force ends only when it runs out
@@ -280,11 +291,20 @@ class ChannelsMixin(AccountsMixin):
         )
 
     def channel_reply_url(self, channel_id: str | None) -> str | None:
+        """A channel's webhook URL (remembered briefly: every submission asks)."""
         if channel_id is None:
             return None
+        now = time.monotonic()
+        cached = self._reply_urls.get(channel_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         with self.db.session() as session:
             row = session.get(Channel, channel_id)
-            return row.reply_url if row is not None else None
+            url = row.reply_url if row is not None else None
+        if len(self._reply_urls) > 10_000:
+            self._reply_urls.clear()
+        self._reply_urls[channel_id] = (now + REPLY_URL_CACHE_SECONDS, url)
+        return url
 
 
 def _type_limit(channel: Channel, job_type: str) -> int:

@@ -182,7 +182,7 @@ class SubmissionsMixin(ModerationMixin):
                 plan = self.plans.get(account.plan)
                 status = 429 if err.message == queue_full_message(plan) else 400
                 raise ServiceError(err.message, status) from None
-            views = [self._job_view(session, job) for job in jobs]
+            views = [self._job_view(session, job, account=account, fresh=True) for job in jobs]
         self._announce(jobs)
         return views
 

@@ -137,13 +137,18 @@ def list_jobs(
     return list(session.scalars(stmt))
 
 
-def jobs_with_status(session: Session, statuses: Iterable[str]) -> list[Job]:
-    """All jobs in the given statuses, in queue order (the dispatcher's view)."""
+def jobs_with_status(
+    session: Session, statuses: Iterable[str], *, limit: int | None = None
+) -> list[Job]:
+    """Jobs in the given statuses, in queue order (the dispatcher's view); the first
+    ``limit`` of them when given."""
     stmt = (
         select(Job)
         .where(Job.status.in_(list(statuses)))
         .order_by(Job.enqueued_at, Job.batch_index, Job.id)
     )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
 
 

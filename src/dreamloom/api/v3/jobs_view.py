@@ -31,6 +31,7 @@ class LiveState:
     progress: int = 0
     error: str | None = None
     preview_path: str | None = None
+    at: datetime | None = None  # when it happened: the job's "updated" in the event
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -52,8 +53,9 @@ def render_job(view: JobView, urls: Urls, live: LiveState | None = None) -> dict
         job["jobType"] = "image"
     job["status"] = status
     job["created"] = iso(view.created)
-    if view.updated is not None:
-        job["updated"] = iso(view.updated)
+    updated = live.at if live is not None and live.at is not None else view.updated
+    if updated is not None:
+        job["updated"] = iso(updated)
     job["request"] = dict(view.request)
     response = _response(view, urls, status, progress, live)
     if response:

@@ -125,7 +125,7 @@ class JobStream:
     async def _on_event(self, event: JobEvent) -> bytes | None:
         if _order(event.status, event.progress) <= self._sent:
             return None  # already said (or older than what was said)
-        live = LiveState(event.status, event.progress, event.error, event.preview_path)
+        live = LiveState(event.status, event.progress, event.error, event.preview_path, event.ts)
         if event.status != "progress":
             # Status changes need the job as stored (images, buttons, error); a progress
             # event only moves the percentage and the preview.

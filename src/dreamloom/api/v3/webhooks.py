@@ -137,7 +137,9 @@ class WebhookWorker:
         if event.status in LEVELS.get(targets.level, LEVELS["all"]):
             view = await self._view(event.job_id)
             if view is not None:
-                live = LiveState(event.status, event.progress, event.error, event.preview_path)
+                live = LiveState(
+                    event.status, event.progress, event.error, event.preview_path, event.ts
+                )
                 body = render_job(view, self._make_urls(targets.base_url), live)
                 targets.seq += 1
                 targets.queue.put_nowait((EVENT_NAMES[event.status], targets.seq, body))
