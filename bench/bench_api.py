@@ -1,0 +1,290 @@
+"""The REST API under load, with the engine replaced by an instant fake.
+
+Starts ``dreamloom`` (uvicorn, SQLite, the ``instant`` runner) in a subprocess on 127.0.0.1
+and measures:
+
+1. submissions: ``--clients`` concurrent clients (one account each) POST
+   ``/v3/midjourney/jobs/imagine`` with ``stream: false``, ``--per-client`` times each, one
+   request at a time per client. Printed: submissions per second over the whole run, and
+   p50/p99 latency of a submission as the client sees it.
+2. SSE streams: a second server whose scheduler is held off (this process takes the data
+   directory's dispatcher lock first, so jobs stay queued and their streams stay open);
+   streams are opened until ``--streams`` are open at once, held for ``--hold`` seconds, and
+   counted. Printed: how many concurrent streams the server held.
+
+Everything is bounded (request counts, stream count, timeouts) and the script exits by itself.
+
+    python bench/bench_api.py                       # 50 clients x 40 submissions, 1000 streams
+    python bench/bench_api.py --streams 3000 --hold 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ADMIN = "bench-admin"
+# Limits out of the way: the bench measures the API, not the plan's queue rules.
+PLANS = {
+    "plans": {
+        "bench": {
+            "monthly_fast_minutes": 10_000_000,
+            "relax_allowed": True,
+            "concurrency": 100_000,
+            "relax_concurrency": 100_000,
+            "queue_depth": 1_000_000,
+            "batch_cap": 4,
+        }
+    }
+}
+
+
+def _raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(data_dir: Path, *, workers: int = 2) -> Iterator[str]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    plans = data_dir / "plans.json"
+    plans.write_text(json.dumps(PLANS))
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DREAMLOOM_DATA_DIR": str(data_dir),
+        "DREAMLOOM_RUNNER": "instant",
+        "DREAMLOOM_WORKERS": str(workers),
+        "DREAMLOOM_PLANS_FILE": str(plans),
+        "DREAMLOOM_ADMIN_TOKEN": ADMIN,
+        "DREAMLOOM_IMAGE_MODERATION_THRESHOLD": "2",  # nothing to classify in fake images
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "dreamloom.api.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "error",
+        "--no-access-log",
+        "--backlog",
+        "4096",
+    ]
+    log = (data_dir / "server.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=log, preexec_fn=_raise_fd_limit)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError((data_dir / "server.log").read_text())
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def make_users(base: str, count: int, prefix: str) -> list[str]:
+    tokens = []
+    for i in range(count):
+        response = httpx.post(
+            f"{base}/native/users",
+            json={"name": f"{prefix}{i}", "plan": "bench"},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        tokens.append(response.json()["token"])
+    return tokens
+
+
+# -- 1. submissions --------------------------------------------------------------------------
+
+
+async def _client(base: str, token: str, count: int, latencies: list[float]) -> int:
+    failures = 0
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
+        for i in range(count):
+            start = time.perf_counter()
+            response = await http.post(
+                "/v3/midjourney/jobs/imagine",
+                json={"prompt": f"a lighthouse number {i} --seed {i}", "stream": False},
+            )
+            latencies.append(time.perf_counter() - start)
+            if response.status_code != 201:
+                failures += 1
+    return failures
+
+
+async def _submissions(
+    base: str, tokens: list[str], per_client: int
+) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    start = time.perf_counter()
+    failures = await asyncio.gather(*(_client(base, t, per_client, latencies) for t in tokens))
+    return time.perf_counter() - start, latencies, sum(failures)
+
+
+def bench_submissions(root: Path, clients: int, per_client: int) -> None:
+    with server(root / "submissions") as base:
+        tokens = make_users(base, clients, "client")
+        asyncio.run(_submissions(base, tokens[:5], 5))  # warm up: connections, caches
+        elapsed, latencies, failures = asyncio.run(_submissions(base, tokens, per_client))
+    latencies.sort()
+    total = len(latencies)
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[min(total - 1, int(total * 0.99))] * 1000
+    print(
+        f"submissions: {clients} clients x {per_client} = {total} in {elapsed:.2f} s -> "
+        f"{total / elapsed:.0f} submissions/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
+        f"failures {failures}  (target >= 500/s, p99 < 100 ms)"
+    )
+
+
+# -- 2. SSE streams --------------------------------------------------------------------------
+
+
+async def _open_stream(
+    base: str, token: str, opened: asyncio.Event, hold: asyncio.Event, counts: dict[str, int]
+) -> None:
+    """Open one stream (raw HTTP/1.1: a stream costs a socket here, not a client object)."""
+    host, port = base.removeprefix("http://").split(":")
+    body = json.dumps({"prompt": "a held stream"}).encode()
+    try:
+        reader, writer = await asyncio.open_connection(host, int(port))
+    except OSError:
+        counts["refused"] += 1
+        opened.set()
+        return
+    writer.write(
+        b"POST /v3/midjourney/jobs/imagine HTTP/1.1\r\n"
+        + f"Host: {host}\r\nAuthorization: Bearer {token}\r\n".encode()
+        + b"Content-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    try:
+        await writer.drain()
+        seen = b""
+        while b"midjourney_created" not in seen:
+            chunk = await asyncio.wait_for(reader.read(65536), 60)
+            if not chunk:
+                raise ConnectionError("closed")
+            seen += chunk
+        counts["open"] += 1
+        opened.set()
+        await hold.wait()
+        # Still open after the hold: the server kept it.
+        writer.write(b"")
+        if reader.at_eof():
+            counts["dropped"] += 1
+        else:
+            counts["held"] += 1
+    except (OSError, ConnectionError, TimeoutError):
+        counts["failed"] += 1
+        opened.set()
+    finally:
+        writer.close()
+
+
+async def _streams(base: str, tokens: list[str], target: int, hold_s: float) -> dict[str, int]:
+    counts = {"open": 0, "held": 0, "dropped": 0, "failed": 0, "refused": 0}
+    hold = asyncio.Event()
+    tasks = []
+    deadline = time.monotonic() + 300
+    for i in range(target):
+        opened = asyncio.Event()
+        task = asyncio.create_task(
+            _open_stream(base, tokens[i % len(tokens)], opened, hold, counts)
+        )
+        tasks.append(task)
+        if i % 50 == 49:
+            await asyncio.sleep(0)  # let the batch connect
+        if time.monotonic() > deadline:
+            break
+    while counts["open"] + counts["failed"] + counts["refused"] < len(tasks):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(hold_s)
+    hold.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return counts
+
+
+def bench_streams(root: Path, target: int, hold_s: float) -> None:
+    _raise_fd_limit()
+    data = root / "streams"
+    data.mkdir(parents=True, exist_ok=True)
+    # Holding the dispatcher lock keeps the server from scheduling: every job stays queued,
+    # so every stream stays open until this process lets go.
+    with (data / "dispatcher.lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with server(data) as base:
+            tokens = make_users(base, 20, "streamer")
+            start = time.perf_counter()
+            counts = asyncio.run(_streams(base, tokens, target, hold_s))
+            elapsed = time.perf_counter() - start
+    print(
+        f"SSE: {counts['held']} of {target} concurrent streams held open for {hold_s:.0f} s "
+        f"(opened {counts['open']}, dropped {counts['dropped']}, failed {counts['failed']}, "
+        f"refused {counts['refused']}; {elapsed:.1f} s in all)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--per-client", type=int, default=40)
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--hold", type=float, default=5.0)
+    parser.add_argument("--skip-streams", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        bench_submissions(root, args.clients, args.per_client)
+        if not args.skip_streams:
+            bench_streams(root, args.streams, args.hold)
+
+
+if __name__ == "__main__":
+    main()

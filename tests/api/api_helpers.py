@@ -1,0 +1,277 @@
+"""A real dreamloom server on a loopback port, and small helpers to drive it with httpx.
+
+The server runs in a subprocess (uvicorn, the tiny diffusers model, one SQLite file), exactly
+as ``dreamloom serve`` runs it; tests talk to it only over HTTP, and read its database file
+only to check what HTTP does not show (costs) or to age a job.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+ADMIN = "test-admin-token"
+V3 = "/v3/midjourney"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    base: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.data_dir / "dreamloom.db", timeout=30)
+
+    def user(self, name: str, plan: str = "pro") -> Client:
+        response = httpx.post(
+            f"{self.base}/native/users",
+            json={"name": name, "plan": plan},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        )
+        assert response.status_code == 201, response.text
+        return Client(self, response.json()["token"])
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        return httpx.request(method, f"{self.base}{path}", headers=headers, **kwargs)
+
+
+@dataclass
+class Client:
+    server: Server
+    token: str
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(
+            base_url=self.server.base,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=120,
+        )
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.post(f"{V3}{path}", **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.http.get(f"{V3}{path}", **kwargs)
+
+    def submit(self, path: str, body: dict[str, Any], expect: int = 201) -> dict[str, Any]:
+        response = self.post(path, json={**body, "stream": False})
+        assert response.status_code == expect, response.text
+        job: dict[str, Any] = response.json()
+        return job
+
+    def imagine(self, prompt: str) -> dict[str, Any]:
+        return self.wait(self.submit("/jobs/imagine", {"prompt": prompt})["jobid"])
+
+    def press(self, job_id: str, button: str, **extra: Any) -> dict[str, Any]:
+        job = self.submit("/jobs/button", {"jobId": job_id, "button": button, **extra})
+        return self.wait(job["jobid"])
+
+    def wait(self, job_id: str, timeout: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.get(f"/jobs/{job_id}")
+            assert response.status_code == 200, response.text
+            job: dict[str, Any] = response.json()
+            if job["status"] in ("completed", "failed", "moderated"):
+                return job
+            assert time.monotonic() < deadline, f"job {job_id} still {job['status']}"
+            time.sleep(0.2)
+
+    def image(self, url: str) -> Image.Image:
+        response = self.http.get(url)
+        assert response.status_code == 200, (url, response.text)
+        return Image.open(io.BytesIO(response.content)).convert("RGB")
+
+    def stream(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """POST with stream:true and collect the SSE events until the stream ends."""
+        events = []
+        with self.http.stream("POST", f"{V3}{path}", json=body) as response:
+            assert response.status_code == 200, response.read()
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    events.append(json.loads(line[5:]))
+        return events
+
+
+def start_server(data_dir: Path, **env: str) -> Server:
+    port = free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    environment = {
+        **os.environ,
+        "DREAMLOOM_DATA_DIR": str(data_dir),
+        "DREAMLOOM_MODEL": "tiny",
+        "DREAMLOOM_WORKERS": "2",
+        "DREAMLOOM_ADMIN_TOKEN": ADMIN,
+        "DREAMLOOM_ALLOWED_HOSTS": '["localhost"]',
+        "DREAMLOOM_WEBHOOK_BACKOFF_S": "0.05",
+        **env,
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "dreamloom.api.app:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=environment, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return Server(base, data_dir, process, log_path)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not start: {log_path.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@dataclass
+class Receiver:
+    """A local HTTP server that records webhook POSTs; ``fail_first`` answers 500 to that
+    many requests first (per URL path)."""
+
+    port: int
+    received: list[tuple[str, dict[str, str], dict[str, Any]]]
+    fail_first: dict[str, int]
+
+    def url(self, path: str) -> str:
+        # "localhost": the allowed host of the test server (loopback IPs are refused).
+        return f"http://localhost:{self.port}{path}"
+
+    def bodies(self, path: str) -> list[dict[str, Any]]:
+        return [body for p, _, body in self.received if p == path]
+
+
+@dataclass
+class Files:
+    """A local HTTP server serving bytes by path (image URLs for describe and blend)."""
+
+    port: int
+    content: dict[str, tuple[bytes, str]]
+
+    def url(self, path: str, host: str = "localhost") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+
+def serve_receiver() -> Iterator[Receiver]:
+    receiver = Receiver(0, [], {})
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            body = json.loads(self.rfile.read(length) or b"{}")
+            with lock:
+                left = receiver.fail_first.get(self.path, 0)
+                if left > 0:
+                    receiver.fail_first[self.path] = left - 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                receiver.received.append((self.path, dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        httpd.shutdown()
+
+
+def serve_files() -> Iterator[Files]:
+    files = Files(0, {})
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            item = files.content.get(self.path)
+            if item is None:
+                self.send_response(404)
+                self.end_headers()
+                return
+            data, kind = item
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    files.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield files
+    finally:
+        httpd.shutdown()
+
+
+def png(size: tuple[int, int], color: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def mask_b64(size: tuple[int, int], box: tuple[int, int, int, int]) -> str:
+    """A black mask with a white rectangle (the region to repaint)."""
+    mask = Image.new("L", size, 0)
+    mask.paste(255, box)
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
