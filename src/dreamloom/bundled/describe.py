@@ -46,7 +46,7 @@ def describe(model: BundledModel, image: Image.Image) -> list[str]:
     where = "" if facts.position == "centre" else f" at the {facts.position}"
     noun = f"{colour}{first}"
     prompts = [
-        f"{article(noun)} {noun} on a {facts.background} background",
+        f"{article(noun)} {noun} on {article(facts.background)} {facts.background} background",
         f"{article(first)} {first} emoji{where}, {style} style, {facts.background} backdrop",
         f"a simple {style} illustration of {article(noun)} {noun}, with hints of {second}",
         f"{first} and {third}, {colour or 'colourful '}icon on {facts.background}, minimal",

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from dreamloom.bundled.model import velocity
+from dreamloom.bundled.model import predict_clean
 
 
 @dataclass
@@ -43,13 +43,15 @@ def schedule(steps: int, start: float = 1.0) -> list[float]:
     return [float(t) for t in times]
 
 
-def guided_velocity(unet: Any, x: torch.Tensor, t: float, guide: Guide) -> torch.Tensor:
+def guided_clean(unet: Any, x: torch.Tensor, t: float, guide: Guide) -> torch.Tensor:
+    """The guided prediction of the clean picture (guidance is linear, so guiding the clean
+    prediction is the same as guiding the velocity)."""
     conds = [guide.base] + [(c, m) for c, m, _ in guide.positive]
     cond = torch.cat([c for c, _ in conds])
     mask = torch.cat([m for _, m in conds])
     n = len(conds)
     times = torch.full((x.shape[0] * n,), t)
-    out = velocity(unet, x.repeat(n, 1, 1, 1), times, cond, mask).chunk(n)
+    out = predict_clean(unet, x.repeat(n, 1, 1, 1), times, cond, mask).chunk(n)
     base = out[0]
     total = sum(w for _, _, w in guide.positive) or 1.0
     mixed = sum(w * v for (_, _, w), v in zip(guide.positive, out[1:], strict=True)) / total
@@ -93,9 +95,9 @@ def _sample(
     clean = x
     for index in range(total):
         t, t_next = times[index], times[index + 1]
-        v = guided_velocity(unet, x, t, guide)
-        clean = x - t * v
-        x = x + (t_next - t) * v
+        clean = guided_clean(unet, x, t, guide)
+        # Euler step of the flow: velocity (x - clean) / t; the last step lands on `clean`.
+        x = x + (t_next - t) * (x - clean) / t
         if inpaint is not None:
             known = (1 - t_next) * inpaint.image + t_next * noise
             x = inpaint.keep * known + (1 - inpaint.keep) * x

@@ -1,7 +1,8 @@
 """Training the bundled model: seeded, resumable, and small enough for a 2-core CPU.
 
 Two phases share one checkpoint file (`checkpoint.pt` in the output folder):
-1. the generator, a rectified-flow objective: x_t = (1 - t) x + t noise, predict noise - x,
+1. the generator, a rectified flow: x_t = (1 - t) x + t noise, the network predicts x (see
+   `model.predict_clean`) with a plain squared error,
    with the caption dropped (10%) for classifier-free guidance and reduced to its sentence
    vector (10%) so that an image embedding can condition it alone;
 2. the image encoder, contrastively against the captions' sentence vectors (InfoNCE) and
@@ -27,14 +28,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from dreamloom.bundled.model import ImageEncoder, build_unet, velocity
+from dreamloom.bundled.model import ImageEncoder, build_unet, predict_clean
 from dreamloom.bundled.text import condition
 
 CHECKPOINT = "checkpoint.pt"
-# The published weights: 1,400 generator steps of 32 pictures and 400 encoder steps of 128,
+# The published weights: 1,000 generator steps of 32 pictures and 300 encoder steps of 128,
 # about half an hour on one CPU core.
-DEFAULT_STEPS = 1400
-DEFAULT_ENCODER_STEPS = 400
+DEFAULT_STEPS = 1000
+DEFAULT_ENCODER_STEPS = 300
 # One intra-op thread: on a 2-core machine shared with other work, two threads measured 7x
 # slower per step (OpenMP threads spin waiting for a core); a GPU or an idle machine can raise it.
 DEFAULT_THREADS = 1
@@ -158,7 +159,7 @@ def train(
             group["lr"] = (
                 lr * min(1.0, (step + 1) / 50) * (0.5 + 0.5 * np.cos(np.pi * step / steps))
             )
-        loss = F.mse_loss(velocity(unet, noisy, t, cond, mask), noise - clean)
+        loss = F.mse_loss(predict_clean(unet, noisy, t, cond, mask), clean)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)

@@ -38,7 +38,7 @@ INFO = ModelInfo(
     native_size=256,
     multiple=64,
     default_steps=10,
-    default_guidance=3.0,
+    default_guidance=6.0,
     supports_negative=True,
 )
 
