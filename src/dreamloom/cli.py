@@ -225,6 +225,34 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
+@train_app.command("bundled")
+def train_bundled(
+    data: Annotated[Path, typer.Option(help="Dataset folder (built from packages if empty).")] = (
+        Path("bundled-data")
+    ),
+    out: Annotated[Path, typer.Option(help="Checkpoints and exported weights.")] = Path(
+        "bundled-train"
+    ),
+    steps: Annotated[
+        int | None, typer.Option(help="Generator steps (default: the recipe's).")
+    ] = None,
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the last checkpoint.")] = True,
+    install: Annotated[
+        bool, typer.Option(help="Copy the trained weights over the packaged ones.")
+    ] = False,
+) -> None:
+    """Build the emoji dataset and train the bundled model (seeded, resumable)."""
+    from dreamloom.bundled import training
+
+    weights = training.main(
+        data, out, steps=steps or training.DEFAULT_STEPS, seed=seed, resume=resume
+    )
+    console.print(f"weights in {weights}", highlight=False)
+    if install:
+        console.print(f"installed into {training.install(weights)}", highlight=False)
+
+
 def main() -> None:
     app()
 

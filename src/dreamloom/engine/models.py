@@ -22,6 +22,9 @@ from dreamloom.engine.tiny import (
     ensure_tiny_model,
 )
 
+# The project's own small model, shipped inside the package (see dreamloom.bundled).
+BUNDLED_NAME = "bundled"
+
 # Defaults by family, matched on the lower-cased name in this order. Turbo models are distilled
 # for a step or a few without classifier-free guidance (so no negative prompt either).
 _FAMILIES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -85,7 +88,12 @@ def _hub_snapshot(ref: str, cache_dir: Path | None) -> Path | None:
 
 
 def model_info(ref: str, cache_dir: Path | None = None) -> ModelInfo:
-    """Facts about model `ref` ("tiny", a local folder or a hub id) without loading weights."""
+    """Facts about model `ref` ("tiny", "bundled", a local folder or a hub id) without loading
+    weights."""
+    if ref == BUNDLED_NAME:
+        from dreamloom.engine.backends.bundled import INFO
+
+        return INFO
     if ref == TINY_NAME:
         return ModelInfo(
             name=TINY_NAME,
@@ -107,6 +115,10 @@ def model_info(ref: str, cache_dir: Path | None = None) -> ModelInfo:
 def load_backend(ref: str, *, cache_dir: Path, device: str = "cpu") -> Backend:
     """Load model `ref` into a backend: "tiny" (built once into `cache_dir`), a local folder,
     or a hub id (downloaded into `cache_dir` by diffusers on first use)."""
+    if ref == BUNDLED_NAME:
+        from dreamloom.engine.backends.bundled import load_bundled_backend
+
+        return load_bundled_backend(cache_dir, device)
     from dreamloom.engine.backends.diffusers import DiffusersBackend
 
     source: str | Path = ensure_tiny_model(cache_dir) if ref == TINY_NAME else ref
