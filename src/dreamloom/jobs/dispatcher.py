@@ -60,7 +60,11 @@ CANCELLED_ERROR = "Job cancelled by user"
 # takes it out before the recipe is read); absent: outputs are not classified.
 MODERATION_KEY = "_moderation_threshold"
 # How many queued jobs, oldest first, one scheduling pass looks at.
-SCAN_LIMIT = 512
+SCAN_LIMIT = 128
+# A fast-time balance computed for a scheduling pass is reused for this long (every wake-up
+# would otherwise recompute it for every account in the queue); this dispatcher's own charges
+# drop it at once, so only time granted by another process is seen up to this late.
+BALANCE_CACHE_SECONDS = 1.0
 
 
 class JobNotFoundError(LookupError):
@@ -154,6 +158,7 @@ class Dispatcher:
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._in_flight: dict[str, _Flight] = {}
         self._cancel_sent: set[str] = set()  # in-flight jobs the executor was told to stop
+        self._balances: dict[int, tuple[float, float]] = {}  # account -> (expires, seconds)
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread: threading.Thread | None = None
@@ -368,13 +373,21 @@ class Dispatcher:
         for account_id, account in accounts.items():
             remaining = 0.0
             if account_id in needs_fast:
-                remaining = fast_balance_for(session, account, self.plans, now).remaining
+                remaining = self._fast_remaining(session, account, now)
             states[account_id] = scheduler.AccountState(
                 plan=self.plans.get(account.plan),
                 fast_remaining=remaining,
                 relax_usage=usage.get(account_id, 0.0),
             )
         return states
+
+    def _fast_remaining(self, session: Session, account: Account, now: datetime) -> float:
+        cached = self._balances.get(account.id)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        remaining = fast_balance_for(session, account, self.plans, now).remaining
+        self._balances[account.id] = (time.monotonic() + BALANCE_CACHE_SECONDS, remaining)
+        return remaining
 
     def _start(self, job: Job, mode: str) -> bool:
         now = self._clock()
@@ -447,6 +460,7 @@ class Dispatcher:
                 session, job.id, now, gpu_seconds=result.compute_seconds, cost_seconds=cost
             )
             if completed:
+                self._balances.pop(job.account_id, None)
                 jobs_repo.add_images(session, job.id, images, now=now)
                 ledger.record_usage(
                     session,
@@ -542,6 +556,7 @@ class Dispatcher:
         if compute_seconds <= 0:
             return
         cost = self._cost(job, flight.mode, compute_seconds)
+        self._balances.pop(job.account_id, None)
         with self.db.session(write=True) as session:
             jobs_repo.add_cost(session, job.id, compute_seconds, cost)
             ledger.record_usage(session, job.account_id, job.id, flight.mode, compute_seconds, cost)
