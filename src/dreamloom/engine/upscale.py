@@ -141,7 +141,7 @@ def enlarge(
     scale = min(max(needed, 1), 4)
     if tile:
         margin = min(WRAP_MARGIN, source.width, source.height)
-        big = upscaler.upscale(_wrapped(source, margin), scale)
+        big = upscaler.upscale(wrapped(source, margin), scale)
         cut = margin * scale
         big = big.crop((cut, cut, big.width - cut, big.height - cut))
     else:
@@ -149,7 +149,7 @@ def enlarge(
     return big if big.size == size else big.resize(size, Image.Resampling.LANCZOS)
 
 
-def _wrapped(image: Image.Image, margin: int) -> Image.Image:
+def wrapped(image: Image.Image, margin: int) -> Image.Image:
     """`image` with `margin` pixels of its opposite edges added round it (a torus unrolled)."""
     w, h = image.size
     out = Image.new("RGB", (w + 2 * margin, h + 2 * margin))
