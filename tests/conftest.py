@@ -1,5 +1,6 @@
-"""Store fixtures: every database test runs on SQLite and, when a server is configured
-(DREAMLOOM_TEST_POSTGRES_URL, see scripts/start-test-postgres.sh), on PostgreSQL too."""
+"""Database fixtures shared by the suites: every database test runs on SQLite and, when a
+server is configured (DREAMLOOM_TEST_POSTGRES_URL, see scripts/start-test-postgres.sh), on
+PostgreSQL too."""
 
 from __future__ import annotations
 
