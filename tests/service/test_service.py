@@ -130,7 +130,6 @@ def test_only_one_process_dispatches_per_data_dir(tmp_path: Path) -> None:
     with Service(settings, dispatch=False) as a:
         a.ensure_user("x")
     first = Service(settings)
-    first._want_dispatch = True
     # Take the lock without spawning workers: a second service must then not dispatch.
     assert first._lock.acquire()
     try:
