@@ -71,3 +71,18 @@ def test_model_is_loaded_once_on_first_use() -> None:
     assert loaded is not None
     moderator.score(landscape())
     assert moderator._classifier is loaded
+
+
+def test_batched_scores_match_single_ones_and_one_blocked_image_blocks_all(
+    moderator: ImageModerator,
+) -> None:
+    pictures = [landscape(), landscape().transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    singles = [moderator.score(p) for p in pictures]
+    assert moderator.scores(pictures) == pytest.approx(singles, abs=1e-5)
+    assert moderator.scores([]) == []
+    verdict = moderator.check_all(pictures)
+    assert verdict.allowed and verdict.score == pytest.approx(max(singles), abs=1e-5)
+    strict = ImageModerator(threshold=min(singles))
+    blocked = strict.check_all(pictures)
+    assert not blocked.allowed
+    assert blocked.reason == IMAGE_FILTERED

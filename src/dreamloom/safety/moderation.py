@@ -125,8 +125,26 @@ class ImageModerator:
         prediction = self._load().classify(image.convert("RGB"))
         return min(1.0, max(0.0, float(prediction.nsfw)))
 
+    def scores(self, images: Sequence[Image.Image]) -> list[float]:
+        """``score`` of each image, in one batched run of the model."""
+        if not images:
+            return []
+        predictions = self._load().classify_batch([image.convert("RGB") for image in images])
+        return [min(1.0, max(0.0, float(p.nsfw))) for p in predictions]
+
     def check(self, image: Image.Image) -> Verdict:
-        value = self.score(image)
+        return self._verdict(self.score(image))
+
+    def check_all(self, images: Sequence[Image.Image]) -> Verdict:
+        """One verdict for a set of images: the first blocked one's, or allowed (with the
+        highest score)."""
+        values = self.scores(images)
+        for value in values:
+            if value >= self.threshold:
+                return self._verdict(value)
+        return Verdict(allowed=True, score=max(values, default=0.0))
+
+    def _verdict(self, value: float) -> Verdict:
         if value >= self.threshold:
             return Verdict(
                 allowed=False, reason=IMAGE_FILTERED, category=IMAGE_CATEGORY, score=value

@@ -82,8 +82,11 @@ def _moderate(images: list[Image], threshold: float) -> None:
 
     moderator = _moderators.get(threshold)
     if moderator is None:
-        moderator = _moderators[threshold] = ImageModerator(threshold)
-    for image in images:
-        verdict = moderator.check(image)
-        if not verdict.allowed:
-            raise TaskModerated(verdict.reason or "Request cancelled due to image filters")
+        import torch
+
+        # The engine is idle while its output is judged: the classifier may use its threads.
+        threads = torch.get_num_threads()
+        moderator = _moderators[threshold] = ImageModerator(threshold, threads=threads)
+    verdict = moderator.check_all(images)
+    if not verdict.allowed:
+        raise TaskModerated(verdict.reason or "Request cancelled due to image filters")
