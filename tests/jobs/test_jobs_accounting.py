@@ -16,7 +16,12 @@ from dreamloom.jobs.accounting import (
     next_reset,
     out_of_fast_time_message,
 )
-from dreamloom.jobs.balance import fast_balance_for, grant_fast_time, relax_usage
+from dreamloom.jobs.balance import (
+    fast_balance_for,
+    fast_balances_for,
+    grant_fast_time,
+    relax_usage,
+)
 from dreamloom.jobs.plans import Costs, PlanBook
 from dreamloom.store import accounts, ledger
 from dreamloom.store.db import Database
@@ -189,3 +194,34 @@ def test_balance_reaches_back_for_charges_against_an_old_grant(db: Database) -> 
         result = fast_balance_for(session, account, book, at(days=40))
         assert result.monthly_remaining == HOUR
         assert [g.remaining for g in result.grants] == [HOUR]
+
+
+@pytest.mark.parametrize("days", [3, 20, 40, 45])
+def test_batched_balances_equal_the_single_ones(db: Database, days: float) -> None:
+    """Admission reads many accounts' balances at once: the same figures as one by one, for
+    accounts without grants (summed in SQL), with grants, with a grant older than the cycle,
+    with charges in earlier cycles and later than now, and with no charges at all."""
+    book = PlanBook.from_overrides({"plans": {"basic": {"monthly_fast_minutes": 60}}})
+    with db.session() as session:
+        plain = accounts.create_account(session, "plain", "basic", now=T0)
+        late = accounts.create_account(session, "late", "basic", now=at(days=10))
+        granted = accounts.create_account(session, "granted", "basic", now=T0)
+        idle = accounts.create_account(session, "idle", "basic", now=at(days=5))
+        grant_fast_time(session, granted.id, "purchased", 2 * HOUR, book, now=at(days=1))
+        for account, when, seconds in [
+            (plain, at(days=1), 20 * 60),
+            (plain, at(days=2), 50 * 60),  # over the allowance: forgiven, never negative
+            (plain, at(days=35), 10 * 60),  # next cycle
+            (late, at(days=11), 15 * 60),
+            (late, at(days=39), 5 * 60),  # late's cycle starts on day 10, then day ~40
+            (granted, at(days=2), 2 * HOUR),
+            (granted, at(days=41), 10 * 60),
+        ]:
+            ledger.record_usage(session, account.id, None, "fast", seconds, seconds, now=when)
+    now = at(days=days)
+    with db.session() as session:
+        rows = [accounts.require_account(session, a.id) for a in (plain, late, granted, idle)]
+        single = {a.id: fast_balance_for(session, a, book, now).remaining for a in rows}
+        batched = {a: b.remaining for a, b in fast_balances_for(session, rows, book, now).items()}
+    assert batched == pytest.approx(single)
+    assert fast_balances_for(session, [], book, now) == {}

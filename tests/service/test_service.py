@@ -151,3 +151,42 @@ def test_queue_depth_refuses_the_fourteenth_waiting_job_with_429(tmp_path: Path)
             svc.submit_imagine(account, "one too many")
         assert err.value.status == 429
         assert "queue is full" in err.value.message
+
+
+def test_concurrent_submissions_are_admitted_together_within_the_plan(tmp_path: Path) -> None:
+    """Submissions racing from many threads are admitted in shared transactions: each one
+    sees those admitted before it, so exactly 13 of one account's 30 fit (3 start, 10 wait),
+    every accepted job is in the database, and other accounts are unaffected."""
+    import threading
+
+    settings = Settings(data_dir=tmp_path, model="tiny")
+    with Service(settings, dispatch=False) as svc:
+        busy = svc.ensure_user("busy", plan="standard")
+        calm = svc.ensure_user("calm", plan="standard")
+        accepted: list[str] = []
+        refused: list[ServiceError] = []
+        calm_jobs: list[str] = []
+        start = threading.Barrier(40)
+
+        def submit(i: int) -> None:
+            start.wait()
+            try:
+                if i % 4 == 3:
+                    calm_jobs.extend(v.id for v in svc.submit_imagine(calm, f"a calm dog {i}"))
+                else:
+                    accepted.extend(v.id for v in svc.submit_imagine(busy, f"a busy cat {i}"))
+            except ServiceError as err:
+                refused.append(err)
+
+        threads = [threading.Thread(target=submit, args=(i,)) for i in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(accepted) == 13
+        assert len(refused) == 30 - 13
+        assert {err.status for err in refused} == {429}
+        assert len(calm_jobs) == 10
+        for job_id in accepted + calm_jobs:
+            assert svc.get_job(job_id).status == "created"
+        assert len({svc.get_job(j).channel for j in accepted}) == 1

@@ -9,19 +9,89 @@ cannot both squeeze into the last queue place.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dreamloom.jobs.balance import fast_balance_for
-from dreamloom.jobs.plans import PlanBook
+from dreamloom.jobs.plans import Plan, PlanBook
 from dreamloom.jobs.scheduler import AdmissionError, check_admission
 from dreamloom.store import accounts, jobs_repo
 from dreamloom.store.jobs_repo import JobSpec
 from dreamloom.store.tables import Job
 from dreamloom.store.types import utcnow
 
-__all__ = ["AdmissionError", "submit_jobs"]
+__all__ = [
+    "AccountLoad",
+    "AdmissionError",
+    "account_loads",
+    "check_submission",
+    "submit_jobs",
+]
+
+
+@dataclass
+class AccountLoad:
+    """An account's active jobs as admission counts them; updated in memory as a batch of
+    submissions is admitted in one transaction."""
+
+    running: int = 0
+    queued_jobs: int = 0
+    queued_submissions: int = 0
+
+    def add(self, jobs: int) -> None:
+        self.queued_jobs += jobs
+        self.queued_submissions += 1
+
+
+def account_loads(session: Session, account_ids: Sequence[int]) -> dict[int, AccountLoad]:
+    """The active jobs of several accounts, in two queries."""
+    ids = list(account_ids)
+    loads = {account_id: AccountLoad() for account_id in ids}
+    for account_id, status, count in session.execute(
+        select(Job.account_id, Job.status, func.count())
+        .where(Job.account_id.in_(ids), Job.status.in_(jobs_repo.ACTIVE_STATUSES))
+        .group_by(Job.account_id, Job.status)
+    ):
+        if status == jobs_repo.QUEUED:
+            loads[account_id].queued_jobs += count
+        else:
+            loads[account_id].running += count
+    for account_id, count in session.execute(
+        select(Job.account_id, func.count(func.distinct(func.coalesce(Job.batch_id, Job.id))))
+        .where(Job.account_id.in_(ids), Job.status == jobs_repo.QUEUED)
+        .group_by(Job.account_id)
+    ):
+        loads[account_id].queued_submissions = int(count)
+    return loads
+
+
+def submission_mode(specs: Sequence[JobSpec]) -> str:
+    """The one speed mode of a submission's jobs (the one the user asked for)."""
+    if not specs:
+        raise AdmissionError("Failed to submit: nothing to submit")
+    modes = {spec.mode for spec in specs}
+    if len(modes) != 1:
+        raise ValueError(f"one submission, one speed mode; got {sorted(modes)}")
+    return modes.pop()
+
+
+def check_submission(
+    plan: Plan, specs: Sequence[JobSpec], load: AccountLoad, fast_remaining: float
+) -> None:
+    """The plan's rules for one submission, given the account's load; raises AdmissionError."""
+    check_admission(
+        plan,
+        mode=submission_mode(specs),
+        jobs=len(specs),
+        running=load.running,
+        queued_jobs=load.queued_jobs,
+        queued_submissions=load.queued_submissions,
+        fast_remaining=fast_remaining,
+        stealth=any(spec.visibility == "stealth" for spec in specs),
+    )
 
 
 def submit_jobs(
@@ -36,27 +106,12 @@ def submit_jobs(
 
     All jobs of one submission share one speed mode (the one the user asked for).
     """
-    if not specs:
-        raise AdmissionError("Failed to submit: nothing to submit")
-    modes = {spec.mode for spec in specs}
-    if len(modes) != 1:
-        raise ValueError(f"one submission, one speed mode; got {sorted(modes)}")
-    mode = modes.pop()
+    mode = submission_mode(specs)
     now = now or utcnow()
     account = accounts.require_account(session, account_id, for_update=True)
-    plan = book.get(account.plan)
-    counts = jobs_repo.count_active(session, account_id)
+    load = account_loads(session, [account_id])[account_id]
     remaining = 0.0
     if mode != "relax":
         remaining = fast_balance_for(session, account, book, now).remaining
-    check_admission(
-        plan,
-        mode=mode,
-        jobs=len(specs),
-        running=counts[jobs_repo.STARTED] + counts[jobs_repo.PROGRESS],
-        queued_jobs=counts[jobs_repo.QUEUED],
-        queued_submissions=jobs_repo.queued_submissions(session, account_id),
-        fast_remaining=remaining,
-        stealth=any(spec.visibility == "stealth" for spec in specs),
-    )
+    check_submission(book.get(account.plan), specs, load, remaining)
     return jobs_repo.create_jobs(session, account_id, specs, now=now)

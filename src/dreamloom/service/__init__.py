@@ -51,8 +51,10 @@ class Service(ReadingMixin):
         self._init_channels()
         self._init_moderation()
         self._init_media()
+        self._init_admission()
 
     def close(self) -> None:
+        self._stop_admission()
         self._close_media()
         super().close()
 

@@ -191,17 +191,42 @@ class ChannelsMixin(AccountsMixin):
         jobs: int,
         job_type: str = "image",
     ) -> str:
-        """Inside the admission transaction: the lane a submission runs in.
+        """Inside the admission transaction: the lane a submission runs in (see
+        ``_choose_channel``)."""
+        candidates = self._candidate_channels(
+            session, account, requested, self._channels_of(session, account.id)
+        )
+        counts = self._active_counts(session, [c.id for c in candidates])
+        return self._choose_channel(account, candidates, counts, jobs, job_type)
 
-        A requested lane must have room; otherwise a random lane with room is chosen (the
-        reference's load balancing). No room anywhere: 429; every lane in error: 596.
-        """
+    def _candidate_channels(
+        self,
+        session: Session,
+        account: AccountView,
+        requested: str | None,
+        own: list[Channel],
+    ) -> list[Channel]:
+        """The lanes a submission may use, given the account's own lanes ``own``: the
+        requested one (400 unless it is the account's), else all of them (a default lane
+        is made for an account with none)."""
         if requested is not None:
-            candidates = [self._own_channel(session, account, requested, status=400)]
-        else:
-            candidates = self._channels_of(session, account.id) or [
-                self._default_channel(session, account)
-            ]
+            for channel in own:
+                if channel.id == requested:
+                    return [channel]
+            return [self._own_channel(session, account, requested, status=400)]
+        return own or [self._default_channel(session, account)]
+
+    def _choose_channel(
+        self,
+        account: AccountView,
+        candidates: list[Channel],
+        counts: Counter[tuple[str, str]],
+        jobs: int,
+        job_type: str,
+    ) -> str:
+        """A requested lane must have room; otherwise a random lane with room is chosen (the
+        reference's load balancing). No room anywhere: 429; every lane in error: 596.
+        ``counts`` are the lanes' active jobs (``_active_counts``)."""
         usable = [c for c in candidates if self._channel_error(c, account) is None]
         if not usable:
             raise ServiceError(
@@ -210,7 +235,6 @@ class ChannelsMixin(AccountsMixin):
                 "issues before making new requests.",
                 MODERATION_LOCKED,
             )
-        counts = self._active_counts(session, [c.id for c in usable])
         with_room = [
             c
             for c in usable
@@ -221,6 +245,20 @@ class ChannelsMixin(AccountsMixin):
             busiest = min(usable, key=lambda c: counts[(c.id, "*")])
             raise ServiceError(channel_busy(busiest.id, counts[(busiest.id, "image")]), 429)
         return random.choice(with_room).id
+
+    def _channels_by_account(
+        self, session: Session, account_ids: list[int]
+    ) -> dict[int, list[Channel]]:
+        """``_channels_of`` of several accounts in one query."""
+        stmt = (
+            select(Channel)
+            .where(Channel.account_id.in_(account_ids))
+            .order_by(Channel.created, Channel.id)
+        )
+        lanes: dict[int, list[Channel]] = {account_id: [] for account_id in account_ids}
+        for channel in session.scalars(stmt):
+            lanes[channel.account_id].append(channel)
+        return lanes
 
     def _active_counts(self, session: Session, channel_ids: list[str]) -> Counter[tuple[str, str]]:
         stmt = (

@@ -1,9 +1,10 @@
 """Submissions that queue work for the engine: imagine and blend, and the admission step that
 every queued job (button presses included) goes through.
 
-Admission is one write transaction: pick the channel (its capacity), check the plan's rules
-(``jobs.submit``), insert the jobs. Jobs that need no engine (splits, seed, settings commands)
-are written completed in one transaction instead (``_instant``).
+Admission (``admission``) picks the channel (its capacity), checks the plan's rules
+(``jobs.submit``) and inserts the jobs, many submissions to one transaction. Jobs that need
+no engine (splits, seed, settings commands) are written completed in one transaction instead
+(``_instant``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from sqlalchemy.orm import Session
 
 from dreamloom.engine import recipe_for_imagine
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
-from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
-from dreamloom.jobs.submit import submit_jobs
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
+from dreamloom.service.admission import AdmissionMixin
 from dreamloom.service.errors import ServiceError
-from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
 from dreamloom.store.jobs_repo import ImageSpec, JobSpec
@@ -54,7 +53,7 @@ def new_seed() -> int:
     return random.SystemRandom().randint(0, SEED_MAX)
 
 
-class SubmissionsMixin(ModerationMixin):
+class SubmissionsMixin(AdmissionMixin):
     def prompt_context(self, account: AccountView) -> PromptContext:
         settings = account.settings
         return PromptContext(
@@ -163,28 +162,6 @@ class SubmissionsMixin(ModerationMixin):
             visibility=self._visibility(account, prompt),
             request=request,
         )
-
-    def _admit(
-        self,
-        account: AccountView,
-        specs: Sequence[JobSpec],
-        channel: str | None,
-        *,
-        job_type: str = "image",
-    ) -> list[JobView]:
-        with self.db.session(write=True) as session:
-            chosen = self._pick_channel(session, account, channel, len(specs), job_type)
-            placed = [replace(spec, channel=chosen, job_type=job_type) for spec in specs]
-            try:
-                jobs = submit_jobs(session, account.id, placed, self.plans)
-            except AdmissionError as err:
-                # A full queue is a matter of waiting (429), anything else of the request.
-                plan = self.plans.get(account.plan)
-                status = 429 if err.message == queue_full_message(plan) else 400
-                raise ServiceError(err.message, status) from None
-            views = [self._job_view(session, job, account=account, fresh=True) for job in jobs]
-        self._announce(jobs)
-        return views
 
     def _moderated(self, account: AccountView, spec: JobSpec, channel: str | None) -> JobView:
         """A flagged prompt: a job that ends moderated at once, and a strike."""

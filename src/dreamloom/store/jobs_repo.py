@@ -73,8 +73,12 @@ def create_jobs(
     specs: Sequence[JobSpec],
     *,
     now: datetime | None = None,
+    flush: bool = True,
 ) -> list[Job]:
-    """Insert the jobs of one submission (queued); several jobs share a batch id."""
+    """Insert the jobs of one submission (queued); several jobs share a batch id.
+
+    ``flush=False`` leaves the INSERT to the session's next flush: many submissions admitted
+    together are then written in one statement."""
     if not specs:
         raise ValueError("a submission needs at least one job")
     now = now or utcnow()
@@ -110,7 +114,8 @@ def create_jobs(
         for i, spec in enumerate(specs)
     ]
     session.add_all(jobs)
-    session.flush()
+    if flush:
+        session.flush()
     return jobs
 
 

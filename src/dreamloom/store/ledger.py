@@ -6,11 +6,11 @@ Only recording and querying lives here; the rules (multipliers, cycles, spending
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from dreamloom.store.tables import TimeGrant, UsageLedger
@@ -62,6 +62,29 @@ def fast_charges_since(
         .order_by(UsageLedger.created, UsageLedger.id)
     )
     return [(created, float(charged)) for created, charged in session.execute(stmt)]
+
+
+def fast_charged_since_each(
+    session: Session, since_by_account: dict[int, datetime], until: datetime
+) -> dict[int, float]:
+    """Total charged fast seconds per account since each account's own start (one query)."""
+    if not since_by_account:
+        return {}
+    stmt = (
+        select(UsageLedger.account_id, func.sum(UsageLedger.charged_seconds))
+        .where(
+            or_(
+                *(
+                    and_(UsageLedger.account_id == account_id, UsageLedger.created >= since)
+                    for account_id, since in since_by_account.items()
+                )
+            ),
+            UsageLedger.created <= until,
+            UsageLedger.charged_seconds > 0,
+        )
+        .group_by(UsageLedger.account_id)
+    )
+    return {account_id: float(total or 0.0) for account_id, total in session.execute(stmt)}
 
 
 def gpu_seconds_since(
@@ -148,6 +171,18 @@ def grants_expiring_after(session: Session, account_id: int, after: datetime) ->
     stmt = (
         select(TimeGrant)
         .where(TimeGrant.account_id == account_id, TimeGrant.expires_at > after)
+        .order_by(TimeGrant.granted_at, TimeGrant.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def grants_expiring_after_many(
+    session: Session, account_ids: Sequence[int], after: datetime
+) -> list[TimeGrant]:
+    """``grants_expiring_after`` of several accounts in one query."""
+    stmt = (
+        select(TimeGrant)
+        .where(TimeGrant.account_id.in_(list(account_ids)), TimeGrant.expires_at > after)
         .order_by(TimeGrant.granted_at, TimeGrant.id)
     )
     return list(session.scalars(stmt))
