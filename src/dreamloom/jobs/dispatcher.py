@@ -22,12 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dreamloom.events import EventBus, JobEvent
 from dreamloom.jobs import scheduler
 from dreamloom.jobs.accounting import cost_seconds
-from dreamloom.jobs.balance import fast_balance_for, relax_usage
+from dreamloom.jobs.balance import fast_balances_for, relax_usage
 from dreamloom.jobs.buttons import cost_action
 from dreamloom.jobs.executor.base import (
     ENGINE_RUNNER,
@@ -325,19 +326,19 @@ class Dispatcher:
             # The head of the queue is enough to choose from: loading a backlog of thousands
             # on every wake-up would cost more than the jobs (relax fairness then works
             # among the oldest SCAN_LIMIT waiting jobs).
-            queued = jobs_repo.jobs_with_status(session, (jobs_repo.QUEUED,), limit=SCAN_LIMIT)
+            queued = jobs_repo.queue_entries(session, (jobs_repo.QUEUED,), limit=SCAN_LIMIT)
             if not queued:
                 if not self._in_flight:
                     self._idle.set()
                 return
-            running = jobs_repo.jobs_with_status(session, jobs_repo.RUNNING_STATUSES)
+            running = jobs_repo.queue_entries(session, jobs_repo.RUNNING_STATUSES)
             states = self._account_states(session, queued, now)
-        queue_view = [_queued_view(job) for job in queued]
+        queue_view = [_queued_view(entry) for entry in queued]
         running_view = [
             scheduler.RunningJob(j.id, j.account_id, j.mode_effective or j.mode_requested)
             for j in running
         ]
-        by_id = {job.id: job for job in queued}
+        by_id = {entry.id: entry for entry in queued}
         while free > 0:
             decision = scheduler.pick_next(
                 queue_view,
@@ -349,51 +350,74 @@ class Dispatcher:
             if decision is None:
                 break
             queue_view = [q for q in queue_view if q.id != decision.job_id]
-            job = by_id[decision.job_id]
+            entry = by_id[decision.job_id]
             if isinstance(decision, scheduler.Reject):
-                self._fail(job.id, decision.reason, from_statuses=(jobs_repo.QUEUED,))
+                self._fail(entry.id, decision.reason, from_statuses=(jobs_repo.QUEUED,))
                 continue
-            if self._start(job, decision.mode):
-                running_view.append(scheduler.RunningJob(job.id, job.account_id, decision.mode))
+            if self._start(entry.id, decision.mode):
+                running_view.append(scheduler.RunningJob(entry.id, entry.account_id, decision.mode))
                 free -= 1
         if not self._in_flight and not queue_view:
             self._idle.set()
 
     def _account_states(
-        self, session: Session, queued: Sequence[Job], now: datetime
+        self, session: Session, queued: Sequence[jobs_repo.QueueEntry], now: datetime
     ) -> dict[int, scheduler.AccountState]:
-        states: dict[int, scheduler.AccountState] = {}
-        accounts: dict[int, Account] = {}
-        for job in queued:
-            account = session.get(Account, job.account_id)
-            if account is not None:
-                accounts[account.id] = account
-        usage = relax_usage(session, accounts.values(), self.plans, now)
-        needs_fast = {job.account_id for job in queued if job.mode_requested != "relax"}
-        for account_id, account in accounts.items():
-            remaining = 0.0
-            if account_id in needs_fast:
-                remaining = self._fast_remaining(session, account, now)
-            states[account_id] = scheduler.AccountState(
+        """The plan, fast time and recent relax use of each account with waiting jobs: a
+        few queries for all of them, run after every finished job."""
+        ids = sorted({entry.account_id for entry in queued})
+        accounts = {
+            account.id: account
+            for account in session.scalars(select(Account).where(Account.id.in_(ids)))
+        }
+        # Fast time only gates fast and turbo jobs; relax fairness only orders relax jobs,
+        # which includes fast jobs of accounts out of fast time (they fall back to relax).
+        needs_fast = {e.account_id for e in queued if e.mode_requested != "relax"}
+        fast = self._fast_remaining(
+            session, [a for i, a in accounts.items() if i in needs_fast], now
+        )
+        may_relax = {
+            e.account_id
+            for e in queued
+            if e.mode_requested == "relax" or fast.get(e.account_id, 0.0) <= 0
+        }
+        usage = relax_usage(
+            session, [a for i, a in accounts.items() if i in may_relax], self.plans, now
+        )
+        return {
+            account_id: scheduler.AccountState(
                 plan=self.plans.get(account.plan),
-                fast_remaining=remaining,
+                fast_remaining=fast.get(account_id, 0.0),
                 relax_usage=usage.get(account_id, 0.0),
             )
-        return states
+            for account_id, account in accounts.items()
+        }
 
-    def _fast_remaining(self, session: Session, account: Account, now: datetime) -> float:
-        cached = self._balances.get(account.id)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        remaining = fast_balance_for(session, account, self.plans, now).remaining
-        self._balances[account.id] = (time.monotonic() + BALANCE_CACHE_SECONDS, remaining)
+    def _fast_remaining(
+        self, session: Session, accounts: Sequence[Account], now: datetime
+    ) -> dict[int, float]:
+        clock = time.monotonic()
+        remaining: dict[int, float] = {}
+        stale: list[Account] = []
+        for account in accounts:
+            cached = self._balances.get(account.id)
+            if cached is not None and cached[0] > clock:
+                remaining[account.id] = cached[1]
+            else:
+                stale.append(account)
+        for account_id, balance in fast_balances_for(session, stale, self.plans, now).items():
+            remaining[account_id] = balance.remaining
+            self._balances[account_id] = (clock + BALANCE_CACHE_SECONDS, balance.remaining)
         return remaining
 
-    def _start(self, job: Job, mode: str) -> bool:
+    def _start(self, job_id: str, mode: str) -> bool:
         now = self._clock()
         with self.db.session(write=True) as session:
-            if not jobs_repo.mark_started(session, job.id, mode, now):
+            if not jobs_repo.mark_started(session, job_id, mode, now):
                 return False  # cancelled or taken meanwhile
+            job = jobs_repo.get_job(session, job_id)
+            if job is None:  # pragma: no cover - just marked started in this transaction
+                return False
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:
             recipe[MODERATION_KEY] = self.moderation_threshold
@@ -615,7 +639,7 @@ def build_dispatcher(
     )
 
 
-def _queued_view(job: Job) -> scheduler.QueuedJob:
+def _queued_view(job: jobs_repo.QueueEntry) -> scheduler.QueuedJob:
     return scheduler.QueuedJob(
         id=job.id,
         account_id=job.account_id,

@@ -157,6 +157,42 @@ def jobs_with_status(
     return list(session.scalars(stmt))
 
 
+@dataclass(frozen=True)
+class QueueEntry:
+    """What scheduling needs of a job, without its prompt, recipe or request documents."""
+
+    id: str
+    account_id: int
+    mode_requested: str
+    mode_effective: str | None
+    enqueued_at: datetime
+    batch_index: int
+    priority: int
+
+
+def queue_entries(
+    session: Session, statuses: Iterable[str], *, limit: int | None = None
+) -> list[QueueEntry]:
+    """``jobs_with_status`` reading only the scheduling columns (the dispatcher looks at
+    the head of the queue after every finished job)."""
+    stmt = (
+        select(
+            Job.id,
+            Job.account_id,
+            Job.mode_requested,
+            Job.mode_effective,
+            Job.enqueued_at,
+            Job.batch_index,
+            Job.priority,
+        )
+        .where(Job.status.in_(list(statuses)))
+        .order_by(Job.enqueued_at, Job.batch_index, Job.id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [QueueEntry(*row) for row in session.execute(stmt)]
+
+
 def count_active(session: Session, account_id: int) -> dict[str, int]:
     """Active jobs of an account by status (queued = "created")."""
     stmt = (

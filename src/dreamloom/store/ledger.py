@@ -90,15 +90,26 @@ def fast_charged_since_each(
 def gpu_seconds_since(
     session: Session, since_by_account: dict[int, datetime], *, mode: str | None = None
 ) -> dict[int, float]:
-    """Measured GPU seconds per account since each account's own start time."""
-    usage: dict[int, float] = {}
-    for account_id, since in since_by_account.items():
-        stmt = select(func.coalesce(func.sum(UsageLedger.gpu_seconds), 0.0)).where(
-            UsageLedger.account_id == account_id, UsageLedger.created >= since
+    """Measured GPU seconds per account since each account's own start time (one query)."""
+    if not since_by_account:
+        return {}
+    stmt = (
+        select(UsageLedger.account_id, func.sum(UsageLedger.gpu_seconds))
+        .where(
+            or_(
+                *(
+                    and_(UsageLedger.account_id == account_id, UsageLedger.created >= since)
+                    for account_id, since in since_by_account.items()
+                )
+            )
         )
-        if mode is not None:
-            stmt = stmt.where(UsageLedger.mode == mode)
-        usage[account_id] = float(session.scalar(stmt) or 0.0)
+        .group_by(UsageLedger.account_id)
+    )
+    if mode is not None:
+        stmt = stmt.where(UsageLedger.mode == mode)
+    usage = dict.fromkeys(since_by_account, 0.0)
+    for account_id, total in session.execute(stmt):
+        usage[account_id] = float(total or 0.0)
     return usage
 
 
