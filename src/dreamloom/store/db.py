@@ -7,6 +7,8 @@ package, so deploying needs no alembic.ini and no particular working directory.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,6 +83,13 @@ class Database:
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine if engine is not None else create_engine_for(url)
+        # SQLite has one writer at a time. Threads of this process queue for it here, where
+        # the one finishing hands over at once; left to SQLite, each waiter would sleep in
+        # its busy handler (up to 100 ms a nap) and poll. Other processes still meet
+        # busy_timeout.
+        self._write_lock: threading.RLock | contextlib.AbstractContextManager[None] = (
+            threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
         # Objects stay readable after commit: services return them to callers after the
         # session closed.
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -97,10 +106,18 @@ class Database:
         (admission checks, state transitions): on SQLite it takes the write lock first; on
         PostgreSQL use ``with_for_update()`` on the rows that matter.
         """
+        if not write:
+            with self._session() as session:
+                yield session
+            return
+        with self._write_lock, self._session() as session:
+            session.connection(execution_options={_WRITE_OPTION: True})
+            yield session
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
         session = self._sessions()
         try:
-            if write:
-                session.connection(execution_options={_WRITE_OPTION: True})
             yield session
             session.commit()
         except BaseException:
