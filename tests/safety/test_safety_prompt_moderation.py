@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -145,3 +146,28 @@ def test_pathological_prompts_stay_fast(moderator: PromptModerator) -> None:
     for prompt in ("s" * 6000, "a" * 3000 + "$" * 3000, "n." * 3000, "sexy " * 1200):
         moderator.check(prompt)
     assert time.monotonic() - started < 2.0
+
+
+def _rule_by_rule(matcher: TermMatcher, text: str) -> object:
+    """The matcher's answer without its one-search prefilter."""
+    saved = matcher._any
+    matcher._any = re.compile("")  # matches everywhere: every rule is then tried
+    try:
+        return matcher.first_match(text)
+    finally:
+        matcher._any = saved
+
+
+def test_the_prefilter_never_changes_the_answer() -> None:
+    """A clean prompt is cleared by one search for any rule's first term; that search must
+    find every term the rules would, wherever it stands and however it is spelled."""
+    matcher = TermMatcher(default_rules())
+    texts = []
+    for rule in default_rules():
+        for term in (t.rstrip("*") for group in rule.groups for t in group):
+            leet = term.replace("a", "4").replace("e", "3").replace("s", "$")
+            spread = ".".join(term)
+            texts += [term, f"a {term}!", f"({leet}) art", f"x {spread} y", f"class{term}es"]
+    texts += ["a lighthouse at dusk --ar 16:9", "", "Essex sextant", "a b c " * 50]
+    for text in texts:
+        assert matcher.first_match(text) == _rule_by_rule(matcher, text), text

