@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from dreamloom.jobs.balance import fast_balances_for
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
 from dreamloom.jobs.submit import AccountLoad, account_loads, check_submission
+from dreamloom.service.channels import REPLY_URL_CACHE_SECONDS
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
@@ -187,6 +189,11 @@ class AdmissionMixin(ModerationMixin):
             ).items()
         }
         lanes = self._channels_by_account(session, ids)
+        # The route asks for the lane's webhook next: it was just read.
+        expires = time.monotonic() + REPLY_URL_CACHE_SECONDS
+        for own in lanes.values():
+            for lane in own:
+                self._reply_urls[lane.id] = (expires, lane.reply_url)
         lane_ids = [c.id for own in lanes.values() for c in own]
         lane_ids += [s.channel for s in batch if s.channel is not None]
         return _Batch(
