@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     workers: int = 1
     # How often a crashed worker's job is retried before it is failed.
     job_retries: int = 1
+    # A running job that sends nothing (no progress, no result) this long has its worker
+    # killed and fails; 0 turns the watchdog off. A worker's first job also loads the model.
+    job_stall_timeout_s: float = 900.0
     # Optional JSON/TOML-free override of plan limits: path to a JSON file (see jobs.plans).
     plans_file: Path | None = None
 

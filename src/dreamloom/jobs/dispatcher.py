@@ -621,7 +621,9 @@ def build_dispatcher(
     plans from ``settings.plans_file``."""
     return Dispatcher(
         db,
-        executor if executor is not None else LocalExecutor(settings.workers),
+        executor
+        if executor is not None
+        else LocalExecutor(settings.workers, stall_timeout_s=settings.job_stall_timeout_s),
         ImageFiles(settings.images_dir),
         plans if plans is not None else PlanBook.load(settings.plans_file),
         events,

@@ -8,6 +8,7 @@ Recipe keys (all optional):
 - ``fake_crash``: ``"always"`` kills the worker process mid-run (``os._exit``); a file path
   kills it only while that file does not exist yet (it is created first), i.e. once;
 - ``fake_ignore_cancel``: keep running after cancellation (to test the executor's kill);
+- ``fake_hang_seconds``: after the first step, sleep this long without a word (a hung run);
 - ``seed`` (0): the first image's seed; image i gets seed + i.
 """
 
@@ -64,6 +65,8 @@ def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) ->
                 raise RuntimeError(str(recipe["fake_error"]))
         shade = int(255 * step / steps)
         progress(step, steps, _png(4, (shade, shade, shade)))
+        if step == 1 and recipe.get("fake_hang_seconds"):
+            time.sleep(float(recipe["fake_hang_seconds"]))
     if recipe.get("fake_moderated"):
         raise TaskModerated(str(recipe["fake_moderated"]))
     images = [_png(size, ((seed + i) * 53 % 256, i * 60, 200)) for i in range(count)]

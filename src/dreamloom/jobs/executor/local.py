@@ -6,7 +6,9 @@ it hands tasks to idle workers, relays their messages, and watches their process
 
 A worker that dies (killed, segfault, out of memory) is noticed through its sentinel; the task
 it was running is reported as a retryable failure and a fresh worker takes its place. A
-cancelled task that does not stop within ``cancel_grace_s`` gets its worker killed.
+cancelled task that does not stop within ``cancel_grace_s`` gets its worker killed, and so does
+a task that sends nothing (no progress, no result) for ``stall_timeout_s``: a hung driver or a
+deadlocked library must not hold a slot, and its job, for ever.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from dreamloom.jobs.executor.worker import worker_main
 log = logging.getLogger(__name__)
 
 WORKER_DIED = "The worker process stopped unexpectedly (exit code {code}) while running this job"
+STALLED = "The job made no progress for {seconds:g} seconds; its worker was stopped"
 
 _POLL_SECONDS = 0.5
 
@@ -51,6 +54,8 @@ class _Worker:
     task: Task | None = None
     cancel_deadline: float | None = None
     killed_for_cancel: bool = False
+    last_heard: float = 0.0  # when the running task last sent anything
+    killed_for_stall: bool = False
 
 
 @dataclass
@@ -64,9 +69,18 @@ class _Slot:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int = 1, *, cancel_grace_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        *,
+        cancel_grace_s: float = 10.0,
+        stall_timeout_s: float | None = None,
+    ) -> None:
+        """``stall_timeout_s``: kill a worker whose task sent nothing for this long (None or
+        0: never). The first task of a worker also loads the model, so leave room for that."""
         if workers < 1:
             raise ValueError("workers must be >= 1")
+        self._stall_timeout_s = stall_timeout_s or None
         self._ctx = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(workers)]
         self._cancel_grace_s = cancel_grace_s
@@ -207,6 +221,7 @@ class LocalExecutor:
                 worker.ticket = next(self._tickets)
                 worker.task = task
                 worker.cancel_deadline = None
+                worker.last_heard = time.monotonic()
                 # OSError: it died; the sentinel check reports the task as failed.
                 with contextlib.suppress(OSError):
                     worker.conn.send((worker.ticket, task))
@@ -226,6 +241,18 @@ class LocalExecutor:
                 log.warning("job %s ignored cancellation; killing its worker", worker.task.job_id)
                 worker.killed_for_cancel = True
                 worker.process.kill()
+            elif (
+                self._stall_timeout_s is not None
+                and not worker.killed_for_stall
+                and now - worker.last_heard >= self._stall_timeout_s
+            ):
+                log.warning(
+                    "job %s sent nothing for %.0f s; killing its worker",
+                    worker.task.job_id,
+                    now - worker.last_heard,
+                )
+                worker.killed_for_stall = True
+                worker.process.kill()
 
     def _drain(self, worker: _Worker) -> None:
         while True:
@@ -237,6 +264,7 @@ class LocalExecutor:
                 return
             if ticket != worker.ticket or worker.task is None:
                 continue  # a stale message from a run already settled
+            worker.last_heard = time.monotonic()
             if isinstance(event, TaskResult | TaskFailure):
                 worker.task = None
                 worker.ticket = None
@@ -250,6 +278,10 @@ class LocalExecutor:
         if worker.task is not None:
             if worker.killed_for_cancel:
                 event = TaskFailure(worker.task.job_id, "cancelled", False, cancelled=True)
+            elif worker.killed_for_stall:
+                # Not retried: a job that hangs once would most likely hang again.
+                error = STALLED.format(seconds=self._stall_timeout_s)
+                event = TaskFailure(worker.task.job_id, error, False)
             else:
                 log.warning("worker %s died (exit %s) in %s", slot.index, code, worker.task.job_id)
                 event = TaskFailure(worker.task.job_id, WORKER_DIED.format(code=code), True)
