@@ -1,12 +1,13 @@
 """End-to-end `imagine` through the job queue vs the bare diffusers pipeline, same model.
 
-Both run in this process's measurement: the bare call is ``pipeline(...)`` producing four PIL
-images; the end-to-end run submits a prompt through ``Service`` (parse, recipe, admission, queue,
-scheduler, worker process, PNG encoding, grid, database rows) and waits for completion. The
+Both are measured by this process: the bare call is ``pipeline(...)`` producing four PIL images
+(the model loaded here); the end-to-end run submits a prompt through ``Service`` (parse, recipe,
+admission, queue, scheduler, worker process with its own copy of the model, moderation, PNG
+encoding, grid, database rows) and waits for completion. Runs alternate between the two. The
 ratio of the medians is the overhead of everything dreamloom adds.
 
     python bench/bench_imagine.py --model tiny --runs 5
-    python bench/bench_imagine.py --model sd-turbo-sized --runs 3    # ~3.5 GB RAM per copy
+    python bench/bench_imagine.py --model sd-turbo-sized --runs 5    # two copies, ~3.5 GB each
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dreamloom.engine.tiny import (
     ensure_tiny_model,
 )
 from dreamloom.prompt import parse_prompt
-from dreamloom.service import Service
+from dreamloom.service import AccountView, Service
 
 PROMPT = "a lighthouse at dusk"
 
@@ -47,50 +48,66 @@ def prepare_model(kind: str, root: Path) -> Path:
     return folder
 
 
-def bare_pipeline_seconds(folder: Path, seed: int, runs: int) -> tuple[list[float], dict[str, Any]]:
-    from diffusers import StableDiffusionPipeline
+class BarePipeline:
+    """``pipeline(...)`` on the same model and the recipe's own settings, in this process."""
 
-    info = model_info(str(folder))
-    recipe = recipe_for_imagine(parse_prompt(f"{PROMPT} --seed {seed}")[0], info, seed)
-    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None)
-    pipe.set_progress_bar_config(disable=True)
-    kwargs = {
-        "prompt": PROMPT,
-        "num_images_per_prompt": recipe.batch,
-        "num_inference_steps": recipe.steps,
-        "guidance_scale": recipe.guidance,
-        "width": recipe.width,
-        "height": recipe.height,
-    }
-    times = []
-    for i in range(runs + 1):
-        generator = torch.Generator().manual_seed(seed)
+    def __init__(self, folder: Path, seed: int) -> None:
+        from diffusers import StableDiffusionPipeline
+
+        info = model_info(str(folder))
+        recipe = recipe_for_imagine(parse_prompt(f"{PROMPT} --seed {seed}")[0], info, seed)
+        self.seed = seed
+        self.batch = recipe.batch
+        self.pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None)
+        self.pipe.set_progress_bar_config(disable=True)
+        self.kwargs: dict[str, Any] = {
+            "prompt": PROMPT,
+            "num_images_per_prompt": recipe.batch,
+            "num_inference_steps": recipe.steps,
+            "guidance_scale": recipe.guidance,
+            "width": recipe.width,
+            "height": recipe.height,
+        }
+
+    def run(self) -> float:
+        generator = torch.Generator().manual_seed(self.seed)
         start = time.perf_counter()
         with torch.inference_mode():
-            images = pipe(generator=generator, **kwargs).images
+            images = self.pipe(generator=generator, **self.kwargs).images
         elapsed = time.perf_counter() - start
-        assert len(images) == recipe.batch
-        if i:  # the first call warms caches up
-            times.append(elapsed)
-    del pipe
-    return times, kwargs
+        assert len(images) == self.batch
+        return elapsed
 
 
-def end_to_end_seconds(folder: Path, root: Path, seed: int, runs: int) -> list[float]:
+def end_to_end(service: Service, account: AccountView, seed: int) -> float:
+    """Submit through the queue and wait for the stored grid and singles."""
+    start = time.perf_counter()
+    (job,) = service.submit_imagine(account, f"{PROMPT} --seed {seed}")
+    done = service.wait(job.id, timeout=900)
+    elapsed = time.perf_counter() - start
+    assert done.status == "completed", done.error
+    assert len(done.images) == 5
+    return elapsed
+
+
+def measure(
+    folder: Path, root: Path, seed: int, runs: int
+) -> tuple[list[float], list[float], dict[str, Any]]:
+    """Bare and end-to-end runs taken in turns, after one warm-up of each (caches, and the
+    worker loading the model): a machine that slows down or speeds up over the minutes a
+    large model takes affects both sides alike."""
+    bare = BarePipeline(folder, seed)
     settings = Settings(data_dir=root / "data", model=str(folder), workers=1)
-    times = []
+    bare_times: list[float] = []
+    e2e_times: list[float] = []
     with Service(settings) as service:
         account = service.ensure_user("bench", plan="mega")
-        for i in range(runs + 1):
-            start = time.perf_counter()
-            (job,) = service.submit_imagine(account, f"{PROMPT} --seed {seed}")
-            done = service.wait(job.id, timeout=900)
-            elapsed = time.perf_counter() - start
-            assert done.status == "completed", done.error
-            assert len(done.images) == 5
-            if i:  # the first job also loads the model into the worker
-                times.append(elapsed)
-    return times
+        bare.run()
+        end_to_end(service, account, seed)
+        for _ in range(runs):
+            bare_times.append(bare.run())
+            e2e_times.append(end_to_end(service, account, seed))
+    return bare_times, e2e_times, bare.kwargs
 
 
 def main() -> None:
@@ -102,9 +119,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         folder = prepare_model(args.model, root)
-        bare, kwargs = bare_pipeline_seconds(folder, args.seed, args.runs)
-        e2e = end_to_end_seconds(folder, root, args.seed, args.runs)
+        bare, e2e, kwargs = measure(folder, root, args.seed, args.runs)
     b, e = statistics.median(bare), statistics.median(e2e)
+    pairs = statistics.median(x / y for x, y in zip(e2e, bare, strict=True))
     print(
         f"model {args.model}: {kwargs['width']}x{kwargs['height']}, "
         f"{kwargs['num_inference_steps']} step(s), guidance {kwargs['guidance_scale']}, batch 4"
@@ -112,6 +129,7 @@ def main() -> None:
     print(f"bare pipeline      median {b:8.3f} s  runs {[round(t, 3) for t in bare]}")
     print(f"imagine end-to-end median {e:8.3f} s  runs {[round(t, 3) for t in e2e]}")
     print(f"overhead ratio end-to-end / bare = {e / b:.3f}  (target <= 1.05)")
+    print(f"median of the ratios of consecutive pairs = {pairs:.3f}")
 
 
 if __name__ == "__main__":
