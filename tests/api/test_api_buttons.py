@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -87,13 +88,20 @@ def test_variations_cost_a_little_less_than_the_grid(
 ) -> None:
     subtle = alice.press(single["jobid"], "Vary (Subtle)")
     strong = alice.press(single["jobid"], "Vary (Strong)")
-    base = alice.image(single["response"]["attachments"][0]["url"])
-    results = []
     for job in (subtle, strong):
         _grid_ok(alice, job)
-        picture = alice.image(job["response"]["imageUx"][0]["url"])
-        results.append(np.abs(np.asarray(picture, float) - np.asarray(base, float)).mean())
-    assert results[0] < results[1]  # subtle stays nearer the original than strong
+    # Subtle keeps more of the picture than strong: a lower img2img strength. (How much closer
+    # the pixels stay is measured in the engine's tests, on a model whose VAE keeps a picture;
+    # this server's random tiny model turns any start into noise.)
+    with server.db() as db:
+        strengths = [
+            json.loads(recipe)["strength"]
+            for (recipe,) in (
+                db.execute("select recipe from jobs where id = ?", (job["jobid"],)).fetchone()
+                for job in (subtle, strong)
+            )
+        ]
+    assert 0 < strengths[0] < strengths[1] <= 1
     with server.db() as db:
         rows = dict(
             db.execute(
