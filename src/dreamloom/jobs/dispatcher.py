@@ -595,17 +595,40 @@ class Dispatcher:
         preview_path: str | None = None,
         preview_png: bytes | None = None,
     ) -> None:
-        self.events.publish(
-            JobEvent(
-                job_id=job.id,
-                account_id=job.account_id,
-                status=status,
-                progress=progress,
-                error=error,
-                preview_path=preview_path,
-                preview_png=preview_png,
-            )
+        publish_job_event(
+            self.events,
+            job,
+            status,
+            progress=progress,
+            error=error,
+            preview_path=preview_path,
+            preview_png=preview_png,
         )
+
+
+def publish_job_event(
+    events: EventBus,
+    job: Job,
+    status: str,
+    *,
+    progress: int = 0,
+    error: str | None = None,
+    preview_path: str | None = None,
+    preview_png: bytes | None = None,
+) -> None:
+    """Tell the bus that ``job`` reached ``status`` (the dispatcher's and the service's
+    one way of announcing a job)."""
+    events.publish(
+        JobEvent(
+            job_id=job.id,
+            account_id=job.account_id,
+            status=status,
+            progress=progress,
+            error=error,
+            preview_path=preview_path,
+            preview_png=preview_png,
+        )
+    )
 
 
 def build_dispatcher(

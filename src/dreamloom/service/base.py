@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from dreamloom.config import Settings
 from dreamloom.engine import ModelInfo, model_info
-from dreamloom.events import EventBus, JobEvent
+from dreamloom.events import EventBus
 from dreamloom.jobs.buttons import buttons_for, result_kind
-from dreamloom.jobs.dispatcher import Dispatcher, build_dispatcher
+from dreamloom.jobs.dispatcher import Dispatcher, build_dispatcher, publish_job_event
 from dreamloom.jobs.executor.base import ENGINE_RUNNER, FAKE_RUNNER
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.prompt.versions import DEFAULT_VERSION
@@ -165,15 +165,7 @@ class ServiceBase:
     def _publish(
         self, job: Job, status: str, *, progress: int = 0, error: str | None = None
     ) -> None:
-        self.events.publish(
-            JobEvent(
-                job_id=job.id,
-                account_id=job.account_id,
-                status=status,
-                progress=progress,
-                error=error,
-            )
-        )
+        publish_job_event(self.events, job, status, progress=progress, error=error)
 
     def _job_view(
         self, session: Session, job: Job, *, account: AccountView | None = None, fresh: bool = False
