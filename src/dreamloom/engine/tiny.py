@@ -205,6 +205,12 @@ def ensure_tiny_model(cache_dir: Path, seed: int = 0) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
+        from transformers.utils import logging as transformers_logging
+
+        # Saving shows a "Writing model shards" bar, and advice about optional packages, in
+        # the middle of the CLI's own output (as loading would; see DiffusersBackend).
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
         build_tiny_pipeline(seed).save_pretrained(staging)
         defaults = {"default_steps": TINY_STEPS, "default_guidance": TINY_GUIDANCE}
         (staging / DEFAULTS_FILE).write_text(json.dumps(defaults), encoding="utf-8")
