@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dreamloom.jobs.balance import fast_balance_for
@@ -48,24 +47,16 @@ class AccountLoad:
 
 def account_loads(session: Session, account_ids: Sequence[int]) -> dict[int, AccountLoad]:
     """The active jobs of several accounts, in two queries."""
-    ids = list(account_ids)
-    loads = {account_id: AccountLoad() for account_id in ids}
-    for account_id, status, count in session.execute(
-        select(Job.account_id, Job.status, func.count())
-        .where(Job.account_id.in_(ids), Job.status.in_(jobs_repo.ACTIVE_STATUSES))
-        .group_by(Job.account_id, Job.status)
-    ):
-        if status == jobs_repo.QUEUED:
-            loads[account_id].queued_jobs += count
-        else:
-            loads[account_id].running += count
-    for account_id, count in session.execute(
-        select(Job.account_id, func.count(func.distinct(func.coalesce(Job.batch_id, Job.id))))
-        .where(Job.account_id.in_(ids), Job.status == jobs_repo.QUEUED)
-        .group_by(Job.account_id)
-    ):
-        loads[account_id].queued_submissions = int(count)
-    return loads
+    counts = jobs_repo.active_counts(session, account_ids)
+    waiting = jobs_repo.queued_submissions_by_account(session, account_ids)
+    return {
+        account_id: AccountLoad(
+            running=by_status[jobs_repo.STARTED] + by_status[jobs_repo.PROGRESS],
+            queued_jobs=by_status[jobs_repo.QUEUED],
+            queued_submissions=waiting[account_id],
+        )
+        for account_id, by_status in counts.items()
+    }
 
 
 def submission_mode(specs: Sequence[JobSpec]) -> str:

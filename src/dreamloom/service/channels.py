@@ -281,12 +281,7 @@ class ChannelsMixin(AccountsMixin):
         return channel.error
 
     def _channels_of(self, session: Session, account_id: int) -> list[Channel]:
-        stmt = (
-            select(Channel)
-            .where(Channel.account_id == account_id)
-            .order_by(Channel.created, Channel.id)
-        )
-        return list(session.scalars(stmt))
+        return self._channels_by_account(session, [account_id])[account_id]
 
     def _default_channel(self, session: Session, account: AccountView) -> Channel:
         plan = self.plans.get(account.plan)

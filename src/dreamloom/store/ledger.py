@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from dreamloom.store.tables import TimeGrant, UsageLedger
 from dreamloom.store.types import utcnow
@@ -64,6 +65,16 @@ def fast_charges_since(
     return [(created, float(charged)) for created, charged in session.execute(stmt)]
 
 
+def _since_each(since_by_account: dict[int, datetime]) -> ColumnElement[bool]:
+    """Ledger rows of each account from that account's own start time on."""
+    return or_(
+        *(
+            and_(UsageLedger.account_id == account_id, UsageLedger.created >= since)
+            for account_id, since in since_by_account.items()
+        )
+    )
+
+
 def fast_charged_since_each(
     session: Session, since_by_account: dict[int, datetime], until: datetime
 ) -> dict[int, float]:
@@ -73,12 +84,7 @@ def fast_charged_since_each(
     stmt = (
         select(UsageLedger.account_id, func.sum(UsageLedger.charged_seconds))
         .where(
-            or_(
-                *(
-                    and_(UsageLedger.account_id == account_id, UsageLedger.created >= since)
-                    for account_id, since in since_by_account.items()
-                )
-            ),
+            _since_each(since_by_account),
             UsageLedger.created <= until,
             UsageLedger.charged_seconds > 0,
         )
@@ -95,14 +101,7 @@ def gpu_seconds_since(
         return {}
     stmt = (
         select(UsageLedger.account_id, func.sum(UsageLedger.gpu_seconds))
-        .where(
-            or_(
-                *(
-                    and_(UsageLedger.account_id == account_id, UsageLedger.created >= since)
-                    for account_id, since in since_by_account.items()
-                )
-            )
-        )
+        .where(_since_each(since_by_account))
         .group_by(UsageLedger.account_id)
     )
     if mode is not None:
