@@ -201,7 +201,7 @@ class Dispatcher:
                     requeued.append(job)
         for job in requeued:
             log.info("re-queued job %s interrupted by a restart", job.id)
-            self._publish(job, jobs_repo.QUEUED)
+            publish_job_event(self.events, job, jobs_repo.QUEUED)
         return [job.id for job in requeued]
 
     # -- what the service calls -----------------------------------------------------------
@@ -214,7 +214,7 @@ class Dispatcher:
     def submitted(self, jobs: Sequence[Job]) -> None:
         """Announce freshly queued jobs ("created" events) and wake the dispatch loop."""
         for job in jobs:
-            self._publish(job, jobs_repo.QUEUED)
+            publish_job_event(self.events, job, jobs_repo.QUEUED)
         self.wake()
 
     def cancel(self, job_id: str) -> Job:
@@ -290,7 +290,7 @@ class Dispatcher:
         if job.id in self._in_flight:
             self._cancel_sent.add(job.id)
             self.executor.cancel(job.id)
-        self._publish(job, jobs_repo.FAILED, error=job.error or CANCELLED_ERROR)
+        publish_job_event(self.events, job, jobs_repo.FAILED, error=job.error or CANCELLED_ERROR)
 
     def _reap_cancelled(self) -> None:
         """Stop runs whose job ended in the database behind our back (``cancel_job`` called
@@ -439,7 +439,7 @@ class Dispatcher:
             with self.db.session(write=True) as session:
                 jobs_repo.requeue(session, job.id, self._clock())
             return False
-        self._publish(job, jobs_repo.STARTED)
+        publish_job_event(self.events, job, jobs_repo.STARTED)
         return True
 
     # -- recording outcomes -------------------------------------------------------------------
@@ -459,7 +459,8 @@ class Dispatcher:
                 return  # cancelled meanwhile
             job = jobs_repo.get_job(session, event.job_id)
         if job is not None:
-            self._publish(
+            publish_job_event(
+                self.events,
                 job,
                 jobs_repo.PROGRESS,
                 progress=percent,
@@ -500,7 +501,7 @@ class Dispatcher:
                 self.files.delete(image.path)
             self._charge_late(job, flight, result.compute_seconds)
             return
-        self._publish(job, jobs_repo.COMPLETED, progress=100)
+        publish_job_event(self.events, job, jobs_repo.COMPLETED, progress=100)
 
     def _save_outputs(self, job: Job, result: TaskResult, created: datetime) -> list[ImageSpec]:
         visibility = job.visibility
@@ -541,7 +542,7 @@ class Dispatcher:
             with self.db.session(write=True) as session:
                 requeued = jobs_repo.requeue(session, job.id, self._clock())
             if requeued:
-                self._publish(job, jobs_repo.QUEUED)
+                publish_job_event(self.events, job, jobs_repo.QUEUED)
             return
         error = failure.error
         if failure.retryable:
@@ -562,7 +563,7 @@ class Dispatcher:
             )
             job = jobs_repo.get_job(session, job_id)
         if failed and job is not None:
-            self._publish(job, status, error=error)
+            publish_job_event(self.events, job, status, error=error)
 
     def _cost(self, job: Job, mode: str, compute_seconds: float) -> float:
         action = cost_action(job.verb, job.button)
@@ -584,26 +585,6 @@ class Dispatcher:
         with self.db.session(write=True) as session:
             jobs_repo.add_cost(session, job.id, compute_seconds, cost)
             ledger.record_usage(session, job.account_id, job.id, flight.mode, compute_seconds, cost)
-
-    def _publish(
-        self,
-        job: Job,
-        status: str,
-        *,
-        progress: int = 0,
-        error: str | None = None,
-        preview_path: str | None = None,
-        preview_png: bytes | None = None,
-    ) -> None:
-        publish_job_event(
-            self.events,
-            job,
-            status,
-            progress=progress,
-            error=error,
-            preview_path=preview_path,
-            preview_png=preview_png,
-        )
 
 
 def publish_job_event(

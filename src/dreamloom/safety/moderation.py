@@ -122,15 +122,14 @@ class ImageModerator:
         """The model's probability that ``image`` is not safe for work, in [0, 1]."""
         # Transparency is dropped, not composited: the engine conditions on the colour
         # channels, so what hides under alpha is what must be judged.
-        prediction = self._load().classify(image.convert("RGB"))
-        return min(1.0, max(0.0, float(prediction.nsfw)))
+        return _probability(self._load().classify(image.convert("RGB")).nsfw)
 
     def scores(self, images: Sequence[Image.Image]) -> list[float]:
         """``score`` of each image, in one batched run of the model."""
         if not images:
             return []
         predictions = self._load().classify_batch([image.convert("RGB") for image in images])
-        return [min(1.0, max(0.0, float(p.nsfw))) for p in predictions]
+        return [_probability(p.nsfw) for p in predictions]
 
     def check(self, image: Image.Image) -> Verdict:
         return self._verdict(self.score(image))
@@ -150,3 +149,7 @@ class ImageModerator:
                 allowed=False, reason=IMAGE_FILTERED, category=IMAGE_CATEGORY, score=value
             )
         return Verdict(allowed=True, score=value)
+
+
+def _probability(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))

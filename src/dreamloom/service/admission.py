@@ -177,17 +177,11 @@ class AdmissionMixin(ModerationMixin):
             select(Account).where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
         )
         accounts = {row.id: row for row in rows}
-        needs_fast = [
-            accounts[s.account.id]
-            for s in batch
-            if s.account.id in accounts and any(spec.mode != "relax" for spec in s.specs)
-        ]
-        fast = {
-            account_id: balance.remaining
-            for account_id, balance in fast_balances_for(
-                session, list({a.id: a for a in needs_fast}.values()), self.plans, self._now()
-            ).items()
-        }
+        needs_fast = {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
+        balances = fast_balances_for(
+            session, [a for i, a in accounts.items() if i in needs_fast], self.plans, self._now()
+        )
+        fast = {account_id: balance.remaining for account_id, balance in balances.items()}
         lanes = self._channels_by_account(session, ids)
         # The route asks for the lane's webhook next: it was just read.
         expires = time.monotonic() + REPLY_URL_CACHE_SECONDS

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dreamloom.engine import recipe_for_imagine
+from dreamloom.engine import Recipe, recipe_for_imagine
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
 from dreamloom.service.admission import AdmissionMixin
@@ -116,17 +116,8 @@ class SubmissionsMixin(AdmissionMixin):
             recipe = recipe_for_blend(prompt, self.model, seed, images)
         except ButtonInputError as err:
             raise ServiceError(str(err)) from None
-        spec = JobSpec(
-            verb="blend",
-            mode=self._speed_mode(account, prompt),
-            prompt_text=prompt.normalized(),
-            prompt=prompt.to_dict(),
-            recipe=recipe.to_dict(),
-            seed=seed,
-            draft=prompt.params.draft,
-            visibility=self._visibility(account, prompt),
-            request=request,
-        )
+        mode = self._speed_mode(account, prompt)
+        spec = self._engine_spec("blend", account, prompt, mode, recipe, request)
         (view,) = self._admit(account, [spec], channel)
         return view
 
@@ -151,13 +142,25 @@ class SubmissionsMixin(AdmissionMixin):
         if seed is None:
             seed = new_seed()
         recipe = recipe_for_imagine(prompt, self.model, seed)
+        return self._engine_spec("imagine", account, prompt, mode, recipe, request)
+
+    def _engine_spec(
+        self,
+        verb: str,
+        account: AccountView,
+        prompt: Prompt,
+        mode: str,
+        recipe: Recipe,
+        request: dict[str, Any] | None,
+    ) -> JobSpec:
+        """The queued job of a prompt the engine runs as ``recipe``."""
         return JobSpec(
-            verb="imagine",
+            verb=verb,
             mode=mode,
             prompt_text=prompt.normalized(),
             prompt=prompt.to_dict(),
             recipe=recipe.to_dict(),
-            seed=seed,
+            seed=recipe.seed,
             draft=prompt.params.draft,
             visibility=self._visibility(account, prompt),
             request=request,
