@@ -1,12 +1,13 @@
 """The REST API under load, with the engine replaced by an instant fake.
 
-Starts ``dreamloom`` (uvicorn, SQLite, the ``instant`` runner) in a subprocess on 127.0.0.1
+Starts ``dreamloom serve`` (SQLite, the ``instant`` runner) in a subprocess on 127.0.0.1
 and measures:
 
 1. submissions: ``--clients`` concurrent clients (one account each) POST
    ``/v3/midjourney/jobs/imagine`` with ``stream: false``, ``--per-client`` times each, one
    request at a time per client. Printed: submissions per second over the whole run, and
-   p50/p99 latency of a submission as the client sees it.
+   p50/p99 latency of a submission as the client sees it, for each ``--processes`` count
+   (API processes beside the scheduler's), with the ratio to the first (the baseline).
 2. SSE streams: a second server whose scheduler is held off (this process takes the data
    directory's dispatcher lock first, so jobs stay queued and their streams stay open);
    streams are opened until ``--streams`` are open at once, held for ``--hold`` seconds, and
@@ -14,7 +15,7 @@ and measures:
 
 Everything is bounded (request counts, stream count, timeouts) and the script exits by itself.
 
-    python bench/bench_api.py                       # 50 clients x 40 submissions, 1000 streams
+    python bench/bench_api.py                       # 50 clients x 40, 1 and 2 API processes
     python bench/bench_api.py --streams 3000 --hold 15
 """
 
@@ -66,7 +67,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, *, workers: int = 2) -> Iterator[str]:
+def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     plans = data_dir / "plans.json"
     plans.write_text(json.dumps(PLANS))
@@ -83,9 +84,8 @@ def server(data_dir: Path, *, workers: int = 2) -> Iterator[str]:
     command = [
         sys.executable,
         "-m",
-        "uvicorn",
-        "--factory",
-        "dreamloom.api.app:create_app",
+        "dreamloom.cli",
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",
@@ -93,8 +93,8 @@ def server(data_dir: Path, *, workers: int = 2) -> Iterator[str]:
         "--log-level",
         "error",
         "--no-access-log",
-        "--backlog",
-        "4096",
+        "--processes",
+        str(processes),
     ]
     log = (data_dir / "server.log").open("wb")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=log, preexec_fn=_raise_fd_limit)
@@ -203,8 +203,9 @@ async def _submissions(
     return time.perf_counter() - start, latencies, sum(failures)
 
 
-def bench_submissions(root: Path, clients: int, per_client: int) -> None:
-    with server(root / "submissions") as base:
+def bench_submissions(root: Path, clients: int, per_client: int, processes: int) -> float:
+    """Returns submissions per second."""
+    with server(root / f"submissions-{processes}", processes=processes) as base:
         tokens = make_users(base, clients, "client")
         asyncio.run(_submissions(base, tokens[:5], 5))  # warm up: connections, caches
         elapsed, latencies, failures = asyncio.run(_submissions(base, tokens, per_client))
@@ -212,11 +213,14 @@ def bench_submissions(root: Path, clients: int, per_client: int) -> None:
     total = len(latencies)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(total - 1, int(total * 0.99))] * 1000
+    rate = total / elapsed
     print(
-        f"submissions: {clients} clients x {per_client} = {total} in {elapsed:.2f} s -> "
-        f"{total / elapsed:.0f} submissions/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
+        f"submissions, {processes} API process{'es' if processes > 1 else ''}: "
+        f"{clients} clients x {per_client} = {total} in {elapsed:.2f} s -> "
+        f"{rate:.0f} submissions/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
         f"failures {failures}  (target >= 500/s, p99 < 100 ms)"
     )
+    return rate
 
 
 # -- 2. SSE streams --------------------------------------------------------------------------
@@ -317,10 +321,18 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--skip-streams", action="store_true")
+    parser.add_argument(
+        "--processes",
+        default="1,2",
+        help="API process counts to compare (dreamloom serve --processes), the first the baseline",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        bench_submissions(root, args.clients, args.per_client)
+        counts = [int(n) for n in args.processes.split(",")]
+        rates = [bench_submissions(root, args.clients, args.per_client, n) for n in counts]
+        for n, rate in zip(counts[1:], rates[1:], strict=True):
+            print(f"  {n} API processes / {counts[0]}: {rate / rates[0]:.2f}x the submissions/s")
         if not args.skip_streams:
             bench_streams(root, args.streams, args.hold)
 

@@ -210,19 +210,36 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     data_dir: DataDirOption = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            help="API processes (default DREAMLOOM_API_PROCESSES, 1); more use more cores."
+        ),
+    ] = None,
+    log_level: str = "info",
+    access_log: bool = True,
 ) -> None:
     """Run the server: the scheduler, the local workers and the HTTP interface."""
-    import uvicorn
-
-    from dreamloom.api.app import create_app
+    from dreamloom.api.server import serve as run
 
     settings = _settings(data_dir)
+    count = processes or settings.api_processes
     console.print(
         f"dreamloom serving on http://{host}:{port} (data {settings.data_dir}, "
-        f"model {settings.model})",
+        f"model {settings.model}, {count} API process{'es' if count > 1 else ''})",
         highlight=False,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    try:
+        run(
+            settings,
+            host=host,
+            port=port,
+            processes=count,
+            log_level=log_level,
+            access_log=access_log,
+        )
+    except RuntimeError as err:
+        raise _fail(str(err)) from None
 
 
 @train_app.command("bundled")
@@ -241,12 +258,21 @@ def train_bundled(
     install: Annotated[
         bool, typer.Option(help="Copy the trained weights over the packaged ones.")
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(help="CPU threads (default 1; every core on an idle machine)."),
+    ] = None,
 ) -> None:
     """Build the emoji dataset and train the bundled model (seeded, resumable)."""
     from dreamloom.bundled import training
 
     weights = training.main(
-        data, out, steps=steps or training.DEFAULT_STEPS, seed=seed, resume=resume
+        data,
+        out,
+        steps=steps or training.DEFAULT_STEPS,
+        seed=seed,
+        resume=resume,
+        threads=threads or training.DEFAULT_THREADS,
     )
     console.print(f"weights in {weights}", highlight=False)
     if install:

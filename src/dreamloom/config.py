@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # short sleeps, for tests) or "instant" (no sleeps: benchmarks of everything but the
     # model); any "module:function" runner works too.
     runner: str = "engine"
+    # HTTP processes of `dreamloom serve`. 1: one process runs everything. More: the serving
+    # process runs the scheduler and the workers, and this many API processes share the port,
+    # queue jobs and get job events from it (see dreamloom.event_relay).
+    api_processes: int = 1
+    # False: this process never schedules jobs, even with no scheduler running; it only
+    # queues them (the API processes of a multi-process server).
+    dispatch: bool = True
     # Absolute base URL of this server as clients reach it (image links in webhooks); empty:
     # taken from the request that created the job.
     public_url: str = ""

@@ -49,6 +49,7 @@ class JobEvent:
     preview_png: bytes | None = field(default=None, repr=False)
     seq: int = 0  # set by the bus: bus-wide, hence strictly increasing per job
     ts: datetime = field(default_factory=_now)
+    relayed: bool = False  # published by another process (dreamloom.event_relay)
 
     @property
     def terminal(self) -> bool:
@@ -129,9 +130,9 @@ class EventBus:
         self._seq = itertools.count(1)
         self._maxsize = subscriber_maxsize
 
-    def subscribe(self, job_id: str | None = None) -> Subscription:
+    def subscribe(self, job_id: str | None = None, *, maxsize: int | None = None) -> Subscription:
         """Events of one job, or of every job when ``job_id`` is None."""
-        sub = Subscription(self, job_id, self._maxsize)
+        sub = Subscription(self, job_id, maxsize or self._maxsize)
         with self._lock:
             if job_id is None:
                 self._everything.append(sub)

@@ -1,7 +1,7 @@
 """A real dreamloom server on a loopback port, and small helpers to drive it with httpx.
 
-The server runs in a subprocess (uvicorn, the tiny diffusers model, one SQLite file), exactly
-as ``dreamloom serve`` runs it; tests talk to it only over HTTP, and read its database file
+The server runs in a subprocess started by ``dreamloom serve`` (the tiny diffusers model, one
+SQLite file); tests talk to it only over HTTP, and read its database file
 only to check what HTTP does not show (costs) or to age a job.
 """
 
@@ -120,7 +120,7 @@ class Client:
         return events
 
 
-def start_server(data_dir: Path, **env: str) -> Server:
+def start_server(data_dir: Path, *, processes: int = 1, **env: str) -> Server:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "server.log"
@@ -137,15 +137,16 @@ def start_server(data_dir: Path, **env: str) -> Server:
     command = [
         sys.executable,
         "-m",
-        "uvicorn",
-        "--factory",
-        "dreamloom.api.app:create_app",
+        "dreamloom.cli",
+        "serve",
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
         "--log-level",
         "warning",
+        "--processes",
+        str(processes),
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=environment, stdout=log, stderr=log)

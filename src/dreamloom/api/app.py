@@ -1,6 +1,7 @@
 """The HTTP face of dreamloom.
 
-The server process owns the scheduler and the local workers (through :class:`Service`); the
+The server process owns the scheduler and the local workers (through :class:`Service`), or, as
+one of several API processes (``dreamloom serve --processes N``), hears their events; the
 REST endpoints (``api.v3``, compatible with useapi.net's Midjourney API v3, and ``api.native``)
 are thin layers over the same service object. Errors are JSON ``{"error": ...}`` with the
 status the service chose, as the reference documents them.
@@ -9,6 +10,7 @@ status the service chose, as the reference documents them.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -79,7 +81,14 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     @app.get("/healthz")
     def healthz() -> dict[str, object]:
         svc: Service = app.state.service
-        return {"ok": True, "model": svc.settings.model, "dispatching": svc.dispatching}
+        return {
+            "ok": True,
+            "model": svc.settings.model,
+            "dispatching": svc.dispatching,
+            # Whether job events reach this process (always, unless the scheduler is down).
+            "events": svc.hears_events,
+            "process": os.getpid(),
+        }
 
     app.include_router(v3_jobs.router)
     app.include_router(v3_commands.router)

@@ -268,6 +268,9 @@ def main(
     from dreamloom.bundled.dataset import build_dataset
 
     torch.set_num_threads(threads)
+    # Tiny weights and EMA updates underflow into denormal floats, which the CPU handles tens
+    # of times slower: training slowed from 0.7 to 2.8 s a step within 75 steps without this.
+    torch.set_flush_denormal(True)
     if not (data_dir / "meta.json").exists():
         build_dataset(data_dir, node_modules=emoji_packages(data_dir), seed=seed, progress=progress)
     return train(data_dir, out_dir, steps=steps, seed=seed, resume=resume, progress=progress)

@@ -1,9 +1,11 @@
 """The service's core: lifecycle, the shared state every use-case needs, and job views.
 
 One ``Service`` per process. The process that holds the data directory's dispatcher lock runs
-the scheduler and the workers; any other process over the same data directory (a CLI command
-while the server runs) only writes submissions into the shared queue and watches the database,
-so the scheduler stays the single authority on order and limits.
+the scheduler and the workers, and relays its job events to the other processes; any other
+process over the same data directory (an API process of a multi-process server, a CLI command
+while the server runs) only writes submissions into the shared queue, wakes the scheduler, and
+hears the events of every job through ``dreamloom.event_relay``, so the scheduler stays the
+single authority on order and limits.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from dreamloom.config import Settings
 from dreamloom.engine import ModelInfo, model_info
+from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
 from dreamloom.events import EventBus
 from dreamloom.jobs.buttons import buttons_for, result_kind
 from dreamloom.jobs.dispatcher import Dispatcher, build_dispatcher, publish_job_event
@@ -76,7 +79,7 @@ class ServiceBase:
 
     def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
         self.settings = settings
-        self._want_dispatch = dispatch
+        self._want_dispatch = dispatch and settings.dispatch
         self.db = Database(settings.resolved_database_url())
         self.files = ImageFiles(settings.images_dir)
         self.plans = PlanBook.load(settings.plans_file)
@@ -84,6 +87,8 @@ class ServiceBase:
         self.model: ModelInfo = model_info(settings.model, settings.models_dir)
         self._lock = _DispatcherLock(settings.data_dir / "dispatcher.lock")
         self._dispatcher: Dispatcher | None = None
+        self._relay_server: RelayServer | None = None
+        self._relay: RelayClient | None = None
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -93,9 +98,14 @@ class ServiceBase:
             return
         self.settings.ensure_dirs()
         upgrade(self.db)
+        socket_path = relay_socket_path(self.settings.data_dir)
         if self._want_dispatch and self._lock.acquire():
             self._dispatcher = self._make_dispatcher()
             self._dispatcher.start()
+            self._relay_server = RelayServer(self.events, socket_path, self._dispatcher.wake)
+            self._relay_server.start()
+        else:
+            self._relay = RelayClient(self.events, socket_path).start()
         self._started = True
 
     def _make_dispatcher(self) -> Dispatcher:
@@ -105,6 +115,12 @@ class ServiceBase:
         )
 
     def close(self) -> None:
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
+        if self._relay_server is not None:
+            self._relay_server.stop()
+            self._relay_server = None
         if self._dispatcher is not None:
             self._dispatcher.stop()
             self._dispatcher = None
@@ -127,6 +143,18 @@ class ServiceBase:
     @property
     def dispatching(self) -> bool:
         return self._dispatcher is not None
+
+    @property
+    def hears_events(self) -> bool:
+        """Whether this process's bus carries every job's events (it dispatches, or it is
+        connected to the process that does)."""
+        return self._dispatcher is not None or (self._relay is not None and self._relay.connected)
+
+    def wait_for_events(self, timeout: float) -> bool:
+        """Wait until :attr:`hears_events` (a relay connects in the background)."""
+        if self._relay is None:
+            return self.hears_events
+        return self._relay.wait_connected(timeout)
 
     # -- shared helpers ------------------------------------------------------------------------
 
@@ -158,9 +186,11 @@ class ServiceBase:
         """Tell listeners (SSE, webhooks) that queued jobs exist and wake the scheduler."""
         if self._dispatcher is not None:
             self._dispatcher.submitted(jobs)
-        else:
-            for job in jobs:
-                self._publish(job, jobs_repo.QUEUED)
+            return
+        for job in jobs:
+            self._publish(job, jobs_repo.QUEUED)
+        if self._relay is not None:
+            self._relay.wake()
 
     def _publish(
         self, job: Job, status: str, *, progress: int = 0, error: str | None = None

@@ -61,11 +61,11 @@ class ReadingMixin(MediaMixin):
     ) -> JobView:
         """Block until the job ends, reporting progress (0-100) as it changes.
 
-        In the dispatching process the job's events wake the wait at once; elsewhere the
-        database is polled.
+        Where this process hears job events (it dispatches, or the relay is connected) they
+        wake the wait at once; elsewhere the database is polled.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        subscription = self.events.subscribe(job_id) if self._dispatcher is not None else None
+        subscription = self.events.subscribe(job_id) if self.hears_events else None
         last = -1
         try:
             while True:

@@ -8,10 +8,13 @@ package, so deploying needs no alembic.ini and no particular working directory.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from alembic import command
@@ -77,18 +80,59 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+class SQLiteWriteLock:
+    """One SQLite writer at a time, handed over at once: between this process's threads by a
+    lock, and between processes by ``flock`` on a file beside the database (a waiter wakes
+    when the holder lets go). Left to SQLite, each waiter would sleep in its busy handler, up
+    to 100 ms a nap, and poll. Re-entrant, like the write sessions that nest."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.RLock()
+        self._path = f"{database}-writelock" if database not in (None, "", ":memory:") else None
+        self._fd: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._depth == 0 and self._path is not None:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        self._depth += 1
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def close(self) -> None:
+        with self._threads:
+            if self._fd is not None and self._depth == 0:
+                os.close(self._fd)
+                self._fd = None
+
+
 class Database:
     """An engine plus a session factory. Thread-safe; share one per process."""
 
     def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
         self.engine = engine if engine is not None else create_engine_for(url)
-        # SQLite has one writer at a time. Threads of this process queue for it here, where
-        # the one finishing hands over at once; left to SQLite, each waiter would sleep in
-        # its busy handler (up to 100 ms a nap) and poll. Other processes still meet
-        # busy_timeout.
-        self._write_lock: threading.RLock | contextlib.AbstractContextManager[None] = (
-            threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        # SQLite has one writer at a time: writers queue for it here (see SQLiteWriteLock).
+        self._write_lock: SQLiteWriteLock | contextlib.AbstractContextManager[None] = (
+            SQLiteWriteLock(self.engine.url.database)
+            if self.engine.dialect.name == "sqlite"
+            else contextlib.nullcontext()
         )
         # Objects stay readable after commit: services return them to callers after the
         # session closed.
@@ -128,6 +172,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if isinstance(self._write_lock, SQLiteWriteLock):
+            self._write_lock.close()
 
 
 def alembic_config(url: str | None = None) -> Config:

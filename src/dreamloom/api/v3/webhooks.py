@@ -12,6 +12,9 @@ Decisions where the reference is silent:
   exponential backoff, ``webhook_attempts`` times in all; then that event is dropped and the
   next one goes. Nothing here ever changes a job or slows its run: events are taken off the
   event hub into memory queues and sent by tasks of their own.
+- Each job's webhooks are sent by one process: the one that accepted it, or for jobs queued
+  where no webhook worker runs (a CLI command) the dispatching one. An API process of a
+  multi-process server hears every job's events (relayed) but leaves the others' jobs alone.
 - URLs are checked like image URLs (http(s), no private, loopback or link-local address
   unless the operator allows it) before every attempt.
 """
@@ -127,7 +130,9 @@ class WebhookWorker:
 
     async def _route_one(self, event: JobEvent) -> None:
         if event.job_id not in self._jobs:
-            # A job this process did not submit (another process, before a restart).
+            if event.relayed:
+                return  # another process accepted it and delivers its webhooks
+            # Not registered yet (the event came first), a CLI command's, or before a restart.
             await self._discover(event.job_id)
         targets = self._jobs.get(event.job_id)
         if targets is None:

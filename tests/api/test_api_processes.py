@@ -1,0 +1,130 @@
+"""``dreamloom serve --processes 2``: two API processes and one scheduler over one data
+directory, driven over HTTP. Every submission is admitted once, every job runs, SSE streams
+hear jobs that another process runs, and each webhook event is sent exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from api_helpers import Client, Receiver, Server, start_server, stop_server
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("multi"), processes=2, DREAMLOOM_RUNNER="fake")
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+def _processes_answering(server: Server, want: int = 2, tries: int = 200) -> set[int]:
+    """Process ids seen on fresh connections (each lands on whichever process accepts it)."""
+    seen: set[int] = set()
+    for _ in range(tries):
+        health = httpx.get(f"{server.base}/healthz", timeout=10).json()
+        assert health["ok"] and not health["dispatching"]
+        seen.add(health["process"])
+        if len(seen) >= want:
+            break
+    return seen
+
+
+def test_two_api_processes_answer_and_hear_the_scheduler(multi: Server) -> None:
+    assert len(_processes_answering(multi)) == 2
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if httpx.get(f"{multi.base}/healthz", timeout=10).json()["events"]:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("no API process hears job events")
+
+
+def test_concurrent_submissions_through_both_processes_all_run(multi: Server) -> None:
+    clients = [multi.user(f"many{i}", plan="pro") for i in range(8)]
+
+    def submit_all(client: Client) -> list[str]:
+        # A fresh connection per submission spreads them over the processes.
+        ids = []
+        for i in range(3):
+            response = httpx.post(
+                f"{multi.base}/v3/midjourney/jobs/imagine",
+                json={"prompt": f"a lamp number {i}", "stream": False},
+                headers={"Authorization": f"Bearer {client.token}"},
+                timeout=60,
+            )
+            assert response.status_code == 201, response.text
+            ids.append(response.json()["jobid"])
+        return ids
+
+    with ThreadPoolExecutor(8) as pool:
+        batches = list(pool.map(submit_all, clients))
+    for client, ids in zip(clients, batches, strict=True):
+        assert len(set(ids)) == 3
+        for job_id in ids:
+            assert client.wait(job_id, timeout=120)["status"] == "completed"
+    with multi.db() as db:
+        (count,) = db.execute("SELECT count(*) FROM jobs WHERE verb = 'imagine'").fetchone()
+    assert count >= 24
+
+
+def test_a_stream_hears_a_job_run_by_the_scheduler_process(multi: Server) -> None:
+    client = multi.user("streamer", plan="pro")
+    for _ in range(3):  # whichever process takes the connection
+        events = client.stream("/jobs/imagine", {"prompt": "a red kite --seed 3"})
+        names = [e["event"] for e in events]
+        assert names[0] == "initialized" and names[-1] == "midjourney_completed"
+        assert "midjourney_created" in names and "midjourney_started" in names
+        seqs = [e["seq"] for e in events]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def test_each_webhook_event_is_sent_once(multi: Server, receiver: Receiver) -> None:
+    client = multi.user("hooked", plan="pro")
+    jobs = []
+    for i in range(6):
+        response = httpx.post(
+            f"{multi.base}/v3/midjourney/jobs/imagine",
+            json={
+                "prompt": f"a hooked fish {i}",
+                "stream": False,
+                "replyUrl": receiver.url(f"/multi/{i}"),
+                "replyLevel": "standard",
+            },
+            headers={"Authorization": f"Bearer {client.token}"},
+            timeout=60,
+        )
+        assert response.status_code == 201, response.text
+        jobs.append(response.json()["jobid"])
+    for job_id in jobs:
+        assert client.wait(job_id, timeout=120)["status"] == "completed"
+    time.sleep(1.5)  # anything sent twice would have arrived by now
+    for i, job_id in enumerate(jobs):
+        bodies = receiver.bodies(f"/multi/{i}")
+        assert [b["status"] for b in bodies] == ["created", "completed"], bodies
+        assert {b["jobid"] for b in bodies} == {job_id}
+
+
+def test_a_second_scheduler_on_the_same_data_directory_is_refused(
+    multi: Server, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "dreamloom.cli", "serve", "--port", "1",
+            "--processes", "2", "--data-dir", str(multi.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "already runs the scheduler" in result.stderr + result.stdout
