@@ -67,7 +67,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[str]:
+def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[tuple[str, int]]:
+    """The base URL and process id of a running ``dreamloom serve``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     plans = data_dir / "plans.json"
     plans.write_text(json.dumps(PLANS))
@@ -112,7 +113,7 @@ def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start")
             time.sleep(0.2)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -205,22 +206,57 @@ async def _submissions(
 
 def bench_submissions(root: Path, clients: int, per_client: int, processes: int) -> float:
     """Returns submissions per second."""
-    with server(root / f"submissions-{processes}", processes=processes) as base:
+    with server(root / f"submissions-{processes}", processes=processes) as (base, pid):
         tokens = make_users(base, clients, "client")
         asyncio.run(_submissions(base, tokens[:5], 5))  # warm up: connections, caches
+        before = _cpu_seconds(pid)
         elapsed, latencies, failures = asyncio.run(_submissions(base, tokens, per_client))
+        after = _cpu_seconds(pid)
     latencies.sort()
     total = len(latencies)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(total - 1, int(total * 0.99))] * 1000
     rate = total / elapsed
+    cpu = {k: (after[k] - before.get(k, 0.0)) * 1000 / total for k in after}
     print(
         f"submissions, {processes} API process{'es' if processes > 1 else ''}: "
         f"{clients} clients x {per_client} = {total} in {elapsed:.2f} s -> "
         f"{rate:.0f} submissions/s; latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
-        f"failures {failures}  (target >= 500/s, p99 < 100 ms)"
+        f"failures {failures}  (target >= 500/s, p99 < 100 ms)\n"
+        f"  CPU per submission: {cpu['all']:.2f} ms in all the server's processes, "
+        f"{cpu['main']:.2f} ms of it in the serving process"
+        f"{' (scheduler)' if processes > 1 else ''}"
     )
     return rate
+
+
+def _cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of process ``pid`` ("main") and of it with every
+    descendant ("all"), from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def own(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def children(p: int) -> list[int]:
+        found: list[int] = []
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                found += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return found
+
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += own(p)
+        todo += children(p)
+    return {"main": own(pid), "all": total}
 
 
 # -- 2. SSE streams --------------------------------------------------------------------------
@@ -302,7 +338,7 @@ def bench_streams(root: Path, target: int, hold_s: float) -> None:
     # so every stream stays open until this process lets go.
     with (data / "dispatcher.lock").open("a+") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with server(data) as base:
+        with server(data) as (base, _pid):
             tokens = make_users(base, 20, "streamer")
             start = time.perf_counter()
             counts = asyncio.run(_streams(base, tokens, target, hold_s))

@@ -1,6 +1,6 @@
 """Benchmark of the bundled model on held-out prompts (unseen concept/colour/background triples).
 
-    python bench/bench_bundled.py [--prompts 200] [--threads 2] [--out grids.png]
+    python bench/bench_bundled.py [--prompts 200] [--threads 2] [--out grids.png] [--weights DIR]
 
 Prints, over the prompts:
   concept accuracy  the image encoder retrieves the prompt's concept among all concepts
@@ -37,10 +37,13 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None, help="save the first 16 grids here")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="exported weights (default: the packaged ones)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    backend = BundledBackend.load()
+    backend = BundledBackend.load(args.weights)
     model = backend.model
     heldout = list(model.vocab.heldout)
     random.Random(0).shuffle(heldout)

@@ -170,3 +170,42 @@ def test_ledger_and_grants(db: Database) -> None:
         grants = ledger.grants_expiring_after(session, ada, T0 + timedelta(days=29))
         assert [g.seconds for g in grants] == [3600]
         assert ledger.grants_expiring_after(session, ada, T0 + timedelta(days=30)) == []
+
+
+def test_active_groups_give_the_same_loads_as_the_counting_queries(db: Database) -> None:
+    """Admission reads accounts' and lanes' loads from one grouped query: the figures must be
+    those of the per-account counts (a batch is one submission) and of the per-lane counts."""
+    from dreamloom.jobs.submit import account_loads
+
+    ada, bob, cy = make_account(db, "ada"), make_account(db, "bob"), make_account(db, "cy")
+    with db.session() as session:
+        batch = jobs_repo.create_jobs(session, ada, [spec(channel="1"), spec(channel="1")], now=T0)
+        jobs_repo.create_jobs(session, ada, [spec(channel="2")], now=T0)
+        jobs_repo.create_jobs(session, ada, [spec(channel="2", job_type="video")], now=T0)
+        running = jobs_repo.create_jobs(session, bob, [spec(channel="3")], now=T0)
+        done = jobs_repo.create_jobs(session, bob, [spec(channel="3")], now=T0)
+        jobs_repo.create_jobs(session, bob, [spec(), spec(), spec()], now=T0)  # no lane
+        session.flush()
+        jobs_repo.mark_started(session, running[0].id, "fast", T0)
+        jobs_repo.mark_started(session, batch[0].id, "fast", T0)
+        jobs_repo.mark_started(session, done[0].id, "fast", T0)
+        jobs_repo.mark_failed(session, done[0].id, "boom", T0)
+    ids = [ada, bob, cy]
+    with db.session() as session:
+        loads = account_loads(session, ids)
+        groups = jobs_repo.active_groups(session, ids)
+        for account_id in ids:
+            by_status = jobs_repo.count_active(session, account_id)
+            load = loads[account_id]
+            assert load.running == by_status[jobs_repo.STARTED] + by_status[jobs_repo.PROGRESS]
+            assert load.queued_jobs == by_status[jobs_repo.QUEUED]
+            assert load.queued_submissions == jobs_repo.queued_submissions(session, account_id)
+    assert (loads[ada].running, loads[ada].queued_jobs, loads[ada].queued_submissions) == (1, 3, 3)
+    assert (loads[bob].running, loads[bob].queued_jobs, loads[bob].queued_submissions) == (1, 3, 1)
+    assert (loads[cy].running, loads[cy].queued_jobs, loads[cy].queued_submissions) == (0, 0, 0)
+    lanes: dict[tuple[str | None, str], int] = {}
+    for group in groups:
+        key = (group.channel, group.job_type)
+        lanes[key] = lanes.get(key, 0) + group.jobs
+    assert lanes == {("1", "image"): 2, ("2", "image"): 1, ("2", "video"): 1, ("3", "image"): 1,
+                     (None, "image"): 3}  # fmt: skip

@@ -27,6 +27,7 @@ __all__ = [
     "AdmissionError",
     "account_loads",
     "check_submission",
+    "loads_of",
     "submit_jobs",
 ]
 
@@ -46,17 +47,23 @@ class AccountLoad:
 
 
 def account_loads(session: Session, account_ids: Sequence[int]) -> dict[int, AccountLoad]:
-    """The active jobs of several accounts, in two queries."""
-    counts = jobs_repo.active_counts(session, account_ids)
-    waiting = jobs_repo.queued_submissions_by_account(session, account_ids)
-    return {
-        account_id: AccountLoad(
-            running=by_status[jobs_repo.STARTED] + by_status[jobs_repo.PROGRESS],
-            queued_jobs=by_status[jobs_repo.QUEUED],
-            queued_submissions=waiting[account_id],
-        )
-        for account_id, by_status in counts.items()
-    }
+    """The active jobs of several accounts, in one query."""
+    return loads_of(jobs_repo.active_groups(session, account_ids), account_ids)
+
+
+def loads_of(
+    groups: Sequence[jobs_repo.ActiveGroup], account_ids: Sequence[int]
+) -> dict[int, AccountLoad]:
+    """Per-account loads from ``jobs_repo.active_groups``."""
+    loads = {account_id: AccountLoad() for account_id in account_ids}
+    for group in groups:
+        load = loads[group.account_id]
+        if group.status == jobs_repo.QUEUED:
+            load.queued_jobs += group.jobs
+            load.queued_submissions += group.submissions
+        else:
+            load.running += group.jobs
+    return loads
 
 
 def submission_mode(specs: Sequence[JobSpec]) -> str:

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dreamloom.jobs.balance import fast_balances_for
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
-from dreamloom.jobs.submit import AccountLoad, account_loads, check_submission
+from dreamloom.jobs.submit import AccountLoad, check_submission, loads_of
 from dreamloom.service.channels import REPLY_URL_CACHE_SECONDS
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
@@ -38,6 +38,13 @@ from dreamloom.store.jobs_repo import JobSpec
 from dreamloom.store.tables import Account, Channel, Job
 
 log = logging.getLogger(__name__)
+
+_LOCK_ACCOUNTS = (
+    select(Account)
+    .where(Account.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Account.id)
+    .with_for_update()
+)
 
 # Large enough to take everything that arrives while one batch commits under load; small
 # enough that one transaction stays short.
@@ -173,10 +180,7 @@ class AdmissionMixin(ModerationMixin):
         ids = sorted({s.account.id for s in batch})
         # Row locks in id order (PostgreSQL): two admitting processes cannot deadlock, and
         # two submissions of one account cannot both take its last queue place.
-        rows = session.scalars(
-            select(Account).where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
-        )
-        accounts = {row.id: row for row in rows}
+        accounts = {row.id: row for row in session.scalars(_LOCK_ACCOUNTS, {"ids": ids})}
         needs_fast = {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
         balances = fast_balances_for(
             session, [a for i, a in accounts.items() if i in needs_fast], self.plans, self._now()
@@ -188,14 +192,14 @@ class AdmissionMixin(ModerationMixin):
         for own in lanes.values():
             for lane in own:
                 self._reply_urls[lane.id] = (expires, lane.reply_url)
-        lane_ids = [c.id for own in lanes.values() for c in own]
-        lane_ids += [s.channel for s in batch if s.channel is not None]
+        groups = jobs_repo.active_groups(session, ids)
+        counts: Counter[tuple[str, str]] = Counter()
+        for group in groups:
+            if group.channel is not None:
+                counts[(group.channel, group.job_type)] += group.jobs
+                counts[(group.channel, "*")] += group.jobs
         return _Batch(
-            accounts=accounts,
-            loads=account_loads(session, ids),
-            lanes=lanes,
-            counts=self._active_counts(session, sorted(set(lane_ids))),
-            fast=fast,
+            accounts=accounts, loads=loads_of(groups, ids), lanes=lanes, counts=counts, fast=fast
         )
 
     def _admit_one(self, session: Session, loaded: _Batch, submission: _Submission) -> list[Job]:

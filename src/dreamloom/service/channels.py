@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from dreamloom.service.accounts import AccountsMixin
@@ -35,6 +35,12 @@ DEFAULT_MAX_JOBS = 3
 REPLY_URL_CACHE_SECONDS = 5.0
 REPLY_URL_MAX = 2048
 _CHANNEL_DIGITS = 19
+# Built once: admission reads the lanes of every batch.
+_LANES = (
+    select(Channel)
+    .where(Channel.account_id.in_(bindparam("accounts", expanding=True)))
+    .order_by(Channel.created, Channel.id)
+)
 
 
 @dataclass(frozen=True)
@@ -250,13 +256,8 @@ class ChannelsMixin(AccountsMixin):
         self, session: Session, account_ids: list[int]
     ) -> dict[int, list[Channel]]:
         """``_channels_of`` of several accounts in one query."""
-        stmt = (
-            select(Channel)
-            .where(Channel.account_id.in_(account_ids))
-            .order_by(Channel.created, Channel.id)
-        )
         lanes: dict[int, list[Channel]] = {account_id: [] for account_id in account_ids}
-        for channel in session.scalars(stmt):
+        for channel in session.scalars(_LANES, {"accounts": account_ids}):
             lanes[channel.account_id].append(channel)
         return lanes
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from dreamloom.store.tables import Image, Job
@@ -210,6 +210,45 @@ def active_counts(session: Session, account_ids: Sequence[int]) -> dict[int, dic
     for account_id, status, n in session.execute(stmt):
         counts[account_id][status] = n
     return counts
+
+
+@dataclass(frozen=True)
+class ActiveGroup:
+    """Active jobs of one account in one lane, of one job type and status."""
+
+    account_id: int
+    channel: str | None
+    job_type: str
+    status: str
+    jobs: int
+    submissions: int  # a batch's jobs count once
+
+
+# Built once: admission runs it for every batch, and building the expression costs more
+# Python than SQLite takes to answer it.
+_ACTIVE_GROUPS = (
+    select(
+        Job.account_id,
+        Job.channel,
+        Job.job_type,
+        Job.status,
+        func.count(),
+        func.count(func.distinct(func.coalesce(Job.batch_id, Job.id))),
+    )
+    .where(
+        Job.account_id.in_(bindparam("accounts", expanding=True)),
+        Job.status.in_(ACTIVE_STATUSES),
+    )
+    .group_by(Job.account_id, Job.channel, Job.job_type, Job.status)
+)
+
+
+def active_groups(session: Session, account_ids: Sequence[int]) -> list[ActiveGroup]:
+    """Every active job of the accounts, grouped by lane, job type and status (one query):
+    both the accounts' loads and their lanes' loads follow from it, since a lane belongs to one
+    account and a batch's jobs share their lane and type."""
+    rows = session.execute(_ACTIVE_GROUPS, {"accounts": list(account_ids)})
+    return [ActiveGroup(*row) for row in rows]
 
 
 def queued_submissions(session: Session, account_id: int) -> int:

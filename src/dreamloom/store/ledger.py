@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -186,16 +186,22 @@ def grants_expiring_after(session: Session, account_id: int, after: datetime) ->
     return list(session.scalars(stmt))
 
 
+# Built once: admission asks it for every batch.
+_GRANTS_EXPIRING = (
+    select(TimeGrant)
+    .where(
+        TimeGrant.account_id.in_(bindparam("accounts", expanding=True)),
+        TimeGrant.expires_at > bindparam("after"),
+    )
+    .order_by(TimeGrant.granted_at, TimeGrant.id)
+)
+
+
 def grants_expiring_after_many(
     session: Session, account_ids: Sequence[int], after: datetime
 ) -> list[TimeGrant]:
     """``grants_expiring_after`` of several accounts in one query."""
-    stmt = (
-        select(TimeGrant)
-        .where(TimeGrant.account_id.in_(list(account_ids)), TimeGrant.expires_at > after)
-        .order_by(TimeGrant.granted_at, TimeGrant.id)
-    )
-    return list(session.scalars(stmt))
+    return list(session.scalars(_GRANTS_EXPIRING, {"accounts": list(account_ids), "after": after}))
 
 
 def delete_grants(session: Session, grant_ids: Iterable[int]) -> None:
