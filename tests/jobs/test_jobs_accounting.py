@@ -225,3 +225,26 @@ def test_batched_balances_equal_the_single_ones(db: Database, days: float) -> No
         batched = {a: b.remaining for a, b in fast_balances_for(session, rows, book, now).items()}
     assert batched == pytest.approx(single)
     assert fast_balances_for(session, [], book, now) == {}
+
+
+def test_the_balance_cache_serves_until_it_expires_or_the_account_is_charged(db: Database) -> None:
+    from dreamloom.jobs.balance import FastBalanceCache
+
+    book = PlanBook.from_overrides({"plans": {"basic": {"monthly_fast_minutes": 60}}})
+    with db.session() as session:
+        account = accounts.create_account(session, "cached", "basic", now=T0)
+    cache = FastBalanceCache(book, ttl=60.0)
+    with db.session() as session:
+        row = accounts.require_account(session, account.id)
+        assert cache.remaining(session, [row], at(days=1)) == {account.id: HOUR}
+        ledger.record_usage(session, account.id, None, "fast", 600, 600, now=at(days=1))
+        session.flush()
+        # Still the cached figure: the dispatcher drops an account when it charges it.
+        assert cache.remaining(session, [row], at(days=1)) == {account.id: HOUR}
+        cache.forget(account.id)
+        assert cache.remaining(session, [row], at(days=1)) == {account.id: HOUR - 600}
+        expired = FastBalanceCache(book, ttl=0.0)
+        assert expired.remaining(session, [row], at(days=1)) == {account.id: HOUR - 600}
+        ledger.record_usage(session, account.id, None, "fast", 600, 600, now=at(days=1))
+        session.flush()
+        assert expired.remaining(session, [row], at(days=1)) == {account.id: HOUR - 1200}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -87,6 +89,49 @@ def fast_balances_for(
             now=now,
         )
     return balances
+
+
+class FastBalanceCache:
+    """Fast seconds left per account, recomputed at most every ``ttl`` seconds.
+
+    The dispatcher reads every queued account's balance on every scheduling pass, admission on
+    every batch; both would otherwise replay the ledger far more often than it changes. A
+    balance is at most ``ttl`` old: the owner drops an account as soon as it charges it, and
+    the dispatcher checks the balance again before it starts a fast job, so a stale figure
+    can let a submission in, never a job run on time the account does not have.
+    """
+
+    def __init__(self, book: PlanBook, ttl: float = 1.0) -> None:
+        self._book = book
+        self._ttl = ttl
+        self._entries: dict[int, tuple[float, float]] = {}  # account -> (expires, seconds)
+        self._lock = threading.Lock()
+
+    def remaining(
+        self, session: Session, accounts: Sequence[Account], now: datetime
+    ) -> dict[int, float]:
+        clock = time.monotonic()
+        found: dict[int, float] = {}
+        stale: list[Account] = []
+        with self._lock:
+            for account in accounts:
+                entry = self._entries.get(account.id)
+                if entry is not None and entry[0] > clock:
+                    found[account.id] = entry[1]
+                else:
+                    stale.append(account)
+        fresh = fast_balances_for(session, stale, self._book, now)
+        with self._lock:
+            if len(self._entries) > 100_000:
+                self._entries.clear()
+            for account_id, balance in fresh.items():
+                found[account_id] = balance.remaining
+                self._entries[account_id] = (clock + self._ttl, balance.remaining)
+        return found
+
+    def forget(self, account_id: int) -> None:
+        with self._lock:
+            self._entries.pop(account_id, None)
 
 
 def _grant_info(grant: TimeGrant) -> GrantInfo:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from dreamloom.events import EventBus, JobEvent
 from dreamloom.jobs import scheduler
 from dreamloom.jobs.accounting import cost_seconds
-from dreamloom.jobs.balance import fast_balances_for, relax_usage
+from dreamloom.jobs.balance import FastBalanceCache, relax_usage
 from dreamloom.jobs.buttons import cost_action
 from dreamloom.jobs.executor.base import (
     ENGINE_RUNNER,
@@ -140,9 +140,11 @@ class Dispatcher:
         poll_seconds: float = 0.5,
         clock: Callable[[], datetime] = utcnow,
         moderation_threshold: float | None = None,
+        balances: FastBalanceCache | None = None,
     ) -> None:
         """``retries``: re-runs of a job whose worker died before it fails; ``poll_seconds``:
-        how often to look for jobs queued without a ``wake()`` (e.g. by another process)."""
+        how often to look for jobs queued without a ``wake()`` (e.g. by another process);
+        ``balances``: a fast-time cache to share with the process's admission."""
         self.db = db
         self.executor = executor
         self.files = files
@@ -159,7 +161,7 @@ class Dispatcher:
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._in_flight: dict[str, _Flight] = {}
         self._cancel_sent: set[str] = set()  # in-flight jobs the executor was told to stop
-        self._balances: dict[int, tuple[float, float]] = {}  # account -> (expires, seconds)
+        self._balances = balances or FastBalanceCache(plans, ttl=BALANCE_CACHE_SECONDS)
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread: threading.Thread | None = None
@@ -373,7 +375,7 @@ class Dispatcher:
         # Fast time only gates fast and turbo jobs; relax fairness only orders relax jobs,
         # which includes fast jobs of accounts out of fast time (they fall back to relax).
         needs_fast = {e.account_id for e in queued if e.mode_requested != "relax"}
-        fast = self._fast_remaining(
+        fast = self._balances.remaining(
             session, [a for i, a in accounts.items() if i in needs_fast], now
         )
         may_relax = {
@@ -392,23 +394,6 @@ class Dispatcher:
             )
             for account_id, account in accounts.items()
         }
-
-    def _fast_remaining(
-        self, session: Session, accounts: Sequence[Account], now: datetime
-    ) -> dict[int, float]:
-        clock = time.monotonic()
-        remaining: dict[int, float] = {}
-        stale: list[Account] = []
-        for account in accounts:
-            cached = self._balances.get(account.id)
-            if cached is not None and cached[0] > clock:
-                remaining[account.id] = cached[1]
-            else:
-                stale.append(account)
-        for account_id, balance in fast_balances_for(session, stale, self.plans, now).items():
-            remaining[account_id] = balance.remaining
-            self._balances[account_id] = (clock + BALANCE_CACHE_SECONDS, balance.remaining)
-        return remaining
 
     def _start(self, job_id: str, mode: str) -> bool:
         now = self._clock()
@@ -485,7 +470,7 @@ class Dispatcher:
                 session, job.id, now, gpu_seconds=result.compute_seconds, cost_seconds=cost
             )
             if completed:
-                self._balances.pop(job.account_id, None)
+                self._balances.forget(job.account_id)
                 jobs_repo.add_images(session, job.id, images, now=now)
                 ledger.record_usage(
                     session,
@@ -581,7 +566,7 @@ class Dispatcher:
         if compute_seconds <= 0:
             return
         cost = self._cost(job, flight.mode, compute_seconds)
-        self._balances.pop(job.account_id, None)
+        self._balances.forget(job.account_id)
         with self.db.session(write=True) as session:
             jobs_repo.add_cost(session, job.id, compute_seconds, cost)
             ledger.record_usage(session, job.account_id, job.id, flight.mode, compute_seconds, cost)
@@ -620,6 +605,7 @@ def build_dispatcher(
     runner: str = ENGINE_RUNNER,
     executor: Executor | None = None,
     plans: PlanBook | None = None,
+    balances: FastBalanceCache | None = None,
 ) -> Dispatcher:
     """A dispatcher wired from Settings: local workers, images under the data directory,
     plans from ``settings.plans_file``."""
@@ -636,6 +622,7 @@ def build_dispatcher(
         device=settings.device,
         runner=runner,
         retries=settings.job_retries,
+        balances=balances,
         # Above 1 nothing could be blocked: skip the classifier altogether.
         moderation_threshold=(
             settings.image_moderation_threshold

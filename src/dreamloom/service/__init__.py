@@ -75,4 +75,5 @@ class Service(ReadingMixin):
                 raise ServiceError(f"No account named {name!r}", 404)
             grant_fast_time(session, account.id, kind, hours * 3600, self.plans)
             session.flush()
+            self._forget_account(account.id)
             return fast_balance_for(session, account, self.plans).remaining

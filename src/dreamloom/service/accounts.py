@@ -106,6 +106,7 @@ class AccountsMixin(ServiceBase):
             return account_view(accounts_repo.require_account(session, account_id))
 
     def _forget_account(self, account_id: int) -> None:
+        self._fast_balances.forget(account_id)
         with self._auth_lock:
             for digest, (_, view) in list(self._auth_cache.items()):
                 if view.id == account_id:

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from dreamloom.jobs.balance import fast_balances_for
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
 from dreamloom.jobs.submit import AccountLoad, check_submission, loads_of
 from dreamloom.service.channels import REPLY_URL_CACHE_SECONDS
@@ -182,10 +181,9 @@ class AdmissionMixin(ModerationMixin):
         # two submissions of one account cannot both take its last queue place.
         accounts = {row.id: row for row in session.scalars(_LOCK_ACCOUNTS, {"ids": ids})}
         needs_fast = {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
-        balances = fast_balances_for(
-            session, [a for i, a in accounts.items() if i in needs_fast], self.plans, self._now()
+        fast = self._fast_balances.remaining(
+            session, [a for i, a in accounts.items() if i in needs_fast], self._now()
         )
-        fast = {account_id: balance.remaining for account_id, balance in balances.items()}
         lanes = self._channels_by_account(session, ids)
         # The route asks for the lane's webhook next: it was just read.
         expires = time.monotonic() + REPLY_URL_CACHE_SECONDS

@@ -26,8 +26,14 @@ from dreamloom.config import Settings
 from dreamloom.engine import ModelInfo, model_info
 from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
 from dreamloom.events import EventBus
+from dreamloom.jobs.balance import FastBalanceCache
 from dreamloom.jobs.buttons import buttons_for, result_kind
-from dreamloom.jobs.dispatcher import Dispatcher, build_dispatcher, publish_job_event
+from dreamloom.jobs.dispatcher import (
+    BALANCE_CACHE_SECONDS,
+    Dispatcher,
+    build_dispatcher,
+    publish_job_event,
+)
 from dreamloom.jobs.executor.base import ENGINE_RUNNER, FAKE_RUNNER
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.prompt.versions import DEFAULT_VERSION
@@ -83,6 +89,11 @@ class ServiceBase:
         self.db = Database(settings.resolved_database_url())
         self.files = ImageFiles(settings.images_dir)
         self.plans = PlanBook.load(settings.plans_file)
+        # Shared with this process's dispatcher, which forgets an account when it charges it:
+        # admission here then never sees a balance older than the last charge. Elsewhere (an
+        # API process) a balance is at most BALANCE_CACHE_SECONDS old, and the dispatcher
+        # checks again before a fast job starts.
+        self._fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
         self.events = EventBus()
         self.model: ModelInfo = model_info(settings.model, settings.models_dir)
         self._lock = _DispatcherLock(settings.data_dir / "dispatcher.lock")
@@ -111,7 +122,12 @@ class ServiceBase:
     def _make_dispatcher(self) -> Dispatcher:
         runner = RUNNERS.get(self.settings.runner, self.settings.runner)
         return build_dispatcher(
-            self.settings, self.db, self.events, plans=self.plans, runner=runner
+            self.settings,
+            self.db,
+            self.events,
+            plans=self.plans,
+            runner=runner,
+            balances=self._fast_balances,
         )
 
     def close(self) -> None:
