@@ -7,7 +7,9 @@ trip to the thread pool with authentication and the use-case together.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
 from fastapi import Request
@@ -54,6 +56,17 @@ class ApiContext:
             return work(account)
 
         return await run_in_threadpool(run)
+
+    async def submit(self, request: Request, queue: Callable[[AccountView], Future[T]]) -> T:
+        """Like ``call`` for a submission whose checks need no database (``queue`` returns
+        admission's future): with a token authenticated moments ago it all happens on the
+        event loop, which then awaits admission without holding a pool thread, saving two
+        thread hand-overs per request; otherwise through the pool as ``call`` does."""
+        token = bearer_token(request)
+        account = self.service.cached_account(token) if token else None
+        if account is None:
+            return await self.call(request, lambda found: queue(found).result())
+        return await asyncio.wrap_future(queue(account))
 
     async def optional_account(self, request: Request) -> AccountView | None:
         token = bearer_token(request)

@@ -81,13 +81,20 @@ class AccountsMixin(ServiceBase):
         self._forget_account(view.id)
         return view
 
-    def authenticate(self, token: str) -> AccountView | None:
+    def cached_account(self, token: str) -> AccountView | None:
+        """The account of a token authenticated moments ago, without the database; None
+        when it must be looked up (``authenticate``)."""
         digest = accounts_repo.hash_token(token)
-        now = time.monotonic()
         with self._auth_lock:
             cached = self._auth_cache.get(digest)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+    def authenticate(self, token: str) -> AccountView | None:
+        cached_view = self.cached_account(token)
+        if cached_view is not None:
+            return cached_view
+        digest = accounts_repo.hash_token(token)
+        now = time.monotonic()
         with self.db.session(write=True) as session:
             account = accounts_repo.authenticate(session, token)
             view = account_view(account) if account else None

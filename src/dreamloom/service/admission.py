@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
@@ -60,6 +60,15 @@ class _Submission:
 
 
 @dataclass
+class _Task:
+    """Other database work of a submission (a flagged prompt's record and strike), run by the
+    admission thread so that a caller on an event loop never waits for the database."""
+
+    run: Callable[[], list[JobView]]
+    done: Future[list[JobView]] = field(default_factory=Future)
+
+
+@dataclass
 class _Batch:
     """What one transaction loaded about the accounts and lanes of its submissions."""
 
@@ -71,7 +80,7 @@ class _Batch:
 
 
 class AdmissionMixin(ModerationMixin):
-    _admissions: queue.Queue[_Submission | None]
+    _admissions: queue.Queue[_Submission | _Task | None]
     _admission_thread: threading.Thread | None
     _admission_lock: threading.Lock
 
@@ -96,10 +105,27 @@ class AdmissionMixin(ModerationMixin):
         job_type: str = "image",
     ) -> list[JobView]:
         """Queue one submission's jobs (raises ServiceError with the user's text)."""
+        return self._admit_later(account, specs, channel, job_type=job_type).result()
+
+    def _admit_later(
+        self,
+        account: AccountView,
+        specs: Sequence[JobSpec],
+        channel: str | None,
+        *,
+        job_type: str = "image",
+    ) -> Future[list[JobView]]:
+        """``_admit`` without waiting: the jobs' views, or the ServiceError, come in the future."""
         submission = _Submission(account, specs, channel, job_type)
         self._admission_worker()
         self._admissions.put(submission)
-        return submission.done.result()
+        return submission.done
+
+    def _on_admission_thread(self, run: Callable[[], list[JobView]]) -> Future[list[JobView]]:
+        task = _Task(run)
+        self._admission_worker()
+        self._admissions.put(task)
+        return task.done
 
     def _admission_worker(self) -> None:
         with self._admission_lock:
@@ -124,7 +150,22 @@ class AdmissionMixin(ModerationMixin):
                     self._admissions.put(None)  # stop after this batch
                     break
                 batch.append(more)
-            self._admit_batch(batch)
+            submissions = [item for item in batch if isinstance(item, _Submission)]
+            if submissions:
+                self._admit_batch(submissions)
+            for item in batch:
+                if isinstance(item, _Task):
+                    self._run_task(item)
+
+    @staticmethod
+    def _run_task(task: _Task) -> None:
+        try:
+            task.done.set_result(task.run())
+        except ServiceError as err:
+            task.done.set_exception(err)
+        except Exception as exc:
+            log.exception("admission task failed")
+            task.done.set_exception(exc)
 
     def _admit_batch(self, batch: list[_Submission]) -> None:
         try:

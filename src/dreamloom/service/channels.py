@@ -324,14 +324,22 @@ class ChannelsMixin(AccountsMixin):
             error=self._channel_error(row, account),
         )
 
+    def cached_reply_url(self, channel_id: str | None) -> tuple[bool, str | None]:
+        """(known, URL): a channel's webhook URL if it was read moments ago (admission reads
+        the lanes of every submission), without the database."""
+        if channel_id is None:
+            return True, None
+        cached = self._reply_urls.get(channel_id)
+        if cached is not None and cached[0] > time.monotonic():
+            return True, cached[1]
+        return False, None
+
     def channel_reply_url(self, channel_id: str | None) -> str | None:
         """A channel's webhook URL (remembered briefly: every submission asks)."""
-        if channel_id is None:
-            return None
+        known, url = self.cached_reply_url(channel_id)
+        if known or channel_id is None:
+            return url
         now = time.monotonic()
-        cached = self._reply_urls.get(channel_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
         with self.db.session() as session:
             row = session.get(Channel, channel_id)
             url = row.reply_url if row is not None else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
@@ -80,15 +81,32 @@ class SubmissionsMixin(AdmissionMixin):
         channel: str | None = None,
     ) -> list[JobView]:
         """Validate, moderate, cost and admit a prompt; one job per expanded prompt."""
+        return self.queue_imagine(account, prompt_text, request=request, channel=channel).result()
+
+    def queue_imagine(
+        self,
+        account: AccountView,
+        prompt_text: str,
+        *,
+        request: dict[str, Any] | None = None,
+        channel: str | None = None,
+    ) -> Future[list[JobView]]:
+        """``submit_imagine`` without waiting for the database: the checks that need none
+        happen here (raising ServiceError), admission's outcome comes in the future. Safe to
+        call on an event loop."""
         self.require_subscription(account)
         self.require_unlocked(account)
         prompts = self.parse(account, prompt_text)
         mode = self._speed_mode(account, prompts[0])
         specs = [self._imagine_spec(account, p, mode, request) for p in prompts]
-        for prompt, spec in zip(prompts, specs, strict=True):
-            if not self.check_prompt(prompt).allowed:
-                return [self._moderated(account, spec, channel)]
-        return self._admit(account, specs, channel)
+        flagged = next(
+            (spec for prompt, spec in zip(prompts, specs, strict=True)
+             if not self.check_prompt(prompt).allowed),
+            None,
+        )  # fmt: skip
+        if flagged is not None:
+            return self._on_admission_thread(lambda: [self._moderated(account, flagged, channel)])
+        return self._admit_later(account, specs, channel)
 
     def submit_blend(
         self,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.context import context_of
 from dreamloom.api.v3.jobs_view import iso, render_job
@@ -33,13 +35,15 @@ async def imagine(request: Request) -> Response:
     model = parse(ImagineRequest, body.fields)
     echo = model.echo(body.fields, "prompt")
 
-    def work(account: AccountView) -> tuple[JobView, str | None]:
-        views = ctx.service.submit_imagine(
+    def queue(account: AccountView) -> Future[list[JobView]]:
+        return ctx.service.queue_imagine(
             account, model.prompt or "", request=echo, channel=model.channel
         )
-        return views[0], ctx.service.channel_reply_url(views[0].channel)
 
-    view, channel_url = await ctx.call(request, work)
+    view = (await ctx.submit(request, queue))[0]
+    known, channel_url = ctx.service.cached_reply_url(view.channel)
+    if not known:
+        channel_url = await run_in_threadpool(ctx.service.channel_reply_url, view.channel)
     return job_response(ctx, request, view, stream=model.stream, channel_url=channel_url)
 
 
