@@ -227,7 +227,7 @@ def test_batched_balances_equal_the_single_ones(db: Database, days: float) -> No
     assert fast_balances_for(session, [], book, now) == {}
 
 
-def test_the_balance_cache_serves_until_it_expires_or_the_account_is_charged(db: Database) -> None:
+def test_the_balance_cache_serves_until_it_expires_charges_or_forgets(db: Database) -> None:
     from dreamloom.jobs.balance import FastBalanceCache
 
     book = PlanBook.from_overrides({"plans": {"basic": {"monthly_fast_minutes": 60}}})
@@ -243,6 +243,13 @@ def test_the_balance_cache_serves_until_it_expires_or_the_account_is_charged(db:
         assert cache.remaining(session, [row], at(days=1)) == {account.id: HOUR}
         cache.forget(account.id)
         assert cache.remaining(session, [row], at(days=1)) == {account.id: HOUR - 600}
+        # The dispatcher's own charges come off the cached figure as the ledger takes them,
+        # what is beyond the time left being forgiven.
+        cache.charge(account.id, 1200)
+        assert cache.remaining(session, [row], at(days=1)) == {account.id: HOUR - 1800}
+        cache.charge(account.id, 10 * HOUR)
+        assert cache.remaining(session, [row], at(days=1)) == {account.id: 0.0}
+        cache.forget(account.id)
         expired = FastBalanceCache(book, ttl=0.0)
         assert expired.remaining(session, [row], at(days=1)) == {account.id: HOUR - 600}
         ledger.record_usage(session, account.id, None, "fast", 600, 600, now=at(days=1))

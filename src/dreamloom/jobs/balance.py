@@ -96,9 +96,10 @@ class FastBalanceCache:
 
     The dispatcher reads every queued account's balance on every scheduling pass, admission on
     every batch; both would otherwise replay the ledger far more often than it changes. A
-    balance is at most ``ttl`` old: the owner drops an account as soon as it charges it, and
-    the dispatcher checks the balance again before it starts a fast job, so a stale figure
-    can let a submission in, never a job run on time the account does not have.
+    balance is at most ``ttl`` old, and the dispatcher takes its own charges off at once, so
+    its figure is exact about this server's jobs; a stale figure elsewhere (admission in an
+    API process) can let a submission in, never a job run on time the account does not have,
+    since the dispatcher checks before it starts a fast job.
     """
 
     def __init__(self, book: PlanBook, ttl: float = 1.0) -> None:
@@ -128,6 +129,14 @@ class FastBalanceCache:
                 found[account_id] = balance.remaining
                 self._entries[account_id] = (clock + self._ttl, balance.remaining)
         return found
+
+    def charge(self, account_id: int, seconds: float) -> None:
+        """Take a charge off a cached balance, as the ledger would: what a job costs beyond
+        the time left is forgiven, so it never goes below zero."""
+        with self._lock:
+            entry = self._entries.get(account_id)
+            if entry is not None:
+                self._entries[account_id] = (entry[0], max(0.0, entry[1] - seconds))
 
     def forget(self, account_id: int) -> None:
         with self._lock:

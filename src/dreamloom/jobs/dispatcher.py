@@ -470,7 +470,7 @@ class Dispatcher:
                 session, job.id, now, gpu_seconds=result.compute_seconds, cost_seconds=cost
             )
             if completed:
-                self._balances.forget(job.account_id)
+                self._balances.charge(job.account_id, cost)
                 jobs_repo.add_images(session, job.id, images, now=now)
                 ledger.record_usage(
                     session,
@@ -566,7 +566,7 @@ class Dispatcher:
         if compute_seconds <= 0:
             return
         cost = self._cost(job, flight.mode, compute_seconds)
-        self._balances.forget(job.account_id)
+        self._balances.charge(job.account_id, cost)
         with self.db.session(write=True) as session:
             jobs_repo.add_cost(session, job.id, compute_seconds, cost)
             ledger.record_usage(session, job.account_id, job.id, flight.mode, compute_seconds, cost)

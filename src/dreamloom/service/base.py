@@ -89,10 +89,9 @@ class ServiceBase:
         self.db = Database(settings.resolved_database_url())
         self.files = ImageFiles(settings.images_dir)
         self.plans = PlanBook.load(settings.plans_file)
-        # Shared with this process's dispatcher, which forgets an account when it charges it:
-        # admission here then never sees a balance older than the last charge. Elsewhere (an
-        # API process) a balance is at most BALANCE_CACHE_SECONDS old, and the dispatcher
-        # checks again before a fast job starts.
+        # Shared with this process's dispatcher, which takes its charges off at once: admission
+        # here then sees every charge. Elsewhere (an API process) a balance is at most
+        # BALANCE_CACHE_SECONDS old, and the dispatcher checks again before a fast job starts.
         self._fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
         self.events = EventBus()
         self.model: ModelInfo = model_info(settings.model, settings.models_dir)
