@@ -209,9 +209,9 @@ def bench_submissions(root: Path, clients: int, per_client: int, processes: int)
     with server(root / f"submissions-{processes}", processes=processes) as (base, pid):
         tokens = make_users(base, clients, "client")
         asyncio.run(_submissions(base, tokens[:5], 5))  # warm up: connections, caches
-        before = _cpu_seconds(pid)
+        before, machine = _cpu_seconds(pid), _machine_times()
         elapsed, latencies, failures = asyncio.run(_submissions(base, tokens, per_client))
-        after = _cpu_seconds(pid)
+        after, stolen = _cpu_seconds(pid), _stolen_since(machine)
     latencies.sort()
     total = len(latencies)
     p50 = statistics.median(latencies) * 1000
@@ -225,9 +225,21 @@ def bench_submissions(root: Path, clients: int, per_client: int, processes: int)
         f"failures {failures}  (target >= 500/s, p99 < 100 ms)\n"
         f"  CPU per submission: {cpu['all']:.2f} ms in all the server's processes, "
         f"{cpu['main']:.2f} ms of it in the serving process"
-        f"{' (scheduler)' if processes > 1 else ''}"
+        f"{' (scheduler)' if processes > 1 else ''}; "
+        f"{stolen:.0%} of the machine's CPU time was taken by its host meanwhile (steal)"
     )
     return rate
+
+
+def _machine_times() -> list[int]:
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+
+
+def _stolen_since(before: list[int]) -> float:
+    """The share of CPU time a virtual machine's host took (steal) since ``before``: figures
+    taken while it is high are not comparable with quiet ones."""
+    delta = [b - a for a, b in zip(before, _machine_times(), strict=False)]
+    return delta[7] / max(1, sum(delta)) if len(delta) > 7 else 0.0
 
 
 def _cpu_seconds(pid: int) -> dict[str, float]:
