@@ -128,3 +128,29 @@ def test_a_second_scheduler_on_the_same_data_directory_is_refused(
     )  # fmt: skip
     assert result.returncode == 2
     assert "already runs the scheduler" in result.stderr + result.stdout
+
+
+def test_api_processes_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
+    """A port held by another program: the API processes die at once, and serve says so
+    instead of starting them again forever."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "dreamloom.cli", "serve", "--port", str(port),
+                "--processes", "2", "--data-dir", str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "DREAMLOOM_RUNNER": "fake"},
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert "exited at start" in result.stderr + result.stdout

@@ -2,19 +2,29 @@
 
 One process (the embedded default) runs everything: HTTP, admission, the scheduler and its
 workers. With ``processes > 1`` this process keeps the scheduler, the workers and the event
-relay, and uvicorn starts that many API processes sharing the listening socket. They admit
-jobs into the shared database (SQLite serialises their writes, PostgreSQL locks rows), wake
-the scheduler, and hear every job's events through ``dreamloom.event_relay``. Python runs one
-thread at a time per process, so this is how a server uses more than one core for requests.
+relay, and starts that many API processes, each a uvicorn server on its own SO_REUSEPORT
+socket. They admit jobs into the shared database (SQLite serialises their writes, PostgreSQL
+locks rows), wake the scheduler, and hear every job's events through ``dreamloom.event_relay``.
+Python runs one thread at a time per process: this is how a server uses more cores for requests.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.process
 import os
+import signal
+import socket
+import threading
+import time
 from typing import Any
 
 from dreamloom.config import Settings
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# An API process that dies sooner than this after its start is not started again.
+_MIN_LIFETIME_SECONDS = 10.0
 
 
 def serve(
@@ -49,8 +59,63 @@ def serve(
             )
         # The API processes are fresh interpreters: they read their settings from the
         # environment, and never schedule.
-        os.environ.update(settings_env(settings) | {"DREAMLOOM_DISPATCH": "false"})
-        uvicorn.run("dreamloom.api.app:create_app", factory=True, workers=processes, **options)
+        env = settings_env(settings) | {"DREAMLOOM_DISPATCH": "false"}
+        _supervise(processes, env, options)
+
+
+def _supervise(count: int, env: dict[str, str], options: dict[str, Any]) -> None:
+    """Run ``count`` API processes until SIGINT or SIGTERM, starting again any that dies.
+
+    Each process listens on its own SO_REUSEPORT socket, so the kernel spreads connections
+    evenly over them. (uvicorn's own workers share one socket, and whichever process is
+    idle at that moment accepts: a burst of keep-alive clients ended up 39 to 11, and the
+    busier process set everyone's latency.)"""
+    context = multiprocessing.get_context("spawn")
+    stop = threading.Event()
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_api_process, args=(env, options), daemon=True)
+        process.start()
+        return process
+
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    children = [(start(), time.monotonic()) for _ in range(count)]
+    try:
+        while not stop.wait(0.5):
+            for i, (child, started) in enumerate(children):
+                if child.is_alive():
+                    continue
+                if time.monotonic() - started < _MIN_LIFETIME_SECONDS:
+                    # Dying at once (the port is taken, the app does not start) would only
+                    # repeat: give up, and say so.
+                    raise RuntimeError(
+                        f"an API process exited at start (code {child.exitcode}); see its log"
+                    )
+                children[i] = (start(), time.monotonic())
+    finally:
+        for child, _ in children:
+            child.terminate()
+        for child, _ in children:
+            child.join(30)
+            if child.is_alive():
+                child.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _api_process(env: dict[str, str], options: dict[str, Any]) -> None:
+    import uvicorn
+
+    os.environ.update(env)
+    host, port = options["host"], options["port"]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    config = uvicorn.Config("dreamloom.api.app:create_app", factory=True, **options)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
