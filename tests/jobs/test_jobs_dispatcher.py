@@ -335,15 +335,16 @@ def test_a_cancel_recorded_by_another_process_stops_the_run(env: Env) -> None:
     dispatcher = env.dispatcher()
     dispatcher.start()
     account = env.account()
-    (job_id,) = env.submit(dispatcher, account, **SLOW)
+    # ~20 s unless cancelled: far from what the check below allows even on a loaded machine.
+    (job_id,) = env.submit(dispatcher, account, fake_steps=1000, fake_step_seconds=0.02)
     env.wait(job_id, "progress")
     sub = env.bus.subscribe(job_id)
     started = time.monotonic()
     with env.db.session(write=True) as session:  # e.g. a web process without the dispatcher
         cancel_job(session, job_id)
-    events = drain(sub, lambda e: e.terminal, timeout=5)
+    events = drain(sub, lambda e: e.terminal, timeout=15)
     assert (events[-1].status, events[-1].error) == ("failed", CANCELLED_ERROR)
     (after,) = env.submit(dispatcher, account)
-    env.wait(after, "completed", timeout=10)
-    assert time.monotonic() - started < 3  # the run was stopped, not waited out (4 s)
+    env.wait(after, "completed", timeout=15)
+    assert time.monotonic() - started < 12  # the run was stopped, not waited out
     assert len(env.ledger(job_id)) == 1
