@@ -172,9 +172,10 @@ def test_ledger_and_grants(db: Database) -> None:
         assert ledger.grants_expiring_after(session, ada, T0 + timedelta(days=30)) == []
 
 
-def test_active_groups_give_the_same_loads_as_the_counting_queries(db: Database) -> None:
-    """Admission reads accounts' and lanes' loads from one grouped query: the figures must be
-    those of the per-account counts (a batch is one submission) and of the per-lane counts."""
+def test_active_groups_give_the_loads_of_accounts_and_lanes(db: Database) -> None:
+    """Admission, lane choice and the per-account counts all read one grouped query: running
+    and queued jobs per account (a batch is one submission), and active jobs per lane and
+    type, must come out as counted by hand here."""
     from dreamloom.jobs.submit import account_loads
 
     ada, bob, cy = make_account(db, "ada"), make_account(db, "bob"), make_account(db, "cy")

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
 from dreamloom.jobs.submit import AccountLoad, check_submission, loads_of
-from dreamloom.service.channels import REPLY_URL_CACHE_SECONDS
+from dreamloom.service.channels import REPLY_URL_CACHE_SECONDS, lane_counts
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
@@ -232,13 +232,12 @@ class AdmissionMixin(ModerationMixin):
             for lane in own:
                 self._reply_urls[lane.id] = (expires, lane.reply_url)
         groups = jobs_repo.active_groups(session, ids)
-        counts: Counter[tuple[str, str]] = Counter()
-        for group in groups:
-            if group.channel is not None:
-                counts[(group.channel, group.job_type)] += group.jobs
-                counts[(group.channel, "*")] += group.jobs
         return _Batch(
-            accounts=accounts, loads=loads_of(groups, ids), lanes=lanes, counts=counts, fast=fast
+            accounts=accounts,
+            loads=loads_of(groups, ids),
+            lanes=lanes,
+            counts=lane_counts(groups),
+            fast=fast,
         )
 
     def _admit_one(self, session: Session, loaded: _Batch, submission: _Submission) -> list[Job]:

@@ -18,16 +18,17 @@ import hashlib
 import random
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dreamloom.service.accounts import AccountsMixin
 from dreamloom.service.errors import MODERATION_LOCKED, ServiceError, channel_busy
 from dreamloom.service.views import AccountView, ChannelView
 from dreamloom.store import jobs_repo
-from dreamloom.store.tables import Channel, Job
+from dreamloom.store.tables import Channel
 
 DEFAULT_MAX_JOBS = 3
 # Channel webhook URLs are looked up per submission; changes made here apply at once, those
@@ -202,7 +203,7 @@ class ChannelsMixin(AccountsMixin):
         candidates = self._candidate_channels(
             session, account, requested, self._channels_of(session, account.id)
         )
-        counts = self._active_counts(session, [c.id for c in candidates])
+        counts = lane_counts(jobs_repo.active_groups(session, [account.id]))
         return self._choose_channel(account, candidates, counts, jobs, job_type)
 
     def _candidate_channels(
@@ -232,7 +233,7 @@ class ChannelsMixin(AccountsMixin):
     ) -> str:
         """A requested lane must have room; otherwise a random lane with room is chosen (the
         reference's load balancing). No room anywhere: 429; every lane in error: 596.
-        ``counts`` are the lanes' active jobs (``_active_counts``)."""
+        ``counts`` are the lanes' active jobs (``lane_counts``)."""
         usable = [c for c in candidates if self._channel_error(c, account) is None]
         if not usable:
             raise ServiceError(
@@ -260,20 +261,6 @@ class ChannelsMixin(AccountsMixin):
         for channel in session.scalars(_LANES, {"accounts": account_ids}):
             lanes[channel.account_id].append(channel)
         return lanes
-
-    def _active_counts(self, session: Session, channel_ids: list[str]) -> Counter[tuple[str, str]]:
-        stmt = (
-            select(Job.channel, Job.job_type, func.count())
-            .where(Job.channel.in_(channel_ids), Job.status.in_(jobs_repo.ACTIVE_STATUSES))
-            .group_by(Job.channel, Job.job_type)
-        )
-        counts: Counter[tuple[str, str]] = Counter()
-        for channel, job_type, n in session.execute(stmt):
-            if channel is None:
-                continue
-            counts[(channel, job_type)] += n
-            counts[(channel, "*")] += n
-        return counts
 
     def _channel_error(self, channel: Channel, account: AccountView) -> str | None:
         until = self.timeout_of(account)
@@ -347,6 +334,17 @@ class ChannelsMixin(AccountsMixin):
             self._reply_urls.clear()
         self._reply_urls[channel_id] = (now + REPLY_URL_CACHE_SECONDS, url)
         return url
+
+
+def lane_counts(groups: Iterable[jobs_repo.ActiveGroup]) -> Counter[tuple[str, str]]:
+    """Active jobs per (lane, job type) and per (lane, "*") from ``jobs_repo.active_groups``
+    of the lanes' accounts (a lane belongs to one account)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for group in groups:
+        if group.channel is not None:
+            counts[(group.channel, group.job_type)] += group.jobs
+            counts[(group.channel, "*")] += group.jobs
+    return counts
 
 
 def _type_limit(channel: Channel, job_type: str) -> int:

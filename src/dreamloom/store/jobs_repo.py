@@ -193,25 +193,6 @@ def queue_entries(
     return [QueueEntry(*row) for row in session.execute(stmt)]
 
 
-def count_active(session: Session, account_id: int) -> dict[str, int]:
-    """Active jobs of an account by status (queued = "created")."""
-    return active_counts(session, [account_id])[account_id]
-
-
-def active_counts(session: Session, account_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """``count_active`` of several accounts, in one query."""
-    ids = list(account_ids)
-    counts = {account_id: dict.fromkeys(ACTIVE_STATUSES, 0) for account_id in ids}
-    stmt = (
-        select(Job.account_id, Job.status, func.count())
-        .where(Job.account_id.in_(ids), Job.status.in_(ACTIVE_STATUSES))
-        .group_by(Job.account_id, Job.status)
-    )
-    for account_id, status, n in session.execute(stmt):
-        counts[account_id][status] = n
-    return counts
-
-
 @dataclass(frozen=True)
 class ActiveGroup:
     """Active jobs of one account in one lane, of one job type and status."""
@@ -251,23 +232,17 @@ def active_groups(session: Session, account_ids: Sequence[int]) -> list[ActiveGr
     return [ActiveGroup(*row) for row in rows]
 
 
+def count_active(session: Session, account_id: int) -> dict[str, int]:
+    """Active jobs of an account by status (queued = "created")."""
+    counts = dict.fromkeys(ACTIVE_STATUSES, 0)
+    for group in active_groups(session, [account_id]):
+        counts[group.status] += group.jobs
+    return counts
+
+
 def queued_submissions(session: Session, account_id: int) -> int:
     """How many submissions (a batch counts once) of the account wait in the queue."""
-    return queued_submissions_by_account(session, [account_id])[account_id]
-
-
-def queued_submissions_by_account(session: Session, account_ids: Sequence[int]) -> dict[int, int]:
-    """``queued_submissions`` of several accounts, in one query."""
-    ids = list(account_ids)
-    waiting = dict.fromkeys(ids, 0)
-    stmt = (
-        select(Job.account_id, func.count(func.distinct(func.coalesce(Job.batch_id, Job.id))))
-        .where(Job.account_id.in_(ids), Job.status == QUEUED)
-        .group_by(Job.account_id)
-    )
-    for account_id, n in session.execute(stmt):
-        waiting[account_id] = int(n)
-    return waiting
+    return sum(g.submissions for g in active_groups(session, [account_id]) if g.status == QUEUED)
 
 
 # -- status transitions -------------------------------------------------------------------
