@@ -159,8 +159,8 @@ class RelayServer:
             ).start()
 
     def _read(self, client: socket.socket) -> None:
-        """Wake-ups from one client, until it goes away. Clients send nothing else, so every
-        line ending is one wake-up (read raw: a timed-out socket file cannot be read again)."""
+        """Wake-ups from one client, until it goes away. Clients send nothing else, so any line
+        ending read means at least one (read raw: a timed-out socket file cannot be read again)."""
         try:
             while not self._stop.is_set():
                 try:
@@ -179,13 +179,10 @@ class RelayServer:
     def _send(self, subscription: Subscription) -> None:
         try:
             while not self._stop.is_set():
-                first = subscription.get(timeout=0.5)
-                if first is None:
+                events = subscription.get_many(timeout=0.5)
+                if not events:
                     continue
-                chunk = [encode(first)]
-                while (more := subscription.get_nowait()) is not None:
-                    chunk.append(encode(more))
-                data = b"".join(chunk)
+                data = b"".join(encode(event) for event in events)
                 with self._clients_lock:
                     clients = list(self._clients)
                 for client in clients:

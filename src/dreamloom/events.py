@@ -79,6 +79,20 @@ class Subscription:
         with self._cond:
             return self._items.popleft() if self._items else None
 
+    def get_many(self, timeout: float | None = None, limit: int | None = None) -> list[JobEvent]:
+        """The next event (waiting up to ``timeout``) and all that are waiting behind it, up
+        to ``limit``: what a reader that forwards events in batches takes at once."""
+        first = self.get(timeout)
+        if first is None:
+            return []
+        batch = [first]
+        while limit is None or len(batch) < limit:
+            more = self.get_nowait()
+            if more is None:
+                break
+            batch.append(more)
+        return batch
+
     def close(self) -> None:
         self._bus._unsubscribe(self)
         with self._cond:

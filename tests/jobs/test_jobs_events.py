@@ -104,3 +104,15 @@ def test_usable_from_asyncio_through_a_thread() -> None:
         return await task
 
     assert asyncio.run(main()) == ["started", "progress", "failed"]
+
+
+def test_get_many_takes_what_waits_in_order_up_to_a_limit() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(None)
+    assert sub.get_many(timeout=0.05) == []
+    for i in range(5):
+        bus.publish(ev(f"j{i}", "created"))
+    first = sub.get_many(timeout=1, limit=3)
+    assert [e.job_id for e in first] == ["j0", "j1", "j2"]
+    assert [e.job_id for e in sub.get_many(timeout=1)] == ["j3", "j4"]
+    sub.close()

@@ -38,15 +38,9 @@ class EventHub:
         def pump() -> None:
             try:
                 while not self._stop.is_set():
-                    first = subscription.get(timeout=_PUMP_TIMEOUT)
-                    if first is None:
+                    batch = subscription.get_many(timeout=_PUMP_TIMEOUT, limit=_BATCH)
+                    if not batch:
                         continue
-                    batch = [first]
-                    while len(batch) < _BATCH:
-                        more = subscription.get_nowait()
-                        if more is None:
-                            break
-                        batch.append(more)
                     with contextlib.suppress(RuntimeError):  # the loop closed: shutting down
                         loop.call_soon_threadsafe(self._fan_out, batch)
             finally:
