@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dreamloom.api import server
 from dreamloom.api.context import ApiContext
 from dreamloom.api.events_hub import EventHub
 from dreamloom.api.native import images as native_images
@@ -32,7 +33,11 @@ from dreamloom.config import Settings
 from dreamloom.service import Service, ServiceError
 
 
-def create_app(settings: Settings | None = None, *, service: Service | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, service: Service | None = None, settle_heap: bool = False
+) -> FastAPI:
+    """``settle_heap``: a server process (``dreamloom serve``), not a test or an embedding,
+    freezes what it holds once started (``server.settle_heap``)."""
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -54,6 +59,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         hub.add_listener(webhooks.on_event)
         await webhooks.start()
         hub.start(asyncio.get_running_loop())
+        if settle_heap:
+            server.settle_heap()
         try:
             yield
         finally:
@@ -96,3 +103,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     app.include_router(native_users.router)
     app.include_router(native_images.router)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The app of one of ``dreamloom serve``'s API processes (uvicorn's factory)."""
+    return create_app(settle_heap=True)
