@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,6 +62,31 @@ def test_tokens_are_stored_hashed_and_authenticate(db: Database) -> None:
         assert accounts.authenticate(session, "") is None
     with db.session() as session:
         assert accounts.list_tokens(session, account_id)[0].last_used is not None
+
+
+def test_last_use_is_written_at_most_once_a_minute(db: Database) -> None:
+    start = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    with db.session() as session:
+        account_id = accounts.create_account(session, "ada", "basic").id
+        issued = accounts.issue_token(session, account_id)
+
+    def last_used() -> datetime | None:
+        with db.session() as session:
+            return accounts.list_tokens(session, account_id)[0].last_used
+
+    for offset, expected in ((0, 0), (30, 0), (59, 0), (60, 60), (90, 60)):
+        with db.session() as session:
+            found = accounts.authenticate(
+                session, issued.plaintext, now=start + timedelta(seconds=offset)
+            )
+            assert found is not None and found.id == account_id
+        assert last_used() == start + timedelta(seconds=expected), offset
+    with db.session() as session:
+        row = accounts.find_token(session, issued.plaintext)
+        assert row is not None and row.account_id == account_id
+        assert accounts.find_token(session, issued.plaintext + "x") is None
+        accounts.note_use(session, row.id, start + timedelta(seconds=100))  # not a minute on
+    assert last_used() == start + timedelta(seconds=60)
 
 
 def test_sqlite_file_does_not_contain_the_plaintext(db: Database, db_url: str) -> None:

@@ -55,6 +55,7 @@ class Service(ReadingMixin):
 
     def close(self) -> None:
         self._stop_admission()
+        self._stop_accounts()
         self._close_media()
         super().close()
 

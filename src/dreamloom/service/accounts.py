@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -12,21 +14,40 @@ from dreamloom.service.base import ServiceBase, account_view
 from dreamloom.service.errors import MODERATION_LOCKED, NO_SUBSCRIPTION, ServiceError
 from dreamloom.service.views import AccountView, UserRow
 from dreamloom.store import accounts as accounts_repo
+from dreamloom.store.tables import Account
+from dreamloom.store.types import utcnow
 
 # Plans that mean "no subscription": the account exists but may not use GPU time (402).
 NO_PLAN = ("none", "")
+log = logging.getLogger(__name__)
+
 # A token's account is remembered this long: a submission then costs no token look-up (and no
 # write of the token's last use). Changes made through this process are seen at once.
 AUTH_CACHE_SECONDS = 5.0
+# After that, up to this age, the remembered account still answers while a background thread
+# looks the token up again: renewals never hold a request, and clients that started together
+# do not all go to the database together every few seconds (a p99 stall). Past it (a token
+# idle that long), the request looks the token up itself. A token revoked by another process
+# is refused within this time.
+AUTH_STALE_SECONDS = 2 * AUTH_CACHE_SECONDS
 
 
 class AccountsMixin(ServiceBase):
     _auth_cache: dict[str, tuple[float, AccountView]]
     _auth_lock: threading.Lock
+    _auth_renewing: set[str]
+    _auth_renewals: ThreadPoolExecutor
+    _auth_generation: int
 
     def _init_accounts(self) -> None:
         self._auth_cache = {}
         self._auth_lock = threading.Lock()
+        self._auth_renewing = set()
+        self._auth_generation = 0  # bumped by every forget: a look-up begun before it is stale
+        self._auth_renewals = ThreadPoolExecutor(1, thread_name_prefix="dreamloom-auth")
+
+    def _stop_accounts(self) -> None:
+        self._auth_renewals.shutdown(wait=True, cancel_futures=True)
 
     def create_user(self, name: str, plan: str) -> tuple[AccountView, str]:
         if plan not in self.plans.plans and plan not in NO_PLAN:
@@ -85,22 +106,54 @@ class AccountsMixin(ServiceBase):
         """The account of a token authenticated moments ago, without the database; None
         when it must be looked up (``authenticate``)."""
         digest = accounts_repo.hash_token(token)
+        now = time.monotonic()
         with self._auth_lock:
             cached = self._auth_cache.get(digest)
-        return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+            if cached is None or cached[0] + AUTH_STALE_SECONDS - AUTH_CACHE_SECONDS <= now:
+                return None
+            if cached[0] <= now and digest not in self._auth_renewing:
+                self._auth_renewing.add(digest)
+                try:
+                    self._auth_renewals.submit(self._renew, token, digest)
+                except RuntimeError:  # shutting down
+                    self._auth_renewing.discard(digest)
+            return cached[1]
+
+    def _renew(self, token: str, digest: str) -> None:
+        try:
+            self._look_up(token, digest)
+        except Exception:
+            log.exception("could not look a token up again")
+            with self._auth_lock:
+                self._auth_cache.pop(digest, None)
+        finally:
+            with self._auth_lock:
+                self._auth_renewing.discard(digest)
 
     def authenticate(self, token: str) -> AccountView | None:
         cached_view = self.cached_account(token)
         if cached_view is not None:
             return cached_view
-        digest = accounts_repo.hash_token(token)
+        return self._look_up(token, accounts_repo.hash_token(token))
+
+    def _look_up(self, token: str, digest: str) -> AccountView | None:
         now = time.monotonic()
-        with self.db.session(write=True) as session:
-            account = accounts_repo.authenticate(session, token)
-            view = account_view(account) if account else None
+        generation = self._auth_generation
+        # A read; the rare write of the token's last use apart, after it.
+        with self.db.session() as session:
+            row = accounts_repo.find_token(session, token)
+            account = session.get(Account, row.account_id) if row is not None else None
+            view = account_view(account) if account is not None else None
+            used = utcnow()
+            touch = row.id if row is not None and accounts_repo.last_use_stale(row, used) else None
+        if touch is not None:
+            with self.db.session(write=True) as session:
+                accounts_repo.note_use(session, touch, used)
         with self._auth_lock:
             if view is None:
                 self._auth_cache.pop(digest, None)
+            elif generation != self._auth_generation:
+                pass  # the account changed meanwhile: what was read may be out of date
             else:
                 if len(self._auth_cache) > 10_000:
                     self._auth_cache.clear()
@@ -115,6 +168,7 @@ class AccountsMixin(ServiceBase):
     def _forget_account(self, account_id: int) -> None:
         self._fast_balances.forget(account_id)
         with self._auth_lock:
+            self._auth_generation += 1
             for digest, (_, view) in list(self._auth_cache.items()):
                 if view.id == account_id:
                     del self._auth_cache[digest]

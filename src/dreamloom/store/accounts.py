@@ -11,7 +11,7 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +20,10 @@ from sqlalchemy.orm import Session
 
 from dreamloom.store.tables import Account, ApiToken
 from dreamloom.store.types import utcnow
+
+# A token's last use is written at most this often: a write per request would serialise every
+# authentication on the database's write lock for a figure nobody needs to the second.
+LAST_USED_EVERY = timedelta(minutes=1)
 
 # Every token starts with this, so leaked tokens are recognisable by secret scanners.
 TOKEN_PREFIX = "dl_"
@@ -139,6 +143,17 @@ def issue_token(session: Session, account_id: int, *, now: datetime | None = Non
 
 def authenticate(session: Session, token: str, *, now: datetime | None = None) -> Account | None:
     """The account owning a valid, unrevoked token (and note its use), else None."""
+    row = find_token(session, token)
+    if row is None:
+        return None
+    when = now or utcnow()
+    if last_use_stale(row, when):
+        row.last_used = when
+    return session.get(Account, row.account_id)
+
+
+def find_token(session: Session, token: str) -> ApiToken | None:
+    """The valid, unrevoked token row of ``token`` (a read: its use is not noted)."""
     if not token:
         return None
     digest = hash_token(token)
@@ -147,8 +162,17 @@ def authenticate(session: Session, token: str, *, now: datetime | None = None) -
     # braces against a database collation that compares loosely.
     if row is None or row.revoked or not hmac.compare_digest(row.token_hash, digest):
         return None
-    row.last_used = now or utcnow()
-    return session.get(Account, row.account_id)
+    return row
+
+
+def last_use_stale(row: ApiToken, now: datetime) -> bool:
+    return row.last_used is None or now - row.last_used >= LAST_USED_EVERY
+
+
+def note_use(session: Session, token_id: int, now: datetime) -> None:
+    row = session.get(ApiToken, token_id)
+    if row is not None and last_use_stale(row, now):
+        row.last_used = now
 
 
 def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
