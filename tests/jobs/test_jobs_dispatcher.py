@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image as PILImage
 from sqlalchemy import select
 
 from dreamloom.events import EventBus, JobEvent, Subscription
@@ -19,7 +23,7 @@ from dreamloom.jobs.dispatcher import (
     NotCancellableError,
     cancel_job,
 )
-from dreamloom.jobs.executor.base import FAKE_RUNNER
+from dreamloom.jobs.executor.base import FAKE_RUNNER, Task, TaskResult
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import png_size
 from dreamloom.jobs.plans import PlanBook
@@ -28,7 +32,7 @@ from dreamloom.store import accounts, jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
 from dreamloom.store.jobs_repo import JobSpec
-from dreamloom.store.tables import Job, UsageLedger
+from dreamloom.store.tables import Image, Job, UsageLedger
 
 SLOW: dict[str, Any] = {"fake_steps": 200, "fake_step_seconds": 0.02}  # ~4 s unless cancelled
 
@@ -105,6 +109,10 @@ class Env:
                 raise AssertionError(f"job {job_id} is {job.status}, expected {statuses}")
             time.sleep(0.05)
 
+    def images(self, job_id: str) -> list[Image]:
+        with self.db.session() as session:
+            return jobs_repo.images_of_job(session, job_id)
+
     def ledger(self, job_id: str) -> list[UsageLedger]:
         with self.db.session() as session:
             stmt = select(UsageLedger).where(UsageLedger.job_id == job_id)
@@ -120,8 +128,13 @@ def env(db: Database, tmp_path: Path) -> Iterator[Env]:
 
 
 def drain(
-    sub: Subscription, until: Callable[[JobEvent], bool], timeout: float = 30
+    sub: Subscription,
+    until: Callable[[JobEvent], bool],
+    timeout: float = 30,
+    *,
+    partial: bool = False,
 ) -> list[JobEvent]:
+    """Events until ``until`` says stop; ``partial``: whatever came within ``timeout``."""
     events: list[JobEvent] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,6 +144,8 @@ def drain(
         events.append(event)
         if until(event):
             return events
+    if partial:
+        return events
     raise AssertionError(f"timed out; got {[(e.job_id, e.status) for e in events]}")
 
 
@@ -348,3 +363,98 @@ def test_a_cancel_recorded_by_another_process_stops_the_run(env: Env) -> None:
     env.wait(after, "completed", timeout=15)
     assert time.monotonic() - started < 12  # the run was stopped, not waited out
     assert len(env.ledger(job_id)) == 1
+
+
+class HeldExecutor:
+    """Holds every task until the test finishes them all at once (results arriving together)."""
+
+    slots = 4
+
+    def __init__(self) -> None:
+        self.tasks: list[Task] = []
+        self.on_event: Callable[[Any], None] | None = None
+
+    def start(self, on_event: Callable[[Any], None]) -> None:
+        self.on_event = on_event
+
+    def submit(self, task: Task) -> None:
+        self.tasks.append(task)
+
+    def cancel(self, job_id: str) -> bool:
+        return False
+
+    def stop(self) -> None:
+        pass
+
+    def finish_all(self) -> None:
+        assert self.on_event is not None
+        for n, task in enumerate(self.tasks):
+            images = [_png((40 * n + i) % 255) for i in range(4)]
+            self.on_event(TaskResult(task.job_id, images, [7, 8, 9, 10], 0.5, grid_png=_png(n)))
+
+
+def _png(shade: int) -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", (8, 8), (shade, 0, 0)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_results_arriving_together_are_recorded_in_one_transaction(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executor = HeldExecutor()
+    dispatcher = Dispatcher(
+        env.db,
+        executor,
+        env.files,
+        env.plans,
+        env.bus,
+        cache_dir=env.tmp_path / "models",
+        poll_seconds=0.1,
+    )
+    env.dispatchers.append(dispatcher)
+    dispatcher.start()
+    account = env.account(plan="pro")  # four at once
+    job_ids = env.submit(dispatcher, account, count=4)
+    for job_id in job_ids:
+        env.wait(job_id, "started")
+    assert sorted(t.job_id for t in executor.tasks) == sorted(job_ids)
+    # Another process cancels one of them while it runs: it must end cancelled, charged only
+    # what it measured, while the others complete.
+    with env.db.session(write=True) as session:
+        cancel_job(session, job_ids[0])
+    sub = env.bus.subscribe()
+
+    real_session = env.db.session
+    gate = threading.Event()
+    writes: list[int] = []
+
+    @contextmanager
+    def counted(*, write: bool = False) -> Iterator[Any]:
+        if write:
+            gate.wait(10)  # the first result's transaction waits until all results are in
+            writes.append(1)
+        with real_session(write=write) as session:
+            yield session
+
+    monkeypatch.setattr(env.db, "session", counted)
+    executor.finish_all()
+    time.sleep(0.3)
+    gate.set()
+    for job_id in job_ids[1:]:
+        job = env.wait(job_id, "completed")
+        assert job.cost_seconds > 0
+        images = env.images(job_id)
+        assert [image.index for image in images] == [0, 1, 2, 3, 4]
+        assert [png_size(env.files.read(image.path)) for image in images] == [(8, 8)] * 5
+        assert len(env.ledger(job_id)) == 1
+    cancelled = env.job(job_ids[0])
+    assert (cancelled.status, cancelled.error) == ("failed", CANCELLED_ERROR)
+    assert env.images(job_ids[0]) == []
+    assert len(env.ledger(job_ids[0])) == 1  # the measured time, charged late
+    completed = drain(sub, lambda e: False, timeout=0.5, partial=True)
+    assert sorted(e.job_id for e in completed if e.status == "completed") == sorted(job_ids[1:])
+    # One write for the late charge, and the three completions in one or two (the dispatcher
+    # may take the first result alone; the others wait in its inbox and go together). One
+    # transaction per result would make four.
+    assert len(writes) <= 3

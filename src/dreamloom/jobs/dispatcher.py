@@ -255,10 +255,19 @@ class Dispatcher:
                     break
             if self._stop.is_set():
                 return
+            results: list[TaskResult] = []
             for i, message in enumerate(messages):
+                if isinstance(message, TaskResult):
+                    results.append(message)  # settled together with the results after it
+                    continue
+                if results:
+                    self._guarded(self._settle_results, results)
+                    results = []
                 if isinstance(message, TaskProgress) and _superseded(message, messages[i + 1 :]):
                     continue  # only the latest progress of a job is worth a database write
                 self._guarded(self._handle, message)
+            if results:
+                self._guarded(self._settle_results, results)
             # Progress alone changes nothing the scheduler looks at: skip the queue scan then,
             # except on the poll timer (which also catches work of other processes).
             polled = time.monotonic() >= next_poll
@@ -279,7 +288,7 @@ class Dispatcher:
         if isinstance(message, TaskProgress):
             self._on_progress(message)
         elif isinstance(message, TaskResult):
-            self._settle(message.job_id, lambda flight: self._on_result(message, flight))
+            self._settle_results([message])
         elif isinstance(message, TaskFailure):
             self._settle(message.job_id, lambda flight: self._on_failure(message, flight))
         elif isinstance(message, _Cancel):
@@ -341,6 +350,7 @@ class Dispatcher:
             for j in running
         ]
         by_id = {entry.id: entry for entry in queued}
+        chosen: list[tuple[str, str]] = []
         while free > 0:
             decision = scheduler.pick_next(
                 queue_view,
@@ -356,9 +366,11 @@ class Dispatcher:
             if isinstance(decision, scheduler.Reject):
                 self._fail(entry.id, decision.reason, from_statuses=(jobs_repo.QUEUED,))
                 continue
-            if self._start(entry.id, decision.mode):
-                running_view.append(scheduler.RunningJob(entry.id, entry.account_id, decision.mode))
-                free -= 1
+            chosen.append((entry.id, decision.mode))
+            running_view.append(scheduler.RunningJob(entry.id, entry.account_id, decision.mode))
+            free -= 1
+        if chosen and self._start(chosen) < len(chosen):
+            self.wake()  # some were cancelled meanwhile: their slots are free for others
         if not self._in_flight and not queue_view:
             self._idle.set()
 
@@ -395,14 +407,24 @@ class Dispatcher:
             for account_id, account in accounts.items()
         }
 
-    def _start(self, job_id: str, mode: str) -> bool:
+    def _start(self, chosen: Sequence[tuple[str, str]]) -> int:
+        """Mark the chosen jobs (id, mode) started in one transaction and hand them to the
+        executor; returns how many were marked (a job cancelled meanwhile is not; one the
+        executor refuses goes back to the queue)."""
         now = self._clock()
         with self.db.session(write=True) as session:
-            if not jobs_repo.mark_started(session, job_id, mode, now):
-                return False  # cancelled or taken meanwhile
-            job = jobs_repo.get_job(session, job_id)
-            if job is None:  # pragma: no cover - just marked started in this transaction
-                return False
+            marked = [
+                (job_id, mode)
+                for job_id, mode in chosen
+                if jobs_repo.mark_started(session, job_id, mode, now)
+            ]
+            jobs = jobs_repo.get_jobs(session, [job_id for job_id, _ in marked])
+        for job_id, mode in marked:
+            if job_id in jobs:
+                self._launch(jobs[job_id], mode)
+        return len(marked)
+
+    def _launch(self, job: Job, mode: str) -> None:
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:
             recipe[MODERATION_KEY] = self.moderation_threshold
@@ -423,9 +445,8 @@ class Dispatcher:
             del self._in_flight[job.id]
             with self.db.session(write=True) as session:
                 jobs_repo.requeue(session, job.id, self._clock())
-            return False
+            return
         publish_job_event(self.events, job, jobs_repo.STARTED)
-        return True
 
     # -- recording outcomes -------------------------------------------------------------------
 
@@ -453,40 +474,77 @@ class Dispatcher:
                 preview_png=event.preview_png,
             )
 
-    def _on_result(self, result: TaskResult, flight: _Flight) -> None:
+    def _settle_results(self, results: Sequence[TaskResult]) -> None:
+        """Record results that arrived together: one read and one write transaction for all
+        of them (fast jobs finish by the hundred a second, and a transaction each was most
+        of the dispatcher's time). Should that fail, each is recorded on its own."""
+        settled: list[tuple[TaskResult, _Flight]] = []
+        for result in results:
+            self._cancel_sent.discard(result.job_id)
+            flight = self._in_flight.pop(result.job_id, None)
+            if flight is not None:  # else not ours (a stale event)
+                settled.append((result, flight))
+        if len(settled) == 1:
+            self._record_alone(*settled[0])
+            return
+        try:
+            self._record_results(settled)
+        except Exception:
+            log.exception("could not record %d results together; one at a time", len(settled))
+            for result, flight in settled:
+                self._record_alone(result, flight)
+
+    def _record_alone(self, result: TaskResult, flight: _Flight) -> None:
+        try:
+            self._record_results([(result, flight)])
+        except Exception as exc:
+            log.exception("could not record the outcome of job %s", result.job_id)
+            self._fail(result.job_id, f"Internal error while recording the job's outcome: {exc}")
+
+    def _record_results(self, settled: Sequence[tuple[TaskResult, _Flight]]) -> None:
         with self.db.session() as session:
-            job = jobs_repo.get_job(session, result.job_id)
-        if job is None:
+            jobs = jobs_repo.get_jobs(session, [result.job_id for result, _ in settled])
+        finished: list[tuple[Job, _Flight, TaskResult, list[ImageSpec], float]] = []
+        for result, flight in settled:
+            job = jobs.get(result.job_id)
+            if job is None:
+                continue
+            if job.status not in jobs_repo.RUNNING_STATUSES:
+                self._charge_late(job, flight, result.compute_seconds)  # cancelled meanwhile
+                continue
+            # Files first, outside the transaction: the write lock is not held during disk I/O.
+            images = self._save_outputs(job, result, flight.created)
+            cost = self._cost(job, flight.mode, result.compute_seconds)
+            finished.append((job, flight, result, images, cost))
+        if not finished:
             return
-        if job.status not in jobs_repo.RUNNING_STATUSES:
-            self._charge_late(job, flight, result.compute_seconds)  # cancelled while finishing
-            return
-        # Files first, outside the transaction: the write lock is not held during disk I/O.
-        images = self._save_outputs(job, result, flight.created)
-        cost = self._cost(job, flight.mode, result.compute_seconds)
         now = self._clock()
+        completed: list[bool] = []
         with self.db.session(write=True) as session:
-            completed = jobs_repo.mark_completed(
-                session, job.id, now, gpu_seconds=result.compute_seconds, cost_seconds=cost
-            )
-            if completed:
-                self._balances.charge(job.account_id, cost)
-                jobs_repo.add_images(session, job.id, images, now=now)
-                ledger.record_usage(
-                    session,
-                    job.account_id,
-                    job.id,
-                    flight.mode,
-                    result.compute_seconds,
-                    cost,
-                    now=now,
+            for job, flight, result, images, cost in finished:
+                done = jobs_repo.mark_completed(
+                    session, job.id, now, gpu_seconds=result.compute_seconds, cost_seconds=cost
                 )
-        if not completed:
-            for image in images:
-                self.files.delete(image.path)
-            self._charge_late(job, flight, result.compute_seconds)
-            return
-        publish_job_event(self.events, job, jobs_repo.COMPLETED, progress=100)
+                completed.append(done)
+                if done:
+                    jobs_repo.add_images(session, job.id, images, now=now)
+                    ledger.record_usage(
+                        session,
+                        job.account_id,
+                        job.id,
+                        flight.mode,
+                        result.compute_seconds,
+                        cost,
+                        now=now,
+                    )
+        for (job, flight, result, images, cost), done in zip(finished, completed, strict=True):
+            if done:
+                self._balances.charge(job.account_id, cost)
+                publish_job_event(self.events, job, jobs_repo.COMPLETED, progress=100)
+            else:  # cancelled between the read and the write
+                for image in images:
+                    self.files.delete(image.path)
+                self._charge_late(job, flight, result.compute_seconds)
 
     def _save_outputs(self, job: Job, result: TaskResult, created: datetime) -> list[ImageSpec]:
         visibility = job.visibility

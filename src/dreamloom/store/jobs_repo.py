@@ -123,6 +123,13 @@ def get_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
+def get_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, Job]:
+    """The jobs of ``job_ids`` that exist, by id: one query."""
+    if not job_ids:
+        return {}
+    return {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+
+
 def list_jobs(
     session: Session,
     *,
