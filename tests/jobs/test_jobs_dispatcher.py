@@ -387,10 +387,14 @@ class HeldExecutor:
         pass
 
     def finish_all(self) -> None:
+        for task in list(self.tasks):
+            self.finish(task.job_id)
+
+    def finish(self, job_id: str) -> None:
         assert self.on_event is not None
-        for n, task in enumerate(self.tasks):
-            images = [_png((40 * n + i) % 255) for i in range(4)]
-            self.on_event(TaskResult(task.job_id, images, [7, 8, 9, 10], 0.5, grid_png=_png(n)))
+        n = [task.job_id for task in self.tasks].index(job_id)
+        images = [_png((40 * n + i) % 255) for i in range(4)]
+        self.on_event(TaskResult(job_id, images, [7, 8, 9, 10], 0.5, grid_png=_png(n)))
 
 
 def _png(shade: int) -> bytes:
@@ -399,9 +403,7 @@ def _png(shade: int) -> bytes:
     return out.getvalue()
 
 
-def test_results_arriving_together_are_recorded_in_one_transaction(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _held(env: Env) -> tuple[Dispatcher, HeldExecutor]:
     executor = HeldExecutor()
     dispatcher = Dispatcher(
         env.db,
@@ -414,6 +416,26 @@ def test_results_arriving_together_are_recorded_in_one_transaction(
     )
     env.dispatchers.append(dispatcher)
     dispatcher.start()
+    return dispatcher, executor
+
+
+def test_an_accounts_running_jobs_stay_within_its_plan_across_passes(env: Env) -> None:
+    dispatcher, executor = _held(env)
+    account = env.account(plan="standard")  # three at once; the executor has four slots
+    job_ids = env.submit(dispatcher, account, count=4)
+    for job_id in job_ids[:3]:
+        env.wait(job_id, "started")
+    time.sleep(0.5)  # several scheduling passes (polls every 0.1 s)
+    assert len(executor.tasks) == 3 and env.job(job_ids[3]).status == "created"
+    executor.finish(job_ids[0])
+    env.wait(job_ids[3], "started")
+    assert len(executor.tasks) == 4
+
+
+def test_results_arriving_together_are_recorded_in_one_transaction(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher, executor = _held(env)
     account = env.account(plan="pro")  # four at once
     job_ids = env.submit(dispatcher, account, count=4)
     for job_id in job_ids:

@@ -342,12 +342,14 @@ class Dispatcher:
                 if not self._in_flight:
                     self._idle.set()
                 return
-            running = jobs_repo.queue_entries(session, jobs_repo.RUNNING_STATUSES)
             states = self._account_states(session, queued, now)
         queue_view = [_queued_view(entry) for entry in queued]
+        # What runs is what this dispatcher runs (the only one per database; ``recover``
+        # re-queued what a previous one left): no query needed. A run cancelled by another
+        # process counts until its worker stops, as its GPU is busy until then.
         running_view = [
-            scheduler.RunningJob(j.id, j.account_id, j.mode_effective or j.mode_requested)
-            for j in running
+            scheduler.RunningJob(job_id, flight.account_id, flight.mode)
+            for job_id, flight in self._in_flight.items()
         ]
         by_id = {entry.id: entry for entry in queued}
         chosen: list[tuple[str, str]] = []
