@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from dreamloom.store import accounts, jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.jobs_repo import ImageSpec, JobSpec
+from dreamloom.store.tables import Job
 
 T0 = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -23,6 +24,42 @@ def spec(**overrides: object) -> JobSpec:
     values: dict[str, object] = {"verb": "imagine", "mode": "fast", "prompt_text": "a cat"}
     values.update(overrides)
     return JobSpec(**values)  # type: ignore[arg-type]
+
+
+def test_inserted_rows_read_back_as_the_orm_writes_them(db: Database) -> None:
+    """Admission's Core INSERT and ``create_jobs`` store the same values, and ``NewJob``
+    reads like the stored ``Job``."""
+    account_id = make_account(db)
+    specs = [
+        spec(
+            prompt={"text": "a cat", "params": {"ar": "1:1"}},
+            recipe={"op": "txt2img", "seed": 7},
+            seed=7,
+            draft=True,
+            visibility="stealth",
+            request={"prompt": "a cat"},
+            response={"content": "a cat --ar 1:1"},
+            channel="lane-1",
+            priority=3,
+        )
+    ] * 2
+    rows = jobs_repo.new_jobs(account_id, specs, T0)
+    assert rows[0].batch_id is not None and rows[0].batch_id == rows[1].batch_id
+    assert [row.batch_index for row in rows] == [0, 1]
+    with db.session() as session:
+        jobs_repo.insert_jobs(session, rows)
+        (orm,) = jobs_repo.create_jobs(session, account_id, specs[:1], now=T0)
+        orm_id = orm.id
+    columns = [column.key for column in Job.__table__.columns]
+    assert sorted(columns) == sorted(vars(rows[0]))  # every column, nothing else
+    with db.session() as session:
+        stored = jobs_repo.get_jobs(session, [row.id for row in rows] + [orm_id])
+        assert set(stored) == {rows[0].id, rows[1].id, orm_id}
+        for row in rows:
+            for column in columns:
+                assert getattr(stored[row.id], column) == getattr(row, column), column
+        for column in set(columns) - {"id", "batch_id", "batch_index"}:
+            assert getattr(stored[orm_id], column) == getattr(rows[0], column), column
 
 
 def test_create_jobs_round_trips_every_field(db: Database) -> None:

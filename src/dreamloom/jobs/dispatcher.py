@@ -46,7 +46,7 @@ from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
 from dreamloom.store import jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
-from dreamloom.store.jobs_repo import ImageSpec
+from dreamloom.store.jobs_repo import ImageSpec, JobLike
 from dreamloom.store.tables import Account, Job
 from dreamloom.store.types import utcnow
 
@@ -213,7 +213,7 @@ class Dispatcher:
         self._idle.clear()
         self._inbox.put(_WAKE)
 
-    def submitted(self, jobs: Sequence[Job]) -> None:
+    def submitted(self, jobs: Sequence[JobLike]) -> None:
         """Announce freshly queued jobs ("created" events) and wake the dispatch loop."""
         for job in jobs:
             publish_job_event(self.events, job, jobs_repo.QUEUED)
@@ -634,7 +634,7 @@ class Dispatcher:
 
 def publish_job_event(
     events: EventBus,
-    job: Job,
+    job: JobLike,
     status: str,
     *,
     progress: int = 0,

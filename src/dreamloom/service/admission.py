@@ -33,8 +33,8 @@ from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
-from dreamloom.store.jobs_repo import JobSpec
-from dreamloom.store.tables import Account, Channel, Job
+from dreamloom.store.jobs_repo import JobSpec, NewJob
+from dreamloom.store.tables import Account, Channel
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class AdmissionMixin(ModerationMixin):
             log.exception("admission failed")
             batch[0].done.set_exception(exc)
             return
-        admitted: list[Job] = []
+        admitted: list[NewJob] = []
         for submission, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ServiceError):
                 submission.done.set_exception(outcome)
@@ -192,17 +192,21 @@ class AdmissionMixin(ModerationMixin):
 
     def _admit_together(
         self, batch: list[_Submission]
-    ) -> list[ServiceError | tuple[list[Job], list[JobView]]]:
+    ) -> list[ServiceError | tuple[list[NewJob], list[JobView]]]:
         """One transaction for the batch; a refused submission's outcome is its error."""
         with self.db.session(write=True) as session:
             loaded = self._load_batch(session, batch)
-            admitted: list[ServiceError | list[Job]] = []
+            admitted: list[ServiceError | list[NewJob]] = []
             for submission in batch:
                 try:
                     admitted.append(self._admit_one(session, loaded, submission))
                 except ServiceError as err:
                     admitted.append(err)
-            session.flush()  # every admitted job in one INSERT
+            session.flush()  # a lane made on the way
+            jobs_repo.insert_jobs(
+                session,
+                [job for outcome in admitted if isinstance(outcome, list) for job in outcome],
+            )  # every admitted job in one INSERT
             return [
                 outcome
                 if isinstance(outcome, ServiceError)
@@ -240,7 +244,7 @@ class AdmissionMixin(ModerationMixin):
             fast=fast,
         )
 
-    def _admit_one(self, session: Session, loaded: _Batch, submission: _Submission) -> list[Job]:
+    def _admit_one(self, session: Session, loaded: _Batch, submission: _Submission) -> list[NewJob]:
         account = submission.account
         if account.id not in loaded.accounts:
             raise ServiceError("Unauthorized", 401)
@@ -261,7 +265,7 @@ class AdmissionMixin(ModerationMixin):
             # A full queue is a matter of waiting (429), anything else of the request.
             status = 429 if err.message == queue_full_message(plan) else 400
             raise ServiceError(err.message, status) from None
-        created = jobs_repo.create_jobs(session, account.id, placed, now=self._now(), flush=False)
+        created = jobs_repo.new_jobs(account.id, placed, self._now())
         load.add(jobs)
         loaded.counts[(chosen, "*")] += jobs
         loaded.counts[(chosen, submission.job_type)] += jobs

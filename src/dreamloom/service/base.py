@@ -42,6 +42,7 @@ from dreamloom.service.views import AccountView, ImageView, JobView
 from dreamloom.store import jobs_repo
 from dreamloom.store.db import Database, upgrade
 from dreamloom.store.files import ImageFiles
+from dreamloom.store.jobs_repo import JobLike
 from dreamloom.store.tables import Account, Job
 from dreamloom.store.types import utcnow
 
@@ -197,7 +198,7 @@ class ServiceBase:
             raise ServiceError(expired, 410)
         return job
 
-    def _announce(self, jobs: Sequence[Job]) -> None:
+    def _announce(self, jobs: Sequence[JobLike]) -> None:
         """Tell listeners (SSE, webhooks) that queued jobs exist and wake the scheduler."""
         if self._dispatcher is not None:
             self._dispatcher.submitted(jobs)
@@ -208,12 +209,17 @@ class ServiceBase:
             self._relay.wake()
 
     def _publish(
-        self, job: Job, status: str, *, progress: int = 0, error: str | None = None
+        self, job: JobLike, status: str, *, progress: int = 0, error: str | None = None
     ) -> None:
         publish_job_event(self.events, job, status, progress=progress, error=error)
 
     def _job_view(
-        self, session: Session, job: Job, *, account: AccountView | None = None, fresh: bool = False
+        self,
+        session: Session,
+        job: JobLike,
+        *,
+        account: AccountView | None = None,
+        fresh: bool = False,
     ) -> JobView:
         """The view of ``job``; ``fresh``: just created, so it has no images or children yet
         (two queries saved on every submission)."""
@@ -274,7 +280,7 @@ class ServiceBase:
             mode_requested=job.mode_requested,
         )
 
-    def _buttons_of(self, job: Job, images: Sequence[ImageView]) -> list[str]:
+    def _buttons_of(self, job: JobLike, images: Sequence[ImageView]) -> list[str]:
         if job.status != jobs_repo.COMPLETED:
             return []
         kind = result_kind(job.verb, job.button)
