@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,7 +67,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[tuple[str, int]]:
+def server(data_dir: Path, *, processes: int = 1, workers: int = 8) -> Iterator[tuple[str, int]]:
     """The base URL and process id of a running ``dreamloom serve``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     plans = data_dir / "plans.json"
@@ -176,12 +176,21 @@ class _Connection:
         self.writer.close()
 
 
-async def _client(base: str, token: str, count: int, latencies: list[float]) -> int:
+async def _client(
+    base: str, token: str, count: int, latencies: list[float], schedule: tuple[float, float] | None
+) -> int:
+    """``schedule`` (first send, interval) paces the client (open loop); latency then counts
+    from when a request was due, so a slow answer that delays the next send is not hidden."""
     failures = 0
     connection = await _Connection.open(base)
     try:
         for i in range(count):
             start = time.perf_counter()
+            if schedule is not None:
+                due = schedule[0] + i * schedule[1]
+                if due > start:
+                    await asyncio.sleep(due - start)
+                start = due
             status, body = await connection.post(
                 "/v3/midjourney/jobs/imagine",
                 token,
@@ -196,16 +205,28 @@ async def _client(base: str, token: str, count: int, latencies: list[float]) -> 
 
 
 async def _submissions(
-    base: str, tokens: list[str], per_client: int
+    base: str, tokens: list[str], per_client: int, rate: float | None = None
 ) -> tuple[float, list[float], int]:
+    """``rate``: submissions per second offered by all clients together, evenly staggered
+    (open loop); None: each client sends its next request when the last one is answered."""
     latencies: list[float] = []
     start = time.perf_counter()
-    failures = await asyncio.gather(*(_client(base, t, per_client, latencies) for t in tokens))
+    interval = len(tokens) / rate if rate else 0.0
+
+    def schedule(i: int) -> tuple[float, float] | None:
+        return (start + 0.05 + i * interval / len(tokens), interval) if rate else None
+
+    failures = await asyncio.gather(
+        *(_client(base, t, per_client, latencies, schedule(i)) for i, t in enumerate(tokens))
+    )
     return time.perf_counter() - start, latencies, sum(failures)
 
 
-def bench_submissions(root: Path, clients: int, per_client: int, processes: int) -> float:
-    """Returns submissions per second."""
+def bench_submissions(
+    root: Path, clients: int, per_client: int, processes: int, rates: Sequence[float] = ()
+) -> float:
+    """Returns submissions per second (closed loop); then, for each of ``rates``, the latency
+    of submissions offered at that rate."""
     with server(root / f"submissions-{processes}", processes=processes) as (base, pid):
         tokens = make_users(base, clients, "client")
         # Warm up: every client's token authenticated once (a first request looks it up in
@@ -214,6 +235,11 @@ def bench_submissions(root: Path, clients: int, per_client: int, processes: int)
         before, machine = _cpu_seconds(pid), _machine_times()
         elapsed, latencies, failures = asyncio.run(_submissions(base, tokens, per_client))
         after, stolen = _cpu_seconds(pid), _stolen_since(machine)
+        paced = []
+        for rate in rates:
+            machine = _machine_times()
+            result = asyncio.run(_submissions(base, tokens, per_client, rate))
+            paced.append((rate, result, _stolen_since(machine)))
     latencies.sort()
     total = len(latencies)
     p50 = statistics.median(latencies) * 1000
@@ -230,6 +256,16 @@ def bench_submissions(root: Path, clients: int, per_client: int, processes: int)
         f"{' (scheduler)' if processes > 1 else ''}; "
         f"{stolen:.0%} of the machine's CPU time was taken by its host meanwhile (steal)"
     )
+    for offered, (took, paced_latencies, paced_failures), paced_steal in paced:
+        paced_latencies.sort()
+        count = len(paced_latencies)
+        print(
+            f"  offered {offered:.0f}/s by the same clients (open loop): {count / took:.0f}/s "
+            f"answered; latency from when each was due p50 "
+            f"{statistics.median(paced_latencies) * 1000:.1f} ms, "
+            f"p99 {paced_latencies[min(count - 1, int(count * 0.99))] * 1000:.1f} ms; "
+            f"failures {paced_failures}; steal {paced_steal:.0%}"
+        )
     return rate
 
 
@@ -372,6 +408,11 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--skip-streams", action="store_true")
     parser.add_argument(
+        "--rates",
+        default="300,400,500",
+        help="offered submissions/s for the open-loop latency runs (empty: none)",
+    )
+    parser.add_argument(
         "--processes",
         default="1,2",
         help="API process counts to compare (dreamloom serve --processes), the first the baseline",
@@ -380,7 +421,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         counts = [int(n) for n in args.processes.split(",")]
-        rates = [bench_submissions(root, args.clients, args.per_client, n) for n in counts]
+        offered = [float(r) for r in args.rates.split(",") if r.strip()]
+        rates = [bench_submissions(root, args.clients, args.per_client, n, offered) for n in counts]
         for n, rate in zip(counts[1:], rates[1:], strict=True):
             print(f"  {n} API processes / {counts[0]}: {rate / rates[0]:.2f}x the submissions/s")
         if not args.skip_streams:

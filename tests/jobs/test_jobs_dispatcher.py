@@ -369,6 +369,7 @@ class HeldExecutor:
     """Holds every task until the test finishes them all at once (results arriving together)."""
 
     slots = 4
+    shares_disk = False  # the images come back as bytes
 
     def __init__(self) -> None:
         self.tasks: list[Task] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from dreamloom.jobs.executor.base import (
     TaskResult,
 )
 from dreamloom.jobs.executor.local import LocalExecutor
+from dreamloom.jobs.grid import png_size
 
 
 class Harness:
@@ -63,6 +65,28 @@ def test_results_progress_grid_and_slots(harness: Harness) -> None:
     assert result.compute_seconds > 0
     single, _ = harness.outcome("b")
     assert isinstance(single, TaskResult) and single.grid_png is None
+
+
+def test_a_worker_writes_the_images_into_the_tasks_directory(
+    harness: Harness, tmp_path: Path
+) -> None:
+    assert harness.executor.shares_disk
+    out = tmp_path / "2026" / "01" / "job-a"
+    task = harness.task("a", fake_steps=1, seed=7)
+    harness.executor.submit(replace(task, output_dir=out))
+    result, _ = harness.outcome("a")
+    assert isinstance(result, TaskResult)
+    # Nothing travels back but the sizes; the files are in place, whole and readable.
+    assert result.images_png == [] and result.grid_png is None
+    assert [image.index for image in result.saved] == [0, 1, 2, 3, 4]
+    assert result.seeds == [7, 8, 9, 10]
+    for image in result.saved:
+        data = (out / f"{image.index}.png").read_bytes()
+        assert png_size(data) == (image.width, image.height)
+        assert oct((out / f"{image.index}.png").stat().st_mode & 0o777) == "0o644"
+    grid, single = result.saved[0], result.saved[1]
+    assert (grid.width, grid.height) == (2 * single.width, 2 * single.height)
+    assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]
 
 
 def test_errors_in_the_recipe_are_not_retryable(harness: Harness) -> None:

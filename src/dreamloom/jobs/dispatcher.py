@@ -437,6 +437,11 @@ class Dispatcher:
             device=self.device,
             recipe=recipe,
             runner=self.runner,
+            output_dir=(
+                self.files.resolve(self.files.job_dir(job.id, job.created))
+                if self.executor.shares_disk
+                else None
+            ),
         )
         self._in_flight[job.id] = _Flight(job.account_id, mode, job.created)
         self._idle.clear()
@@ -512,6 +517,7 @@ class Dispatcher:
             if job is None:
                 continue
             if job.status not in jobs_repo.RUNNING_STATUSES:
+                self._discard_saved(job, result, flight.created)
                 self._charge_late(job, flight, result.compute_seconds)  # cancelled meanwhile
                 continue
             # Files first, outside the transaction: the write lock is not held during disk I/O.
@@ -550,6 +556,18 @@ class Dispatcher:
 
     def _save_outputs(self, job: Job, result: TaskResult, created: datetime) -> list[ImageSpec]:
         visibility = job.visibility
+        if result.saved:  # written by the worker already
+            return [
+                ImageSpec(
+                    image.index,
+                    self.files.image_path(job.id, image.index, created),
+                    image.width,
+                    image.height,
+                    _seed_of(image.index, result.seeds, job.seed),
+                    visibility=visibility,
+                )
+                for image in result.saved
+            ]
         specs: list[ImageSpec] = []
         grid = result.grid_png
         if grid is None and len(result.images_png) > 1:
@@ -560,10 +578,23 @@ class Dispatcher:
             specs.append(ImageSpec(0, path, width, height, job.seed, visibility=visibility))
         for i, data in enumerate(result.images_png, start=1):
             width, height = png_size(data)
-            seed = result.seeds[i - 1] if i - 1 < len(result.seeds) else job.seed
             path = self.files.save(job.id, i, data, created)
-            specs.append(ImageSpec(i, path, width, height, seed, visibility=visibility))
+            specs.append(
+                ImageSpec(
+                    i,
+                    path,
+                    width,
+                    height,
+                    _seed_of(i, result.seeds, job.seed),
+                    visibility=visibility,
+                )
+            )
         return specs
+
+    def _discard_saved(self, job: Job, result: TaskResult, created: datetime) -> None:
+        """Delete what a worker wrote for a job that will not keep it (cancelled meanwhile)."""
+        for image in result.saved:
+            self.files.delete(self.files.image_path(job.id, image.index, created))
 
     def _on_failure(self, failure: TaskFailure, flight: _Flight) -> None:
         with self.db.session() as session:
@@ -701,6 +732,11 @@ def _queued_view(job: jobs_repo.QueueEntry) -> scheduler.QueuedJob:
         batch_index=job.batch_index,
         priority=job.priority,
     )
+
+
+def _seed_of(index: int, seeds: Sequence[int], default: int | None) -> int | None:
+    """The seed of image ``index`` (1...; the grid, 0, has the job's)."""
+    return seeds[index - 1] if 1 <= index <= len(seeds) else default
 
 
 def _superseded(progress: TaskProgress, later: Sequence[_Message]) -> bool:

@@ -17,6 +17,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
+IMAGE_SUFFIX = ".png"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -35,9 +36,13 @@ class ImageFiles:
 
     def save(self, job_id: str, index: int, data: bytes, when: datetime) -> str:
         """Store image ``index`` of a job; returns the path relative to the root."""
+        return self._write(self.image_path(job_id, index, when), data)
+
+    def image_path(self, job_id: str, index: int, when: datetime) -> str:
+        """Where ``save`` puts image ``index`` of a job (relative to the root)."""
         if index < 0:
             raise ValueError(f"image index must be >= 0, got {index}")
-        return self._write(f"{self.job_dir(job_id, when)}/{index}.png", data)
+        return f"{self.job_dir(job_id, when)}/{job_image_name(index)}"
 
     def save_preview(self, job_id: str, data: bytes, when: datetime) -> str:
         """Store (replace) a job's latest progress preview."""
@@ -80,20 +85,31 @@ class ImageFiles:
         shutil.rmtree(self.resolve(self.job_dir(job_id, when)), ignore_errors=True)
 
     def _write(self, relative: str, data: bytes) -> str:
-        target = self.resolve(relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".png")
-        try:
-            with os.fdopen(fd, "wb") as tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; images are served by the app
-            os.replace(tmp_name, target)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
+        write_atomically(self.resolve(relative), data)
         return relative
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` at ``target`` so that no reader or crash sees half of it (a temporary
+    file beside it, fsync, rename). Also used by worker processes, which write a job's
+    images straight into its directory (``job_image_name``)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=IMAGE_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp creates 0600; images are served by the app
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def job_image_name(index: int) -> str:
+    """The file name of image ``index`` inside its job's directory."""
+    return f"{index}{IMAGE_SUFFIX}"
 
 
 def _check_name(name: str) -> None:

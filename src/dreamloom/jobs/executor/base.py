@@ -30,6 +30,10 @@ class Task:
     device: str
     recipe: dict[str, Any]  # engine Recipe.to_dict()
     runner: str = ENGINE_RUNNER
+    # Where the worker writes the job's images itself (0.png the grid, 1.png... the singles),
+    # when it shares the server's disk: the bytes then do not travel back, and the server's
+    # dispatch thread does no file I/O. None: they come back in the result.
+    output_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,16 @@ class TaskResult:
     # The grid of several images, when the executor composed it next to the images (the local
     # workers do, to keep PNG encoding off the server's threads); else the dispatcher does.
     grid_png: bytes | None = None
+    # The images the worker wrote into ``Task.output_dir`` (then ``images_png`` and
+    # ``grid_png`` are empty).
+    saved: tuple[SavedImage, ...] = ()
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    index: int  # 0 the grid, 1... the singles
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,12 @@ class Executor(Protocol):
     @property
     def slots(self) -> int:
         """How many tasks may run at once."""
+        ...
+
+    @property
+    def shares_disk(self) -> bool:
+        """Whether its workers see the server's files (then they write a job's images into
+        ``Task.output_dir`` themselves)."""
         ...
 
     def start(self, on_event: EventCallback) -> None: ...

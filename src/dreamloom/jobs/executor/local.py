@@ -105,6 +105,10 @@ class LocalExecutor:
     def slots(self) -> int:
         return len(self._slots)
 
+    @property
+    def shares_disk(self) -> bool:
+        return True  # worker processes on this machine
+
     def start(self, on_event: EventCallback) -> None:
         if self._thread is not None:
             raise RuntimeError("executor already started")

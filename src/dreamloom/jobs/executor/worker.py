@@ -17,6 +17,7 @@ from typing import Any
 
 from dreamloom.jobs.executor.base import (
     Runner,
+    SavedImage,
     Task,
     TaskCancelled,
     TaskFailure,
@@ -25,7 +26,8 @@ from dreamloom.jobs.executor.base import (
     TaskResult,
     load_runner,
 )
-from dreamloom.jobs.grid import compose_grid_png
+from dreamloom.jobs.grid import compose_grid_png, png_size
+from dreamloom.store.files import job_image_name, write_atomically
 
 
 def worker_main(conn: Connection, cancel_ticket: Any) -> None:
@@ -81,6 +83,15 @@ def _run(
             grid = compose_grid_png(output.images_png)
         except Exception as exc:
             return TaskFailure(task.job_id, f"cannot compose the grid: {exc}", retryable=False)
-    return TaskResult(
-        task.job_id, output.images_png, output.seeds, output.compute_seconds, grid_png=grid
-    )
+    if task.output_dir is None:
+        return TaskResult(
+            task.job_id, output.images_png, output.seeds, output.compute_seconds, grid_png=grid
+        )
+    files = ([(0, grid)] if grid is not None else []) + list(enumerate(output.images_png, 1))
+    try:
+        for index, data in files:
+            write_atomically(task.output_dir / job_image_name(index), data)
+    except OSError as exc:
+        return TaskFailure(task.job_id, f"cannot store the images: {exc}", retryable=False)
+    saved = tuple(SavedImage(index, *png_size(data)) for index, data in files)
+    return TaskResult(task.job_id, [], output.seeds, output.compute_seconds, saved=saved)
