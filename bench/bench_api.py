@@ -28,13 +28,14 @@ import json
 import os
 import resource
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -67,7 +68,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, *, processes: int = 1, workers: int = 8) -> Iterator[tuple[str, int]]:
+def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[tuple[str, int]]:
     """The base URL and process id of a running ``dreamloom serve``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     plans = data_dir / "plans.json"
@@ -232,9 +233,12 @@ def bench_submissions(
         # Warm up: every client's token authenticated once (a first request looks it up in
         # the database; the steady state is measured), caches filled.
         asyncio.run(_submissions(base, tokens, 2))
+        database = root / f"submissions-{processes}" / "dreamloom.db"
+        done_before = _job_counts(database).get("completed", 0)
         before, machine = _cpu_seconds(pid), _machine_times()
         elapsed, latencies, failures = asyncio.run(_submissions(base, tokens, per_client))
         after, stolen = _cpu_seconds(pid), _stolen_since(machine)
+        counts = _job_counts(database)
         paced = []
         for rate in rates:
             machine = _machine_times()
@@ -254,7 +258,10 @@ def bench_submissions(
         f"  CPU per submission: {cpu['all']:.2f} ms in all the server's processes, "
         f"{cpu['main']:.2f} ms of it in the serving process"
         f"{' (scheduler)' if processes > 1 else ''}; "
-        f"{stolen:.0%} of the machine's CPU time was taken by its host meanwhile (steal)"
+        f"{stolen:.0%} of the machine's CPU time was taken by its host meanwhile (steal)\n"
+        f"  jobs run meanwhile by the instant runner: "
+        f"{(counts.get('completed', 0) - done_before) / elapsed:.0f}/s; "
+        f"still queued at the end: {counts.get('created', 0)}"
     )
     for offered, (took, paced_latencies, paced_failures), paced_steal in paced:
         paced_latencies.sort()
@@ -267,6 +274,12 @@ def bench_submissions(
             f"failures {paced_failures}; steal {paced_steal:.0%}"
         )
     return rate
+
+
+def _job_counts(database: Path) -> dict[str, int]:
+    """Jobs by status, read straight from the server's SQLite file."""
+    with closing(sqlite3.connect(database, timeout=30)) as connection:
+        return dict(connection.execute("SELECT status, count(*) FROM jobs GROUP BY status"))
 
 
 def _machine_times() -> list[int]:
