@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,13 +35,14 @@ from dreamloom.jobs.executor.base import (
     ENGINE_RUNNER,
     Executor,
     ExecutorEvent,
+    SavedImage,
     Task,
     TaskFailure,
     TaskProgress,
     TaskResult,
 )
 from dreamloom.jobs.executor.local import LocalExecutor
-from dreamloom.jobs.grid import compose_grid_png, png_size
+from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
 from dreamloom.store import jobs_repo, ledger
@@ -287,8 +289,6 @@ class Dispatcher:
     def _handle(self, message: _Message) -> None:
         if isinstance(message, TaskProgress):
             self._on_progress(message)
-        elif isinstance(message, TaskResult):
-            self._settle_results([message])
         elif isinstance(message, TaskFailure):
             self._settle(message.job_id, lambda flight: self._on_failure(message, flight))
         elif isinstance(message, _Cancel):
@@ -316,12 +316,18 @@ class Dispatcher:
                 self._stop_run(job)
 
     def _settle(self, job_id: str, handler: Callable[[_Flight], None]) -> None:
+        flight = self._take_flight(job_id)
+        if flight is not None:
+            self._record_or_fail(job_id, partial(handler, flight))
+
+    def _take_flight(self, job_id: str) -> _Flight | None:
+        """The flight of a job whose run ended; None when it is not ours (a stale event)."""
         self._cancel_sent.discard(job_id)
-        flight = self._in_flight.pop(job_id, None)
-        if flight is None:
-            return  # not ours (a stale event)
+        return self._in_flight.pop(job_id, None)
+
+    def _record_or_fail(self, job_id: str, record: Callable[[], None]) -> None:
         try:
-            handler(flight)
+            record()
         except Exception as exc:
             log.exception("could not record the outcome of job %s", job_id)
             self._fail(job_id, f"Internal error while recording the job's outcome: {exc}")
@@ -485,28 +491,19 @@ class Dispatcher:
         """Record results that arrived together: one read and one write transaction for all
         of them (fast jobs finish by the hundred a second, and a transaction each was most
         of the dispatcher's time). Should that fail, each is recorded on its own."""
-        settled: list[tuple[TaskResult, _Flight]] = []
-        for result in results:
-            self._cancel_sent.discard(result.job_id)
-            flight = self._in_flight.pop(result.job_id, None)
-            if flight is not None:  # else not ours (a stale event)
-                settled.append((result, flight))
-        if len(settled) == 1:
-            self._record_alone(*settled[0])
-            return
-        try:
-            self._record_results(settled)
-        except Exception:
-            log.exception("could not record %d results together; one at a time", len(settled))
-            for result, flight in settled:
-                self._record_alone(result, flight)
-
-    def _record_alone(self, result: TaskResult, flight: _Flight) -> None:
-        try:
-            self._record_results([(result, flight)])
-        except Exception as exc:
-            log.exception("could not record the outcome of job %s", result.job_id)
-            self._fail(result.job_id, f"Internal error while recording the job's outcome: {exc}")
+        settled = [
+            (result, flight)
+            for result in results
+            if (flight := self._take_flight(result.job_id)) is not None
+        ]
+        if len(settled) > 1:
+            try:
+                self._record_results(settled)
+                return
+            except Exception:
+                log.exception("could not record %d results together; one at a time", len(settled))
+        for result, flight in settled:
+            self._record_or_fail(result.job_id, partial(self._record_results, [(result, flight)]))
 
     def _record_results(self, settled: Sequence[tuple[TaskResult, _Flight]]) -> None:
         with self.db.session() as session:
@@ -555,41 +552,25 @@ class Dispatcher:
                 self._charge_late(job, flight, result.compute_seconds)
 
     def _save_outputs(self, job: Job, result: TaskResult, created: datetime) -> list[ImageSpec]:
-        visibility = job.visibility
-        if result.saved:  # written by the worker already
-            return [
-                ImageSpec(
-                    image.index,
-                    self.files.image_path(job.id, image.index, created),
-                    image.width,
-                    image.height,
-                    _seed_of(image.index, result.seeds, job.seed),
-                    visibility=visibility,
-                )
-                for image in result.saved
-            ]
-        specs: list[ImageSpec] = []
-        grid = result.grid_png
-        if grid is None and len(result.images_png) > 1:
-            grid = compose_grid_png(result.images_png)
-        if grid is not None:
-            width, height = png_size(grid)
-            path = self.files.save(job.id, 0, grid, created)
-            specs.append(ImageSpec(0, path, width, height, job.seed, visibility=visibility))
-        for i, data in enumerate(result.images_png, start=1):
-            width, height = png_size(data)
-            path = self.files.save(job.id, i, data, created)
-            specs.append(
-                ImageSpec(
-                    i,
-                    path,
-                    width,
-                    height,
-                    _seed_of(i, result.seeds, job.seed),
-                    visibility=visibility,
-                )
+        saved = list(result.saved)  # written by the worker already
+        if not saved:
+            grid = result.grid_png
+            if grid is None and len(result.images_png) > 1:
+                grid = compose_grid_png(result.images_png)
+            for index, data in numbered_pngs(result.images_png, grid):
+                self.files.save(job.id, index, data, created)
+                saved.append(SavedImage(index, *png_size(data)))
+        return [
+            ImageSpec(
+                image.index,
+                self.files.image_path(job.id, image.index, created),
+                image.width,
+                image.height,
+                _seed_of(image.index, result.seeds, job.seed),
+                visibility=job.visibility,
             )
-        return specs
+            for image in saved
+        ]
 
     def _discard_saved(self, job: Job, result: TaskResult, created: datetime) -> None:
         """Delete what a worker wrote for a job that will not keep it (cancelled meanwhile)."""

@@ -18,6 +18,11 @@ def compose_grid_png(images_png: Sequence[bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def numbered_pngs(images_png: Sequence[bytes], grid_png: bytes | None) -> list[tuple[int, bytes]]:
+    """A job's outputs by image index: 0 the grid (when there is one), 1... the singles."""
+    return ([(0, grid_png)] if grid_png is not None else []) + list(enumerate(images_png, 1))
+
+
 def png_size(data: bytes) -> tuple[int, int]:
     """Width and height from the PNG header (nothing is decoded)."""
     with Image.open(io.BytesIO(data)) as image:

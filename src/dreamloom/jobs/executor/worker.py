@@ -26,7 +26,7 @@ from dreamloom.jobs.executor.base import (
     TaskResult,
     load_runner,
 )
-from dreamloom.jobs.grid import compose_grid_png, png_size
+from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
 from dreamloom.store.files import job_image_name, write_atomically
 
 
@@ -87,7 +87,7 @@ def _run(
         return TaskResult(
             task.job_id, output.images_png, output.seeds, output.compute_seconds, grid_png=grid
         )
-    files = ([(0, grid)] if grid is not None else []) + list(enumerate(output.images_png, 1))
+    files = numbered_pngs(output.images_png, grid)
     try:
         for index, data in files:
             write_atomically(task.output_dir / job_image_name(index), data)
