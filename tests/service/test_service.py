@@ -190,3 +190,31 @@ def test_concurrent_submissions_are_admitted_together_within_the_plan(tmp_path: 
         for job_id in accepted + calm_jobs:
             assert svc.get_job(job_id).status == "created"
         assert len({svc.get_job(j).channel for j in accepted}) == 1
+
+
+def test_a_lane_made_by_another_process_meanwhile_is_used_not_a_new_default_one(
+    tmp_path: Path,
+) -> None:
+    """Admission reads an account's lanes before it takes the write lock; the account's owner
+    may configure its first lane in another process in between. The batch must look again
+    under the lock and queue into that lane, not make a default lane beside it."""
+    from dreamloom.service.channels import ChannelConfig
+
+    settings = Settings(data_dir=tmp_path, model="tiny")
+    with (
+        Service(settings, dispatch=False) as svc,
+        Service(settings, dispatch=False) as other,
+    ):
+        account = svc.ensure_user("newcomer", plan="standard")
+        read_batch = svc._read_batch
+
+        def read_then_other_configures(session, batch):  # type: ignore[no-untyped-def]
+            lanes, fast = read_batch(session, batch)
+            assert lanes[account.id] == []  # nothing yet when this batch looked
+            other.configure_channel(other.ensure_user("newcomer"), ChannelConfig(channel="42"))
+            return lanes, fast
+
+        svc._read_batch = read_then_other_configures  # type: ignore[method-assign]
+        (job,) = svc.submit_imagine(account, "a first cat")
+        assert [lane.id for lane in svc.list_channels(account)] == ["42"]
+        assert job.channel == "42"

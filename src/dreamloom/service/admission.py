@@ -10,6 +10,13 @@ submissions before (about 50 a second on two cores).
 Batching does not change the rules: submissions are admitted in arrival order and each one
 sees the ones admitted before it (``AccountLoad`` and the lane counts are updated in memory),
 and nothing is answered before the commit, so an accepted job is never lost.
+
+Under load SQLite's write lock is the one thing every process waits for, so a batch holds it
+only for what must not change under it: the accounts' plans and active jobs, and the INSERT.
+The lanes and the fast-time balances are read just before, in a read transaction (a lane
+edited in those milliseconds counts as edited after the batch; balances are a cache seconds
+old anyway, and the dispatcher checks fast time again before a job starts), and the answers
+are built after the commit.
 """
 
 from __future__ import annotations
@@ -38,12 +45,8 @@ from dreamloom.store.tables import Account, Channel
 
 log = logging.getLogger(__name__)
 
-_LOCK_ACCOUNTS = (
-    select(Account)
-    .where(Account.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Account.id)
-    .with_for_update()
-)
+_ACCOUNTS = select(Account).where(Account.id.in_(bindparam("ids", expanding=True)))
+_LOCK_ACCOUNTS = _ACCOUNTS.order_by(Account.id).with_for_update()
 
 # Large enough to take everything that arrives while one batch commits under load; small
 # enough that one transaction stays short.
@@ -194,8 +197,10 @@ class AdmissionMixin(ModerationMixin):
         self, batch: list[_Submission]
     ) -> list[ServiceError | tuple[list[NewJob], list[JobView]]]:
         """One transaction for the batch; a refused submission's outcome is its error."""
+        with self.db.session() as session:
+            lanes, fast = self._read_batch(session, batch)
         with self.db.session(write=True) as session:
-            loaded = self._load_batch(session, batch)
+            loaded = self._load_batch(session, batch, lanes, fast)
             admitted: list[ServiceError | list[NewJob]] = []
             for submission in batch:
                 try:
@@ -207,34 +212,53 @@ class AdmissionMixin(ModerationMixin):
                 session,
                 [job for outcome in admitted if isinstance(outcome, list) for job in outcome],
             )  # every admitted job in one INSERT
-            return [
-                outcome
-                if isinstance(outcome, ServiceError)
-                else (
-                    outcome,
-                    [
-                        self._job_view(session, job, account=submission.account, fresh=True)
-                        for job in outcome
-                    ],
-                )
-                for submission, outcome in zip(batch, admitted, strict=True)
-            ]
+        return [
+            outcome
+            if isinstance(outcome, ServiceError)
+            else (
+                outcome,
+                [self._new_job_view(job, account=submission.account) for job in outcome],
+            )
+            for submission, outcome in zip(batch, admitted, strict=True)
+        ]
 
-    def _load_batch(self, session: Session, batch: list[_Submission]) -> _Batch:
+    def _read_batch(
+        self, session: Session, batch: list[_Submission]
+    ) -> tuple[dict[int, list[Channel]], dict[int, float]]:
+        """What a batch needs that may be read before the write lock: the accounts' lanes and
+        the fast time of those asking for fast work."""
         ids = sorted({s.account.id for s in batch})
-        # Row locks in id order (PostgreSQL): two admitting processes cannot deadlock, and
-        # two submissions of one account cannot both take its last queue place.
-        accounts = {row.id: row for row in session.scalars(_LOCK_ACCOUNTS, {"ids": ids})}
-        needs_fast = {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
-        fast = self._fast_balances.remaining(
-            session, [a for i, a in accounts.items() if i in needs_fast], self._now()
-        )
         lanes = self._channels_by_account(session, ids)
         # The route asks for the lane's webhook next: it was just read.
         expires = time.monotonic() + REPLY_URL_CACHE_SECONDS
         for own in lanes.values():
             for lane in own:
                 self._reply_urls[lane.id] = (expires, lane.reply_url)
+        needs_fast = sorted(
+            {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
+        )
+        fast: dict[int, float] = {}
+        if needs_fast:
+            accounts = list(session.scalars(_ACCOUNTS, {"ids": needs_fast}))
+            fast = self._fast_balances.remaining(session, accounts, self._now())
+        return lanes, fast
+
+    def _load_batch(
+        self,
+        session: Session,
+        batch: list[_Submission],
+        lanes: dict[int, list[Channel]],
+        fast: dict[int, float],
+    ) -> _Batch:
+        ids = sorted({s.account.id for s in batch})
+        # Row locks in id order (PostgreSQL): two admitting processes cannot deadlock, and
+        # two submissions of one account cannot both take its last queue place.
+        accounts = {row.id: row for row in session.scalars(_LOCK_ACCOUNTS, {"ids": ids})}
+        # An account without lanes gets its default lane made in this transaction: look
+        # again under the lock, another process may have made it meanwhile.
+        missing = [account_id for account_id in ids if not lanes.get(account_id)]
+        if missing:
+            lanes = lanes | self._channels_by_account(session, missing)
         groups = jobs_repo.active_groups(session, ids)
         return _Batch(
             accounts=accounts,

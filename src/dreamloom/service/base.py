@@ -214,16 +214,9 @@ class ServiceBase:
         publish_job_event(self.events, job, status, progress=progress, error=error)
 
     def _job_view(
-        self,
-        session: Session,
-        job: JobLike,
-        *,
-        account: AccountView | None = None,
-        fresh: bool = False,
+        self, session: Session, job: JobLike, *, account: AccountView | None = None
     ) -> JobView:
-        """The view of ``job``; ``fresh``: just created, so it has no images or children yet
-        (two queries saved on every submission)."""
-        rows = [] if fresh else jobs_repo.images_of_job(session, job.id)
+        """The view of ``job`` with its images and children, read in ``session``."""
         images = tuple(
             ImageView(
                 index=img.index,
@@ -234,23 +227,35 @@ class ServiceBase:
                 id=img.id,
                 visibility=img.visibility,
             )
-            for img in rows
+            for img in jobs_repo.images_of_job(session, job.id)
         )
-        children: tuple[tuple[str, str | None], ...] = ()
-        if not fresh:
-            children = tuple(
-                (child_id, button)
-                for child_id, button in session.execute(
-                    select(Job.id, Job.button)
-                    .where(Job.parent_job_id == job.id)
-                    .order_by(Job.created, Job.id)
-                )
+        children = tuple(
+            (child_id, button)
+            for child_id, button in session.execute(
+                select(Job.id, Job.button)
+                .where(Job.parent_job_id == job.id)
+                .order_by(Job.created, Job.id)
             )
+        )
         if account is not None and account.id == job.account_id:
             account_name = account.name
         else:
             row = session.get(Account, job.account_id)
             account_name = row.name if row is not None else ""
+        return self._view_of(job, images, children, account_name)
+
+    def _new_job_view(self, job: JobLike, *, account: AccountView) -> JobView:
+        """The view of a job just queued by ``account``: no images or children yet, so no
+        database needed (built after admission's commit, outside its write lock)."""
+        return self._view_of(job, (), (), account.name)
+
+    def _view_of(
+        self,
+        job: JobLike,
+        images: tuple[ImageView, ...],
+        children: tuple[tuple[str, str | None], ...],
+        account_name: str,
+    ) -> JobView:
         return JobView(
             id=job.id,
             account_id=job.account_id,
