@@ -27,7 +27,7 @@ def spec(**overrides: object) -> JobSpec:
 
 
 def test_inserted_rows_read_back_as_the_orm_writes_them(db: Database) -> None:
-    """Admission's Core INSERT and ``create_jobs`` store the same values, and ``NewJob``
+    """Admission's Core INSERT and ``create_jobs`` store the same values, and ``JobRow``
     reads like the stored ``Job``."""
     account_id = make_account(db)
     specs = [
@@ -53,8 +53,9 @@ def test_inserted_rows_read_back_as_the_orm_writes_them(db: Database) -> None:
     columns = [column.key for column in Job.__table__.columns]
     assert sorted(columns) == sorted(vars(rows[0]))  # every column, nothing else
     with db.session() as session:
-        stored = jobs_repo.get_jobs(session, [row.id for row in rows] + [orm_id])
-        assert set(stored) == {rows[0].id, rows[1].id, orm_id}
+        stored = {
+            job_id: session.get_one(Job, job_id) for job_id in [row.id for row in rows] + [orm_id]
+        }
         for row in rows:
             for column in columns:
                 assert getattr(stored[row.id], column) == getattr(row, column), column
@@ -113,7 +114,7 @@ def test_listing_counting_and_queue_order(db: Database) -> None:
         first = jobs_repo.create_jobs(session, ada, [spec()], now=T0)[0].id
         batch = jobs_repo.create_jobs(session, ada, [spec(), spec()], now=T0 + timedelta(seconds=1))
         bobs = jobs_repo.create_jobs(session, bob, [spec()], now=T0 + timedelta(seconds=2))[0]
-        jobs_repo.mark_started(session, bobs.id, "fast", T0)
+        jobs_repo.start_jobs(session, [(bobs.id, "fast")], T0)
     with db.session() as session:
         listed = jobs_repo.list_jobs(session, account_id=ada)
         assert [j.id for j in listed][-1] == first  # newest first
@@ -137,8 +138,9 @@ def test_status_transitions_are_conditional(db: Database) -> None:
         job_id = jobs_repo.create_jobs(session, account_id, [spec()])[0].id
     with db.session(write=True) as session:
         assert jobs_repo.mark_progress(session, job_id, 10, T0) is False  # not running yet
-        assert jobs_repo.mark_started(session, job_id, "fast", T0) is True
-        assert jobs_repo.mark_started(session, job_id, "fast", T0) is False  # only once
+        (started,) = jobs_repo.start_jobs(session, [(job_id, "fast")], T0)
+        assert (started.id, started.status, started.attempts) == (job_id, "started", 1)
+        assert jobs_repo.start_jobs(session, [(job_id, "fast")], T0) == []  # only once
         assert jobs_repo.mark_progress(session, job_id, 40, T0, "2025/05/x/preview.png")
     with db.session() as session:
         job = jobs_repo.get_job(session, job_id)
@@ -147,7 +149,7 @@ def test_status_transitions_are_conditional(db: Database) -> None:
         assert job.preview_path == "2025/05/x/preview.png" and job.mode_effective == "fast"
     with db.session(write=True) as session:
         assert jobs_repo.requeue(session, job_id, T0)
-        assert jobs_repo.mark_started(session, job_id, "relax", T0)
+        assert jobs_repo.start_jobs(session, [(job_id, "relax")], T0)
         assert jobs_repo.mark_failed(
             session, job_id, "Job cancelled by user", T0, from_statuses=jobs_repo.RUNNING_STATUSES
         )
@@ -160,6 +162,44 @@ def test_status_transitions_are_conditional(db: Database) -> None:
         assert (job.status, job.error, job.attempts) == ("failed", "Job cancelled by user", 2)
         assert (job.gpu_seconds, job.cost_seconds) == (2.5, 5.0)
         assert job.finished == T0
+
+
+def test_many_jobs_start_and_complete_in_one_go(db: Database) -> None:
+    """The dispatcher's batches: jobs start in the order chosen, each in its mode; a job no
+    longer queued (or no longer running) is left as it is, and gets no images."""
+    account_id = make_account(db)
+    with db.session() as session:
+        a, b, c = (job.id for job in jobs_repo.create_jobs(session, account_id, [spec()] * 3))
+    with db.session(write=True) as session:
+        assert jobs_repo.mark_failed(session, b, "Job cancelled by user", T0)
+        started = jobs_repo.start_jobs(session, [(c, "relax"), (b, "fast"), (a, "fast")], T0)
+    assert [(row.id, row.mode_effective, row.attempts) for row in started] == [
+        (c, "relax", 1),
+        (a, "fast", 1),
+    ]
+    assert all(row.status == "started" and row.started == T0 for row in started)
+    later = T0 + timedelta(seconds=5)
+    with db.session(write=True) as session:
+        jobs_repo.mark_failed(session, c, "Job cancelled by user", T0)
+        done = jobs_repo.complete_jobs(
+            session,
+            [
+                jobs_repo.Completion(job_id, 2.0, 4.0, [ImageSpec(i, f"{job_id}/{i}.png", 8, 8)])
+                for job_id in (a, c)
+                for i in [0]
+            ],
+            later,
+        )
+        ledger.record_usages(session, [ledger.Usage(account_id, a, "fast", 2.0, 4.0)], later)
+    assert done == {a}
+    with db.session() as session:
+        rows = jobs_repo.job_rows(session, [a, b, c])
+        assert (rows[a].status, rows[a].finished, rows[a].cost_seconds) == ("completed", later, 4.0)
+        assert (rows[b].status, rows[c].status) == ("failed", "failed")
+        assert [image.path for image in jobs_repo.images_of_job(session, a)] == [f"{a}/0.png"]
+        assert jobs_repo.images_of_job(session, c) == []
+        (entry,) = ledger.ledger_entries(session, account_id)
+        assert (entry.job_id, entry.charged_seconds, entry.created) == (a, 4.0, later)
 
 
 def test_images_of_a_job(db: Database) -> None:
@@ -224,9 +264,9 @@ def test_active_groups_give_the_loads_of_accounts_and_lanes(db: Database) -> Non
         done = jobs_repo.create_jobs(session, bob, [spec(channel="3")], now=T0)
         jobs_repo.create_jobs(session, bob, [spec(), spec(), spec()], now=T0)  # no lane
         session.flush()
-        jobs_repo.mark_started(session, running[0].id, "fast", T0)
-        jobs_repo.mark_started(session, batch[0].id, "fast", T0)
-        jobs_repo.mark_started(session, done[0].id, "fast", T0)
+        jobs_repo.start_jobs(session, [(running[0].id, "fast")], T0)
+        jobs_repo.start_jobs(session, [(batch[0].id, "fast")], T0)
+        jobs_repo.start_jobs(session, [(done[0].id, "fast")], T0)
         jobs_repo.mark_failed(session, done[0].id, "boom", T0)
     ids = [ada, bob, cy]
     with db.session() as session:

@@ -48,7 +48,8 @@ from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
 from dreamloom.store import jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
-from dreamloom.store.jobs_repo import ImageSpec, JobLike
+from dreamloom.store.jobs_repo import Completion, ImageSpec, JobLike, JobRow
+from dreamloom.store.ledger import Usage
 from dreamloom.store.tables import Account, Job
 from dreamloom.store.types import utcnow
 
@@ -419,20 +420,13 @@ class Dispatcher:
         """Mark the chosen jobs (id, mode) started in one transaction and hand them to the
         executor; returns how many were marked (a job cancelled meanwhile is not; one the
         executor refuses goes back to the queue)."""
-        now = self._clock()
         with self.db.session(write=True) as session:
-            marked = [
-                (job_id, mode)
-                for job_id, mode in chosen
-                if jobs_repo.mark_started(session, job_id, mode, now)
-            ]
-            jobs = jobs_repo.get_jobs(session, [job_id for job_id, _ in marked])
-        for job_id, mode in marked:
-            if job_id in jobs:
-                self._launch(jobs[job_id], mode)
-        return len(marked)
+            started = jobs_repo.start_jobs(session, chosen, self._clock())
+        for job in started:
+            self._launch(job, job.mode_effective or job.mode_requested)
+        return len(started)
 
-    def _launch(self, job: Job, mode: str) -> None:
+    def _launch(self, job: JobLike, mode: str) -> None:
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:
             recipe[MODERATION_KEY] = self.moderation_threshold
@@ -507,8 +501,8 @@ class Dispatcher:
 
     def _record_results(self, settled: Sequence[tuple[TaskResult, _Flight]]) -> None:
         with self.db.session() as session:
-            jobs = jobs_repo.get_jobs(session, [result.job_id for result, _ in settled])
-        finished: list[tuple[Job, _Flight, TaskResult, list[ImageSpec], float]] = []
+            jobs = jobs_repo.job_rows(session, [result.job_id for result, _ in settled])
+        finished: list[tuple[JobRow, _Flight, TaskResult, Completion]] = []
         for result, flight in settled:
             job = jobs.get(result.job_id)
             if job is None:
@@ -520,38 +514,33 @@ class Dispatcher:
             # Files first, outside the transaction: the write lock is not held during disk I/O.
             images = self._save_outputs(job, result, flight.created)
             cost = self._cost(job, flight.mode, result.compute_seconds)
-            finished.append((job, flight, result, images, cost))
+            finished.append(
+                (job, flight, result, Completion(job.id, result.compute_seconds, cost, images))
+            )
         if not finished:
             return
         now = self._clock()
-        completed: list[bool] = []
         with self.db.session(write=True) as session:
-            for job, flight, result, images, cost in finished:
-                done = jobs_repo.mark_completed(
-                    session, job.id, now, gpu_seconds=result.compute_seconds, cost_seconds=cost
-                )
-                completed.append(done)
-                if done:
-                    jobs_repo.add_images(session, job.id, images, now=now)
-                    ledger.record_usage(
-                        session,
-                        job.account_id,
-                        job.id,
-                        flight.mode,
-                        result.compute_seconds,
-                        cost,
-                        now=now,
-                    )
-        for (job, flight, result, images, cost), done in zip(finished, completed, strict=True):
-            if done:
-                self._balances.charge(job.account_id, cost)
+            done = jobs_repo.complete_jobs(session, [c for *_, c in finished], now)
+            ledger.record_usages(
+                session,
+                [
+                    Usage(job.account_id, job.id, flight.mode, c.gpu_seconds, c.cost_seconds)
+                    for job, flight, _, c in finished
+                    if job.id in done
+                ],
+                now,
+            )
+        for job, flight, result, completion in finished:
+            if job.id in done:
+                self._balances.charge(job.account_id, completion.cost_seconds)
                 publish_job_event(self.events, job, jobs_repo.COMPLETED, progress=100)
             else:  # cancelled between the read and the write
-                for image in images:
+                for image in completion.images:
                     self.files.delete(image.path)
                 self._charge_late(job, flight, result.compute_seconds)
 
-    def _save_outputs(self, job: Job, result: TaskResult, created: datetime) -> list[ImageSpec]:
+    def _save_outputs(self, job: JobLike, result: TaskResult, created: datetime) -> list[ImageSpec]:
         saved = list(result.saved)  # written by the worker already
         if not saved:
             grid = result.grid_png
@@ -572,7 +561,7 @@ class Dispatcher:
             for image in saved
         ]
 
-    def _discard_saved(self, job: Job, result: TaskResult, created: datetime) -> None:
+    def _discard_saved(self, job: JobLike, result: TaskResult, created: datetime) -> None:
         """Delete what a worker wrote for a job that will not keep it (cancelled meanwhile)."""
         for image in result.saved:
             self.files.delete(self.files.image_path(job.id, image.index, created))
@@ -622,7 +611,7 @@ class Dispatcher:
         if failed and job is not None:
             publish_job_event(self.events, job, status, error=error)
 
-    def _cost(self, job: Job, mode: str, compute_seconds: float) -> float:
+    def _cost(self, job: JobLike, mode: str, compute_seconds: float) -> float:
         action = cost_action(job.verb, job.button)
         grid = (job.response or {}).get(GRID_SECONDS_KEY)
         return cost_seconds(
@@ -633,7 +622,7 @@ class Dispatcher:
             costs=self.plans.costs,
         )
 
-    def _charge_late(self, job: Job, flight: _Flight, compute_seconds: float) -> None:
+    def _charge_late(self, job: JobLike, flight: _Flight, compute_seconds: float) -> None:
         """Charge the measured time of a run that ended after its job was cancelled."""
         if compute_seconds <= 0:
             return

@@ -40,7 +40,7 @@ from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
-from dreamloom.store.jobs_repo import JobSpec, NewJob
+from dreamloom.store.jobs_repo import JobRow, JobSpec
 from dreamloom.store.tables import Account, Channel
 
 log = logging.getLogger(__name__)
@@ -182,7 +182,7 @@ class AdmissionMixin(ModerationMixin):
             log.exception("admission failed")
             batch[0].done.set_exception(exc)
             return
-        admitted: list[NewJob] = []
+        admitted: list[JobRow] = []
         for submission, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, ServiceError):
                 submission.done.set_exception(outcome)
@@ -195,13 +195,13 @@ class AdmissionMixin(ModerationMixin):
 
     def _admit_together(
         self, batch: list[_Submission]
-    ) -> list[ServiceError | tuple[list[NewJob], list[JobView]]]:
+    ) -> list[ServiceError | tuple[list[JobRow], list[JobView]]]:
         """One transaction for the batch; a refused submission's outcome is its error."""
         with self.db.session() as session:
             lanes, fast = self._read_batch(session, batch)
         with self.db.session(write=True) as session:
             loaded = self._load_batch(session, batch, lanes, fast)
-            admitted: list[ServiceError | list[NewJob]] = []
+            admitted: list[ServiceError | list[JobRow]] = []
             for submission in batch:
                 try:
                     admitted.append(self._admit_one(session, loaded, submission))
@@ -268,7 +268,7 @@ class AdmissionMixin(ModerationMixin):
             fast=fast,
         )
 
-    def _admit_one(self, session: Session, loaded: _Batch, submission: _Submission) -> list[NewJob]:
+    def _admit_one(self, session: Session, loaded: _Batch, submission: _Submission) -> list[JobRow]:
         account = submission.account
         if account.id not in loaded.accounts:
             raise ServiceError("Unauthorized", 401)

@@ -68,9 +68,9 @@ def new_job_id() -> str:
 
 
 @dataclass(frozen=True)
-class NewJob:
-    """A queued job's row as ``insert_jobs`` writes it, without an ORM object: building a
-    ``Job`` costs more than the INSERT itself, and admission writes hundreds a second. The
+class JobRow:
+    """A job's row without an ORM object: building a ``Job`` costs more than the statement
+    that writes or reads it, and admission and the dispatcher handle hundreds a second. The
     fields are the table's columns (read like a ``Job``'s attributes)."""
 
     id: str
@@ -107,19 +107,20 @@ class NewJob:
     channel: str | None = None
 
 
-# A job as the service reads it: stored (ORM) or just admitted (its row).
-JobLike = Job | NewJob
+# A job as the service reads it: an ORM object or its row.
+JobLike = Job | JobRow
 # The table itself: a Core INSERT skips the ORM's per-object bookkeeping.
 _JOBS = cast(Table, Job.__table__)
+_IMAGES = cast(Table, Image.__table__)
 
 
-def new_jobs(account_id: int, specs: Sequence[JobSpec], now: datetime) -> list[NewJob]:
+def new_jobs(account_id: int, specs: Sequence[JobSpec], now: datetime) -> list[JobRow]:
     """The rows of one submission's jobs (queued); several jobs share a batch id."""
     if not specs:
         raise ValueError("a submission needs at least one job")
     batch_id = new_job_id() if len(specs) > 1 else None
     return [
-        NewJob(
+        JobRow(
             id=new_job_id(),
             account_id=account_id,
             verb=spec.verb,
@@ -147,7 +148,7 @@ def new_jobs(account_id: int, specs: Sequence[JobSpec], now: datetime) -> list[N
     ]
 
 
-def insert_jobs(session: Session, jobs: Sequence[NewJob]) -> None:
+def insert_jobs(session: Session, jobs: Sequence[JobRow]) -> None:
     """Write many submissions' rows in one statement."""
     if jobs:
         session.execute(insert(_JOBS), [dict(job.__dict__) for job in jobs])
@@ -171,11 +172,13 @@ def get_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def get_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, Job]:
-    """The jobs of ``job_ids`` that exist, by id: one query."""
+def job_rows(session: Session, job_ids: Sequence[str]) -> dict[str, JobRow]:
+    """The jobs of ``job_ids`` that exist, by id, as rows (one query; the dispatcher reads
+    every finished job and needs no ORM objects)."""
     if not job_ids:
         return {}
-    return {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
+    rows = session.execute(select(_JOBS).where(_JOBS.c.id.in_(job_ids)))
+    return {row.id: JobRow(**row._mapping) for row in rows}
 
 
 def list_jobs(
@@ -313,19 +316,31 @@ def _transition(session: Session, job_id: str, from_statuses: Sequence[str], **v
     return bool(getattr(result, "rowcount", 0))
 
 
-def mark_started(session: Session, job_id: str, mode_effective: str, now: datetime) -> bool:
-    """Queued -> started; counts an attempt. False if the job is no longer queued."""
-    return _transition(
-        session,
-        job_id,
-        (QUEUED,),
-        status=STARTED,
-        mode_effective=mode_effective,
-        started=now,
-        updated=now,
-        progress=0,
-        attempts=Job.attempts + 1,
-    )
+def start_jobs(session: Session, chosen: Sequence[tuple[str, str]], now: datetime) -> list[JobRow]:
+    """Queued -> started, counting an attempt, for many jobs, (id, mode) each: one statement
+    per mode. Returns the rows of those that were still queued, in the order chosen (the
+    others were cancelled meanwhile)."""
+    modes: dict[str, list[str]] = {}
+    for job_id, mode in chosen:
+        modes.setdefault(mode, []).append(job_id)
+    started: list[JobRow] = []
+    for mode, job_ids in modes.items():
+        rows = session.execute(
+            update(_JOBS)
+            .where(_JOBS.c.id.in_(job_ids), _JOBS.c.status == QUEUED)
+            .values(
+                status=STARTED,
+                mode_effective=mode,
+                started=now,
+                updated=now,
+                progress=0,
+                attempts=_JOBS.c.attempts + 1,
+            )
+            .returning(*_JOBS.c)
+        )
+        started += [JobRow(**row._mapping) for row in rows]
+    order = {job_id: i for i, (job_id, _) in enumerate(chosen)}
+    return sorted(started, key=lambda row: order[row.id])
 
 
 def mark_progress(
@@ -358,6 +373,58 @@ def mark_completed(
     if seed is not None:
         values["seed"] = seed
     return _transition(session, job_id, RUNNING_STATUSES, **values)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a finished run adds to its job: measured and charged time, and its images."""
+
+    job_id: str
+    gpu_seconds: float
+    cost_seconds: float
+    images: Sequence[ImageSpec] = ()
+
+
+def complete_jobs(session: Session, completions: Sequence[Completion], now: datetime) -> set[str]:
+    """``mark_completed`` and ``add_images`` of many jobs, without ORM objects; returns the ids
+    of those that were still running (a job cancelled meanwhile keeps its status and gets no
+    images)."""
+    done: set[str] = set()
+    for completion in completions:
+        result = session.execute(
+            update(_JOBS)
+            .where(_JOBS.c.id == completion.job_id, _JOBS.c.status.in_(RUNNING_STATUSES))
+            .values(
+                status=COMPLETED,
+                progress=100,
+                finished=now,
+                updated=now,
+                gpu_seconds=completion.gpu_seconds,
+                cost_seconds=completion.cost_seconds,
+                error=None,
+            )
+        )
+        if getattr(result, "rowcount", 0):
+            done.add(completion.job_id)
+    images = [
+        {
+            "job_id": completion.job_id,
+            "index": spec.index,
+            "path": spec.path,
+            "width": spec.width,
+            "height": spec.height,
+            "seed": spec.seed,
+            "parent_image_id": spec.parent_image_id,
+            "visibility": spec.visibility,
+            "created": now,
+        }
+        for completion in completions
+        if completion.job_id in done
+        for spec in completion.images
+    ]
+    if images:
+        session.execute(insert(_IMAGES), images)
+    return done
 
 
 def mark_failed(
