@@ -8,7 +8,11 @@ and measures:
    request at a time per client. Printed: submissions per second over the whole run, and
    p50/p99 latency of a submission as the client sees it, for each ``--processes`` count
    (API processes beside the scheduler's), with the ratio to the first (the baseline).
-2. SSE streams: a second server whose scheduler is held off (this process takes the data
+2. the scheduler's pace: ``--drain`` jobs are queued while the scheduler is held off, then a
+   server that schedules is started over them, and timed until the instant runner has run
+   them all. Printed: jobs run per second and the server's CPU per job, with ``--workers``
+   worker processes.
+3. SSE streams: a second server whose scheduler is held off (this process takes the data
    directory's dispatcher lock first, so jobs stay queued and their streams stay open);
    streams are opened until ``--streams`` are open at once, held for ``--hold`` seconds, and
    counted. Printed: how many concurrent streams the server held.
@@ -322,7 +326,39 @@ def _cpu_seconds(pid: int) -> dict[str, float]:
     return {"main": own(pid), "all": total}
 
 
-# -- 2. SSE streams --------------------------------------------------------------------------
+# -- 2. the scheduler's pace ----------------------------------------------------------------
+
+
+def bench_drain(root: Path, jobs: int, workers: int) -> None:
+    data = root / "drain"
+    data.mkdir(parents=True, exist_ok=True)
+    with (data / "dispatcher.lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with server(data) as (base, _pid):
+            tokens = make_users(base, 20, "drainer")
+            asyncio.run(_submissions(base, tokens, max(1, jobs // len(tokens))))
+        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    queued = _job_counts(data / "dreamloom.db").get("created", 0)
+    with server(data, workers=workers) as (_base, pid):
+        # Timed from when the server answers: its start (workers spawned) is not the pace.
+        start, cpu_before = time.perf_counter(), _cpu_seconds(pid)
+        deadline = start + 600
+        while _job_counts(data / "dreamloom.db").get("completed", 0) < queued:
+            if time.perf_counter() > deadline:
+                break
+            time.sleep(0.05)
+        elapsed, cpu_after = time.perf_counter() - start, _cpu_seconds(pid)
+        counts = _job_counts(data / "dreamloom.db")
+    done = counts.get("completed", 0)
+    per_job = {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(1, done) for k in cpu_after}
+    print(
+        f"scheduler, {workers} workers: {done} of {queued} queued jobs run in {elapsed:.2f} s -> "
+        f"{done / elapsed:.0f} jobs/s; CPU per job {per_job['all']:.1f} ms in all the server's "
+        f"processes, {per_job['main']:.1f} ms of it in the scheduling process"
+    )
+
+
+# -- 3. SSE streams --------------------------------------------------------------------------
 
 
 async def _open_stream(
@@ -421,6 +457,10 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=5.0)
     parser.add_argument("--skip-streams", action="store_true")
     parser.add_argument(
+        "--drain", type=int, default=1000, help="jobs for the scheduler's pace (0: skip)"
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
         "--rates",
         default="300,400,500",
         help="offered submissions/s for the open-loop latency runs (empty: none)",
@@ -433,11 +473,13 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        counts = [int(n) for n in args.processes.split(",")]
+        counts = [int(n) for n in args.processes.split(",") if n.strip()]
         offered = [float(r) for r in args.rates.split(",") if r.strip()]
         rates = [bench_submissions(root, args.clients, args.per_client, n, offered) for n in counts]
         for n, rate in zip(counts[1:], rates[1:], strict=True):
             print(f"  {n} API processes / {counts[0]}: {rate / rates[0]:.2f}x the submissions/s")
+        if args.drain:
+            bench_drain(root, args.drain, args.workers)
         if not args.skip_streams:
             bench_streams(root, args.streams, args.hold)
 
