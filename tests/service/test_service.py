@@ -208,9 +208,9 @@ def test_a_lane_made_by_another_process_meanwhile_is_used_not_a_new_default_one(
         account = svc.ensure_user("newcomer", plan="standard")
         read_batch = svc._read_batch
 
-        def read_then_other_configures(session, batch):  # type: ignore[no-untyped-def]
-            lanes, fast = read_batch(session, batch)
-            assert lanes[account.id] == []  # nothing yet when this batch looked
+        def read_then_other_configures(batch):  # type: ignore[no-untyped-def]
+            lanes, fast = read_batch(batch)
+            assert not lanes.get(account.id)  # nothing yet when this batch looked
             other.configure_channel(other.ensure_user("newcomer"), ChannelConfig(channel="42"))
             return lanes, fast
 
@@ -218,3 +218,36 @@ def test_a_lane_made_by_another_process_meanwhile_is_used_not_a_new_default_one(
         (job,) = svc.submit_imagine(account, "a first cat")
         assert [lane.id for lane in svc.list_channels(account)] == ["42"]
         assert job.channel == "42"
+
+
+def test_lane_changes_apply_at_once_here_and_within_the_cache_time_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admission keeps an account's lanes for ``LANE_CACHE_SECONDS``: a change made through
+    this service applies to the next submission, one made by another process once that time
+    is up."""
+    import time
+
+    from dreamloom.service import channels
+    from dreamloom.service.channels import ChannelConfig
+
+    monkeypatch.setattr(channels, "LANE_CACHE_SECONDS", 0.5)
+    settings = Settings(data_dir=tmp_path, model="tiny")
+    with (
+        Service(settings, dispatch=False) as svc,
+        Service(settings, dispatch=False) as other,
+    ):
+        account = svc.ensure_user("lanes", plan="standard")
+        svc.configure_channel(account, ChannelConfig(channel="7", max_jobs=3))
+        svc.submit_imagine(account, "a cat")
+        svc.configure_channel(account, ChannelConfig(channel="7", max_jobs=1))
+        with pytest.raises(ServiceError) as err:
+            svc.submit_imagine(account, "a second cat")
+        assert err.value.status == 429 and "Channel 7 is busy" in err.value.message
+
+        other.configure_channel(
+            other.ensure_user("lanes"), ChannelConfig(channel="7", max_jobs=2, max_image_jobs=2)
+        )
+        time.sleep(0.6)
+        (job,) = svc.submit_imagine(account, "a second cat")
+        assert job.channel == "7"

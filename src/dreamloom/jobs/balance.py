@@ -130,6 +130,16 @@ class FastBalanceCache:
                 self._entries[account_id] = (clock + self._ttl, balance.remaining)
         return found
 
+    def cached(self, account_ids: Iterable[int]) -> dict[int, float]:
+        """The balances of those accounts that are cached and fresh (no database)."""
+        clock = time.monotonic()
+        with self._lock:
+            return {
+                account_id: entry[1]
+                for account_id in account_ids
+                if (entry := self._entries.get(account_id)) is not None and entry[0] > clock
+            }
+
     def charge(self, account_id: int, seconds: float) -> None:
         """Take a charge off a cached balance, as the ledger would: what a job costs beyond
         the time left is forgiven, so it never goes below zero."""

@@ -13,10 +13,9 @@ and nothing is answered before the commit, so an accepted job is never lost.
 
 Under load SQLite's write lock is the one thing every process waits for, so a batch holds it
 only for what must not change under it: the accounts' plans and active jobs, and the INSERT.
-The lanes and the fast-time balances are read just before, in a read transaction (a lane
-edited in those milliseconds counts as edited after the batch; balances are a cache seconds
-old anyway, and the dispatcher checks fast time again before a job starts), and the answers
-are built after the commit.
+The lanes and the fast-time balances are read before, and kept for a second (a lane edited by
+another process meanwhile counts as edited after the batch; the dispatcher checks fast time
+again before a job starts), and the answers are built after the commit.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -35,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
 from dreamloom.jobs.submit import AccountLoad, check_submission, loads_of
-from dreamloom.service.channels import REPLY_URL_CACHE_SECONDS, lane_counts
+from dreamloom.service.channels import lane_counts
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
@@ -197,8 +195,7 @@ class AdmissionMixin(ModerationMixin):
         self, batch: list[_Submission]
     ) -> list[ServiceError | tuple[list[JobRow], list[JobView]]]:
         """One transaction for the batch; a refused submission's outcome is its error."""
-        with self.db.session() as session:
-            lanes, fast = self._read_batch(session, batch)
+        lanes, fast = self._read_batch(batch)
         with self.db.session(write=True) as session:
             loaded = self._load_batch(session, batch, lanes, fast)
             admitted: list[ServiceError | list[JobRow]] = []
@@ -223,24 +220,26 @@ class AdmissionMixin(ModerationMixin):
         ]
 
     def _read_batch(
-        self, session: Session, batch: list[_Submission]
+        self, batch: list[_Submission]
     ) -> tuple[dict[int, list[Channel]], dict[int, float]]:
         """What a batch needs that may be read before the write lock: the accounts' lanes and
-        the fast time of those asking for fast work."""
+        the fast time of those asking for fast work. Both are usually cached (for a second);
+        the database is read only for what is not."""
         ids = sorted({s.account.id for s in batch})
-        lanes = self._channels_by_account(session, ids)
-        # The route asks for the lane's webhook next: it was just read.
-        expires = time.monotonic() + REPLY_URL_CACHE_SECONDS
-        for own in lanes.values():
-            for lane in own:
-                self._reply_urls[lane.id] = (expires, lane.reply_url)
-        needs_fast = sorted(
-            {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
-        )
-        fast: dict[int, float] = {}
-        if needs_fast:
-            accounts = list(session.scalars(_ACCOUNTS, {"ids": needs_fast}))
-            fast = self._fast_balances.remaining(session, accounts, self._now())
+        lanes = self._recent_lanes(ids)
+        needs_fast = {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
+        fast = self._fast_balances.cached(needs_fast)
+        unread = [account_id for account_id in ids if account_id not in lanes]
+        uncosted = sorted(needs_fast - fast.keys())
+        if unread or uncosted:
+            with self.db.session() as session:
+                if unread:
+                    fresh = self._channels_by_account(session, unread)
+                    self._remember_lanes(fresh)
+                    lanes |= fresh
+                if uncosted:
+                    accounts = list(session.scalars(_ACCOUNTS, {"ids": uncosted}))
+                    fast |= self._fast_balances.remaining(session, accounts, self._now())
         return lanes, fast
 
     def _load_batch(

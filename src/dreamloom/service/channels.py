@@ -18,7 +18,7 @@ import hashlib
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
@@ -34,6 +34,9 @@ DEFAULT_MAX_JOBS = 3
 # Channel webhook URLs are looked up per submission; changes made here apply at once, those
 # of another process within this many seconds.
 REPLY_URL_CACHE_SECONDS = 5.0
+# Admission reuses an account's lanes this long: changes made here apply at once, those of
+# another process within this many seconds (a batch then sees the lanes as they were).
+LANE_CACHE_SECONDS = 1.0
 REPLY_URL_MAX = 2048
 _CHANNEL_DIGITS = 19
 # Built once: admission reads the lanes of every batch.
@@ -75,9 +78,11 @@ def _random_digits() -> str:
 
 class ChannelsMixin(AccountsMixin):
     _reply_urls: dict[str, tuple[float, str | None]]
+    _lanes: dict[int, tuple[float, tuple[Channel, ...]]]
 
     def _init_channels(self) -> None:
         self._reply_urls = {}
+        self._lanes = {}
 
     # -- the accounts family -------------------------------------------------------------------
 
@@ -121,7 +126,7 @@ class ChannelsMixin(AccountsMixin):
                 row.reply_url = config.reply_url or None
             row.updated = self._now()
             session.flush()
-            self._reply_urls.pop(row.id, None)
+            self._forget_lanes(account.id, row.id)
             return self._channel_view(row, account), created
 
     def _apply_limits(self, row: Channel, config: ChannelConfig) -> None:
@@ -165,13 +170,14 @@ class ChannelsMixin(AccountsMixin):
         """Remove a lane; its running jobs go on (the reference), new ones cannot use it."""
         with self.db.session(write=True) as session:
             session.delete(self._own_channel(session, account, channel_id))
-        self._reply_urls.pop(channel_id, None)
+        self._forget_lanes(account.id, channel_id)
 
     def reset_channel(self, account: AccountView, channel_id: str) -> None:
         """Clear a lane's error. A moderation timeout in force ends only when it runs out
         (or an operator lifts it): the lane shows it until then."""
         with self.db.session(write=True) as session:
             self._own_channel(session, account, channel_id).error = None
+        self._forget_lanes(account.id, channel_id)
 
     # -- helpers for the use-cases -----------------------------------------------------------
 
@@ -261,6 +267,32 @@ class ChannelsMixin(AccountsMixin):
         for channel in session.scalars(_LANES, {"accounts": account_ids}):
             lanes[channel.account_id].append(channel)
         return lanes
+
+    def _recent_lanes(self, account_ids: Sequence[int]) -> dict[int, list[Channel]]:
+        """The lanes of those accounts read less than ``LANE_CACHE_SECONDS`` ago (detached
+        rows: read them, never change them)."""
+        clock = time.monotonic()
+        found: dict[int, list[Channel]] = {}
+        for account_id in account_ids:
+            entry = self._lanes.get(account_id)
+            if entry is not None and entry[0] > clock:
+                found[account_id] = list(entry[1])
+        return found
+
+    def _remember_lanes(self, lanes: dict[int, list[Channel]]) -> None:
+        """Keep lanes just read for ``_recent_lanes``; the webhook URLs among them too."""
+        clock = time.monotonic()
+        if len(self._lanes) > 100_000:
+            self._lanes.clear()
+        for account_id, own in lanes.items():
+            if own:  # an account without lanes gets one made at its next submission
+                self._lanes[account_id] = (clock + LANE_CACHE_SECONDS, tuple(own))
+            for lane in own:
+                self._reply_urls[lane.id] = (clock + REPLY_URL_CACHE_SECONDS, lane.reply_url)
+
+    def _forget_lanes(self, account_id: int, channel_id: str) -> None:
+        self._lanes.pop(account_id, None)
+        self._reply_urls.pop(channel_id, None)
 
     def _channel_error(self, channel: Channel, account: AccountView) -> str | None:
         until = self.timeout_of(account)
