@@ -287,3 +287,16 @@ def test_active_groups_give_the_loads_of_accounts_and_lanes(db: Database) -> Non
         lanes[key] = lanes.get(key, 0) + group.jobs
     assert lanes == {("1", "image"): 2, ("2", "image"): 1, ("2", "video"): 1, ("3", "image"): 1,
                      (None, "image"): 3}  # fmt: skip
+
+
+def test_active_groups_are_answered_from_the_index_alone(db: Database) -> None:
+    """Admission runs this under SQLite's write lock for every batch: every column it reads
+    must be in ``ix_jobs_account_active``, or each active job costs a table look-up."""
+    if db.dialect != "sqlite":
+        pytest.skip("SQLite's query plan")
+    statement = jobs_repo._ACTIVE_GROUPS.params(accounts=[1, 2]).compile(
+        db.engine, compile_kwargs={"literal_binds": True}
+    )
+    with db.engine.connect() as conn:
+        plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}").all()
+    assert any("COVERING INDEX ix_jobs_account_active" in row[-1] for row in plan), plan

@@ -84,8 +84,17 @@ class Job(Base):
     __table_args__ = (
         # The dispatcher's scan: queued (or running) jobs in enqueue order.
         Index("ix_jobs_status_enqueued", "status", "enqueued_at"),
-        # Per-account views: active job counts at admission, "my jobs" listings.
-        Index("ix_jobs_account_status", "account_id", "status"),
+        # Per-account views: active job counts at admission (every column it reads, so
+        # answered from the index alone), "my jobs" listings.
+        Index(
+            "ix_jobs_account_active",
+            "account_id",
+            "status",
+            "channel",
+            "job_type",
+            "batch_id",
+            "id",
+        ),
         Index("ix_jobs_account_created", "account_id", "created"),
         # Channel capacity at admission (active jobs of one lane) and execute-once look-ups.
         Index("ix_jobs_channel_status", "channel", "status"),
