@@ -112,3 +112,37 @@ def test_change_made_here_is_not_undone_by_a_look_up_in_flight(
     assert service.authenticate(token) == account
     # What that look-up read may predate the change: it is not remembered.
     assert service.cached_account(token) is None
+
+
+def test_looking_a_token_up_never_waits_for_the_write_lock(service: Service) -> None:
+    """The token's last use is written in the background: a first request on a busy server
+    (writers queued for SQLite's lock) is answered from a read, and the use is recorded once
+    the lock is free."""
+    import threading
+
+    account, token = service.create_user("busy-writer", "standard")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with service.db.session(write=True):
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        started = time.monotonic()
+        assert service.authenticate(token) == account
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+        holder.join(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with service.db.session() as session:
+            if accounts_repo.list_tokens(session, account.id)[0].last_used is not None:
+                break
+        time.sleep(0.02)
+    else:
+        raise AssertionError("the token's last use was never written")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -147,8 +148,10 @@ class AccountsMixin(ServiceBase):
             used = utcnow()
             touch = row.id if row is not None and accounts_repo.last_use_stale(row, used) else None
         if touch is not None:
-            with self.db.session(write=True) as session:
-                accounts_repo.note_use(session, touch, used)
+            # In the background: under load a write waits its turn for SQLite's write lock
+            # (tens of milliseconds), and a request looking its token up must not.
+            with contextlib.suppress(RuntimeError):  # shutting down: this use goes unwritten
+                self._auth_renewals.submit(self._note_use, touch, used)
         with self._auth_lock:
             if view is None:
                 self._auth_cache.pop(digest, None)
@@ -159,6 +162,13 @@ class AccountsMixin(ServiceBase):
                     self._auth_cache.clear()
                 self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, view)
         return view
+
+    def _note_use(self, token_id: int, used: datetime) -> None:
+        try:
+            with self.db.session(write=True) as session:
+                accounts_repo.note_use(session, token_id, used)
+        except Exception:
+            log.exception("could not write a token's last use")
 
     def account(self, account_id: int) -> AccountView:
         """The account as stored now (settings just changed, plan, timeout)."""
