@@ -34,9 +34,9 @@ DEFAULT_MAX_JOBS = 3
 # Channel webhook URLs are looked up per submission; changes made here apply at once, those
 # of another process within this many seconds.
 REPLY_URL_CACHE_SECONDS = 5.0
-# Admission reuses an account's lanes this long: changes made here apply at once, those of
-# another process within this many seconds (a batch then sees the lanes as they were).
-LANE_CACHE_SECONDS = 1.0
+# Admission reuses an account's lanes up to this long: changes made here apply at once, those
+# of another process within this many seconds (a batch then sees the lanes as they were).
+LANE_CACHE_SECONDS = 5.0
 REPLY_URL_MAX = 2048
 _CHANNEL_DIGITS = 19
 # Built once: admission reads the lanes of every batch.
@@ -286,7 +286,11 @@ class ChannelsMixin(AccountsMixin):
             self._lanes.clear()
         for account_id, own in lanes.items():
             if own:  # an account without lanes gets one made at its next submission
-                self._lanes[account_id] = (clock + LANE_CACHE_SECONDS, tuple(own))
+                # Lifetimes spread over the second half of the limit: accounts first seen
+                # together (clients started together) would otherwise all be read again by
+                # one batch, every time, a stall for the submissions behind it.
+                lifetime = LANE_CACHE_SECONDS * (0.5 + random.random() / 2)
+                self._lanes[account_id] = (clock + lifetime, tuple(own))
             for lane in own:
                 self._reply_urls[lane.id] = (clock + REPLY_URL_CACHE_SECONDS, lane.reply_url)
 
