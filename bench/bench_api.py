@@ -132,6 +132,18 @@ def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[
         log.close()
 
 
+@contextmanager
+def scheduler_held(data_dir: Path) -> Iterator[None]:
+    """A server started over ``data_dir`` meanwhile does not schedule: this process holds the
+    data directory's dispatcher lock."""
+    with (data_dir / "dispatcher.lock").open("a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
 def make_users(base: str, count: int, prefix: str) -> list[str]:
     tokens = []
     for i in range(count):
@@ -356,12 +368,9 @@ def _cpu_seconds(pid: int) -> dict[str, float]:
 def bench_drain(root: Path, jobs: int, workers: int) -> None:
     data = root / "drain"
     data.mkdir(parents=True, exist_ok=True)
-    with (data / "dispatcher.lock").open("a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with server(data) as (base, _pid):
-            tokens = make_users(base, 20, "drainer")
-            asyncio.run(_submissions(base, tokens, max(1, jobs // len(tokens)), warm=0))
-        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+    with scheduler_held(data), server(data) as (base, _pid):
+        tokens = make_users(base, 20, "drainer")
+        asyncio.run(_submissions(base, tokens, max(1, jobs // len(tokens)), warm=0))
     queued = _job_counts(data / "dreamloom.db").get("created", 0)
     with server(data, workers=workers) as (_base, pid):
         # Timed from when the server answers: its start (workers spawned) is not the pace.
@@ -457,15 +466,12 @@ def bench_streams(root: Path, target: int, hold_s: float) -> None:
     _raise_fd_limit()
     data = root / "streams"
     data.mkdir(parents=True, exist_ok=True)
-    # Holding the dispatcher lock keeps the server from scheduling: every job stays queued,
-    # so every stream stays open until this process lets go.
-    with (data / "dispatcher.lock").open("a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with server(data) as (base, _pid):
-            tokens = make_users(base, 20, "streamer")
-            start = time.perf_counter()
-            counts = asyncio.run(_streams(base, tokens, target, hold_s))
-            elapsed = time.perf_counter() - start
+    # Every job stays queued, so every stream stays open until this process lets go.
+    with scheduler_held(data), server(data) as (base, _pid):
+        tokens = make_users(base, 20, "streamer")
+        start = time.perf_counter()
+        counts = asyncio.run(_streams(base, tokens, target, hold_s))
+        elapsed = time.perf_counter() - start
     print(
         f"SSE: {counts['held']} of {target} concurrent streams held open for {hold_s:.0f} s "
         f"(opened {counts['open']}, dropped {counts['dropped']}, failed {counts['failed']}, "
