@@ -14,7 +14,7 @@ and measures:
 2. the scheduler's pace: ``--drain`` jobs are queued while the scheduler is held off, then a
    server that schedules is started over them, and timed until the instant runner has run
    them all. Printed: jobs run per second and the server's CPU per job, with ``--workers``
-   worker processes.
+   worker processes, without jobs started ahead (the baseline) and with ``--worker-queue``.
 3. SSE streams: a second server whose scheduler is held off (this process takes the data
    directory's dispatcher lock first, so jobs stay queued and their streams stay open);
    streams are opened until ``--streams`` are open at once, held for ``--hold`` seconds, and
@@ -76,7 +76,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[tuple[str, int]]:
+def server(
+    data_dir: Path, *, processes: int = 1, workers: int = 2, worker_queue: int = 0
+) -> Iterator[tuple[str, int]]:
     """The base URL and process id of a running ``dreamloom serve``."""
     data_dir.mkdir(parents=True, exist_ok=True)
     plans = data_dir / "plans.json"
@@ -87,6 +89,7 @@ def server(data_dir: Path, *, processes: int = 1, workers: int = 2) -> Iterator[
         "DREAMLOOM_DATA_DIR": str(data_dir),
         "DREAMLOOM_RUNNER": "instant",
         "DREAMLOOM_WORKERS": str(workers),
+        "DREAMLOOM_WORKER_QUEUE": str(worker_queue),
         "DREAMLOOM_PLANS_FILE": str(plans),
         "DREAMLOOM_ADMIN_TOKEN": ADMIN,
         "DREAMLOOM_IMAGE_MODERATION_THRESHOLD": "2",  # nothing to classify in fake images
@@ -365,14 +368,15 @@ def _cpu_seconds(pid: int) -> dict[str, float]:
 # -- 2. the scheduler's pace ----------------------------------------------------------------
 
 
-def bench_drain(root: Path, jobs: int, workers: int) -> None:
-    data = root / "drain"
+def bench_drain(root: Path, jobs: int, workers: int, worker_queue: int) -> float:
+    """Returns jobs run per second."""
+    data = root / f"drain-{worker_queue}"
     data.mkdir(parents=True, exist_ok=True)
     with scheduler_held(data), server(data) as (base, _pid):
         tokens = make_users(base, 20, "drainer")
         asyncio.run(_submissions(base, tokens, max(1, jobs // len(tokens)), warm=0))
     queued = _job_counts(data / "dreamloom.db").get("created", 0)
-    with server(data, workers=workers) as (_base, pid):
+    with server(data, workers=workers, worker_queue=worker_queue) as (_base, pid):
         # Timed from when the server answers: its start (workers spawned) is not the pace.
         start, cpu_before = time.perf_counter(), _cpu_seconds(pid)
         deadline = start + 600
@@ -385,10 +389,12 @@ def bench_drain(root: Path, jobs: int, workers: int) -> None:
     done = counts.get("completed", 0)
     per_job = {k: (cpu_after[k] - cpu_before[k]) * 1000 / max(1, done) for k in cpu_after}
     print(
-        f"scheduler, {workers} workers: {done} of {queued} queued jobs run in {elapsed:.2f} s -> "
+        f"scheduler, {workers} workers, {worker_queue} jobs started ahead per worker: "
+        f"{done} of {queued} queued jobs run in {elapsed:.2f} s -> "
         f"{done / elapsed:.0f} jobs/s; CPU per job {per_job['all']:.1f} ms in all the server's "
         f"processes, {per_job['main']:.1f} ms of it in the scheduling process"
     )
+    return done / elapsed
 
 
 # -- 3. SSE streams --------------------------------------------------------------------------
@@ -491,6 +497,12 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--worker-queue",
+        type=int,
+        default=4,
+        help="DREAMLOOM_WORKER_QUEUE compared with 0 (the baseline) in the scheduler's pace",
+    )
+    parser.add_argument(
         "--rates",
         default="300,400,500",
         help="offered submissions/s for the open-loop latency runs (empty: none)",
@@ -509,7 +521,11 @@ def main() -> None:
         for n, rate in zip(counts[1:], rates[1:], strict=True):
             print(f"  {n} API processes / {counts[0]}: {rate / rates[0]:.2f}x the submissions/s")
         if args.drain:
-            bench_drain(root, args.drain, args.workers)
+            paces = [bench_drain(root, args.drain, args.workers, q) for q in (0, args.worker_queue)]
+            print(
+                f"  {args.worker_queue} jobs started ahead per worker / none: "
+                f"{paces[1] / paces[0]:.2f}x the jobs/s"
+            )
         if not args.skip_streams:
             bench_streams(root, args.streams, args.hold)
 

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     model: str = "tiny"
     device: str = "cpu"
     workers: int = 1
+    # Jobs started ahead per worker: each worker goes from one job to the next without waiting
+    # for the scheduler to record the last and choose again, and the scheduler starts and
+    # records jobs several at a time. Such a job shows as started (0 %) until its worker is
+    # free. 0: a job starts only when a worker is free.
+    worker_queue: int = Field(default=0, ge=0, le=64)
     # How often a crashed worker's job is retried before it is failed.
     job_retries: int = 1
     # A running job that sends nothing (no progress, no result) this long has its worker

@@ -159,3 +159,30 @@ def test_a_task_that_sends_nothing_for_the_stall_timeout_is_stopped() -> None:
         assert executor.restarts == 1
     finally:
         executor.stop()
+
+
+def test_a_worker_queue_takes_tasks_ahead_and_runs_them_all() -> None:
+    """With ``queue=2`` each worker has two tasks waiting behind the one it runs: the slots
+    are three times the workers, every task still ends with one result, and a waiting task
+    cancelled before its turn ends at once without running."""
+    executor = LocalExecutor(1, queue=2, cancel_grace_s=1.0)
+    h = Harness(executor)
+    executor.start(h.events.put)
+    try:
+        assert executor.slots == 3
+        executor.submit(h.task("a", fake_steps=3, fake_step_seconds=0.2))
+        executor.submit(h.task("b", fake_steps=1))
+        executor.submit(h.task("c", fake_steps=1))
+        with pytest.raises(RuntimeError, match="no free worker"):
+            executor.submit(h.task("d"))
+        assert executor.cancel("b")
+        cancelled, progress = h.outcome("b")
+        assert isinstance(cancelled, TaskFailure) and cancelled.cancelled and progress == 0
+        first, _ = h.outcome("a")
+        last, _ = h.outcome("c")
+        assert isinstance(first, TaskResult) and isinstance(last, TaskResult)
+        executor.submit(h.task("d", fake_steps=1))  # room again
+        done, _ = h.outcome("d")
+        assert isinstance(done, TaskResult)
+    finally:
+        executor.stop()

@@ -251,3 +251,18 @@ def test_lane_changes_apply_at_once_here_and_within_the_cache_time_elsewhere(
         time.sleep(0.6)
         (job,) = svc.submit_imagine(account, "a second cat")
         assert job.channel == "7"
+
+
+def test_jobs_started_ahead_per_worker_all_run(tmp_path: Path) -> None:
+    """``worker_queue`` lets the scheduler start that many jobs per worker ahead: the executor
+    takes workers x (1 + queue) at once, and every job still runs once and completes."""
+    settings = Settings(data_dir=tmp_path, model="tiny", runner="instant", worker_queue=3)
+    with Service(settings) as svc:
+        assert svc._dispatcher is not None and svc._dispatcher.executor.slots == 4
+        account = svc.ensure_user("eager", plan="pro")
+        jobs = [
+            j for i in range(3) for j in svc.submit_imagine(account, f"a {{red, blue}} fox {i}")
+        ]
+        done = [svc.wait(job.id, timeout=120) for job in jobs]
+    assert [job.status for job in done] == ["completed"] * 6
+    assert all(len(job.images) == 5 for job in done)

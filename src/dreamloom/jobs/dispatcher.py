@@ -674,7 +674,11 @@ def build_dispatcher(
         db,
         executor
         if executor is not None
-        else LocalExecutor(settings.workers, stall_timeout_s=settings.job_stall_timeout_s),
+        else LocalExecutor(
+            settings.workers,
+            queue=settings.worker_queue,
+            stall_timeout_s=settings.job_stall_timeout_s,
+        ),
         ImageFiles(settings.images_dir),
         plans if plans is not None else PlanBook.load(settings.plans_file),
         events,

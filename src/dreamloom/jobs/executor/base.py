@@ -1,9 +1,9 @@
 """The executor contract: run tasks somewhere, report progress, results and failures.
 
-An executor runs at most ``slots`` tasks at once and reports through the ``on_event`` callback
-given to ``start`` (called from the executor's own thread; keep it quick: hand the event to a
-queue). Every submitted task ends with exactly one ``TaskResult`` or ``TaskFailure``, unless
-the executor is stopped first.
+An executor takes at most ``slots`` tasks at once (running, or waiting for a worker) and
+reports through the ``on_event`` callback given to ``start`` (called from the executor's own
+thread; keep it quick: hand the event to a queue). Every submitted task ends with exactly one
+``TaskResult`` or ``TaskFailure``, unless the executor is stopped first.
 
 What runs inside a worker is a *runner*, named by an import path ``"module:function"`` in the
 task, with the signature of :data:`Runner`. The default runs the engine; tests and the service
@@ -84,7 +84,7 @@ EventCallback = Callable[[ExecutorEvent], None]
 class Executor(Protocol):
     @property
     def slots(self) -> int:
-        """How many tasks may run at once."""
+        """How many tasks it takes at once: running, or waiting for a worker of its own."""
         ...
 
     @property

@@ -73,13 +73,19 @@ class LocalExecutor:
         self,
         workers: int = 1,
         *,
+        queue: int = 0,
         cancel_grace_s: float = 10.0,
         stall_timeout_s: float | None = None,
     ) -> None:
-        """``stall_timeout_s``: kill a worker whose task sent nothing for this long (None or
-        0: never). The first task of a worker also loads the model, so leave room for that."""
+        """``queue``: tasks accepted per worker beyond the one it runs (they wait here and go
+        to the first worker free); ``stall_timeout_s``: kill a worker whose task sent nothing
+        for this long (None or 0: never). The first task of a worker also loads the model, so
+        leave room for that."""
         if workers < 1:
             raise ValueError("workers must be >= 1")
+        if queue < 0:
+            raise ValueError("queue must be >= 0")
+        self._capacity = workers * (1 + queue)
         self._stall_timeout_s = stall_timeout_s or None
         self._ctx = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(workers)]
@@ -103,7 +109,7 @@ class LocalExecutor:
 
     @property
     def slots(self) -> int:
-        return len(self._slots)
+        return self._capacity
 
     @property
     def shares_disk(self) -> bool:
@@ -125,7 +131,7 @@ class LocalExecutor:
             if self._thread is None or self._stopping.is_set():
                 raise RuntimeError("executor is not running")
             busy = sum(1 for s in self._slots if s.worker is not None and s.worker.task)
-            if busy + len(self._pending) >= len(self._slots):
+            if busy + len(self._pending) >= self._capacity:
                 raise RuntimeError("no free worker slot")
             self._pending.append(task)
         self._wake()
