@@ -204,3 +204,48 @@ def test_valid_prompts_parse_and_normalize_to_a_fixed_point(text: str) -> None:
     except PromptError as exc:
         raise AssertionError(f"{text!r} was refused: {exc}") from None
     check_fixed_point(prompts, ctx)
+
+
+def _clean_by_definition(text: str) -> str:
+    import unicodedata
+
+    return "".join(
+        " " if char.isspace() else char
+        for char in text
+        if char.isspace() or unicodedata.category(char) not in ("Cc", "Cs")
+    )
+
+
+def _normalize_by_definition(text: str) -> str:
+    out: list[str] = []
+    quoted = False
+    for char in text.strip(" "):
+        if char in '"“”':
+            quoted = not quoted
+        elif char == " " and not quoted and out and out[-1] == " ":
+            continue
+        out.append(char)
+    return "".join(out)
+
+
+TEXTY = st.text(
+    alphabet=st.sampled_from(["a", " ", "\t", "\n", '"', "“", "\u200d", "\x00", "\u00a0", "é"])
+)
+
+
+@SETTINGS
+@given(st.text() | TEXTY)
+def test_cleaning_and_spacing_follow_their_definitions(text: str) -> None:
+    """``clean`` and ``normalize_spaces`` skip their walk for plain text: the answer must
+    still be the walk's."""
+    from dreamloom.prompt.text import clean, normalize_spaces
+
+    assert clean(text) == _clean_by_definition(text)
+    assert normalize_spaces(text) == _normalize_by_definition(text)
+
+
+@SETTINGS
+@given(st.text() | NASTY)
+def test_text_without_groups_is_one_piece(text: str) -> None:
+    escaped = permutations.escape(text)
+    assert permutations.parse(escaped) == ((text,) if text else ())

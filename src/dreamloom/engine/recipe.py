@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
@@ -100,7 +100,11 @@ class Recipe:
         return max(1, min(scheduled, math.floor(scheduled * self.stop_fraction + 0.5)))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        # What ``asdict`` gives, built by hand: it deep-copies every field (image bytes
+        # included), and every submission pays for it.
+        data = {name: getattr(self, name) for name in _FIELD_NAMES}
+        for key in ("positive", "negative"):
+            data[key] = tuple({"text": p.text, "weight": p.weight} for p in data[key])
         for key in ("init_image", "mask"):
             raw = getattr(self, key)
             data[key] = None if raw is None else base64.b64encode(raw).decode("ascii")
@@ -123,6 +127,9 @@ class Recipe:
             if values.get(key) is not None:
                 values[key] = base64.b64decode(values[key])
         return cls(**values)
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(Recipe))
 
 
 def steps_for(default_steps: int, quality: float, draft: bool) -> int:

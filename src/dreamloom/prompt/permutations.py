@@ -8,6 +8,7 @@ is known, and refused, before anything is expanded.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from itertools import product
 from typing import Final, TypeAlias
@@ -16,6 +17,9 @@ from .errors import PromptError
 
 MAX_NESTING: Final = 8
 _SPECIAL: Final = frozenset("{},\\")
+_SPECIAL_CHARS: Final = re.compile(r"[{}\\]")
+# What ``escape`` prefixes with a backslash: a brace, or a backslash before a special character.
+_ESCAPED: Final = re.compile(r"[{}]|\\(?=[{},\\])")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ Seq: TypeAlias = tuple["str | Group", ...]
 
 
 def parse(text: str) -> Seq:
+    if not _SPECIAL_CHARS.search(text):
+        return (text,) if text else ()  # most prompts: nothing to walk through
     seq, end = _sequence(text, 0, 0, in_group=False)
     assert end == len(text)
     return seq
@@ -47,15 +53,7 @@ def escape(text: str) -> str:
     Minimal on purpose: a backslash is only doubled where it would otherwise escape the next
     character, so that "C:\\dir" stays readable and never grows.
     """
-    out: list[str] = []
-    for i, char in enumerate(text):
-        if char in "{}":
-            out.append("\\" + char)
-        elif char == "\\" and i + 1 < len(text) and text[i + 1] in _SPECIAL:
-            out.append("\\\\")
-        else:
-            out.append(char)
-    return "".join(out)
+    return _ESCAPED.sub(r"\\\g<0>", text)
 
 
 def _count_group(group: Group) -> int:

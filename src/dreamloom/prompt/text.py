@@ -24,6 +24,8 @@ def clean(text: str) -> str:
     lone surrogates) cannot be typed, carry no meaning for a model and would not survive JSON.
     Format characters (category Cf) stay: emoji sequences are built with zero-width joiners.
     """
+    if text.isprintable():  # no whitespace but spaces, no control or format characters
+        return text
     out = []
     for char in text:
         if char.isspace():
@@ -39,6 +41,8 @@ def normalize_spaces(text: str) -> str:
     Quotation marks ask for the enclosed text to be rendered in the image, so what is between
     them is kept exactly as typed.
     """
+    if "  " not in text and _QUOTES.isdisjoint(text):
+        return text.strip(" ")
     out: list[str] = []
     quoted = False
     for char in text.strip(" "):
