@@ -56,10 +56,11 @@ def test_tokens_are_stored_hashed_and_authenticate(db: Database) -> None:
                 assert all(issued.plaintext not in str(value) for value in values)
 
     with db.session() as session:
-        account = accounts.authenticate(session, issued.plaintext)
-        assert account is not None and account.id == account_id
-        assert accounts.authenticate(session, issued.plaintext + "x") is None
-        assert accounts.authenticate(session, "") is None
+        found = accounts.find_token(session, issued.plaintext)
+        assert found is not None and found.account_id == account_id
+        assert accounts.find_token(session, issued.plaintext + "x") is None
+        assert accounts.find_token(session, "") is None
+        accounts.note_use(session, found.id, datetime.now(UTC))
     with db.session() as session:
         assert accounts.list_tokens(session, account_id)[0].last_used is not None
 
@@ -76,10 +77,9 @@ def test_last_use_is_written_at_most_once_a_minute(db: Database) -> None:
 
     for offset, expected in ((0, 0), (30, 0), (59, 0), (60, 60), (90, 60)):
         with db.session() as session:
-            found = accounts.authenticate(
-                session, issued.plaintext, now=start + timedelta(seconds=offset)
-            )
-            assert found is not None and found.id == account_id
+            found = accounts.find_token(session, issued.plaintext)
+            assert found is not None and found.account_id == account_id
+            accounts.note_use(session, found.id, start + timedelta(seconds=offset))
         assert last_used() == start + timedelta(seconds=expected), offset
     with db.session() as session:
         row = accounts.find_token(session, issued.plaintext)
@@ -111,7 +111,7 @@ def test_revoked_tokens_no_longer_authenticate(db: Database) -> None:
         assert accounts.revoke_token(session, bob, issued.id) is False  # not bob's token
         assert accounts.revoke_token(session, ada, issued.id) is True
     with db.session() as session:
-        assert accounts.authenticate(session, issued.plaintext) is None
+        assert accounts.find_token(session, issued.plaintext) is None
 
 
 def test_settings_merge_reset_and_defaults(db: Database) -> None:

@@ -141,17 +141,6 @@ def issue_token(session: Session, account_id: int, *, now: datetime | None = Non
     return IssuedToken(id=row.id, account_id=account_id, plaintext=plaintext, prefix=prefix)
 
 
-def authenticate(session: Session, token: str, *, now: datetime | None = None) -> Account | None:
-    """The account owning a valid, unrevoked token (and note its use), else None."""
-    row = find_token(session, token)
-    if row is None:
-        return None
-    when = now or utcnow()
-    if last_use_stale(row, when):
-        row.last_used = when
-    return session.get(Account, row.account_id)
-
-
 def find_token(session: Session, token: str) -> ApiToken | None:
     """The valid, unrevoked token row of ``token`` (a read: its use is not noted)."""
     if not token:
