@@ -154,7 +154,7 @@ def test_status_transitions_are_conditional(db: Database) -> None:
             session, job_id, "Job cancelled by user", T0, from_statuses=jobs_repo.RUNNING_STATUSES
         )
         # The loser of a race (a result arriving after the cancel) changes nothing.
-        assert not jobs_repo.mark_completed(session, job_id, T0, gpu_seconds=1, cost_seconds=1)
+        assert not jobs_repo.complete_jobs(session, [jobs_repo.Completion(job_id, 1, 1)], T0)
         jobs_repo.add_cost(session, job_id, 2.5, 5.0)
     with db.session() as session:
         job = jobs_repo.get_job(session, job_id)

@@ -156,8 +156,8 @@ class MediaMixin(CommandsMixin):
             if error is not None:
                 done = jobs_repo.mark_failed(session, job_id, error, now)
             else:
-                done = jobs_repo.mark_completed(
-                    session, job_id, now, gpu_seconds=0.0, cost_seconds=0.0
+                done = job_id in jobs_repo.complete_jobs(
+                    session, [jobs_repo.Completion(job_id, 0.0, 0.0)], now
                 )
                 if done:
                     job.response = response

@@ -352,29 +352,6 @@ def mark_progress(
     return _transition(session, job_id, RUNNING_STATUSES, **values)
 
 
-def mark_completed(
-    session: Session,
-    job_id: str,
-    now: datetime,
-    *,
-    gpu_seconds: float,
-    cost_seconds: float,
-    seed: int | None = None,
-) -> bool:
-    values: dict[str, Any] = {
-        "status": COMPLETED,
-        "progress": 100,
-        "finished": now,
-        "updated": now,
-        "gpu_seconds": gpu_seconds,
-        "cost_seconds": cost_seconds,
-        "error": None,
-    }
-    if seed is not None:
-        values["seed"] = seed
-    return _transition(session, job_id, RUNNING_STATUSES, **values)
-
-
 @dataclass(frozen=True)
 class Completion:
     """What a finished run adds to its job: measured and charged time, and its images."""
@@ -386,9 +363,9 @@ class Completion:
 
 
 def complete_jobs(session: Session, completions: Sequence[Completion], now: datetime) -> set[str]:
-    """``mark_completed`` and ``add_images`` of many jobs, without ORM objects; returns the ids
-    of those that were still running (a job cancelled meanwhile keeps its status and gets no
-    images)."""
+    """Running -> completed with the time measured and charged, and ``add_images``, for many
+    jobs without ORM objects; returns the ids of those that were still running (a job
+    cancelled meanwhile keeps its status and gets no images)."""
     done: set[str] = set()
     for completion in completions:
         result = session.execute(
@@ -407,17 +384,7 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
         if getattr(result, "rowcount", 0):
             done.add(completion.job_id)
     images = [
-        {
-            "job_id": completion.job_id,
-            "index": spec.index,
-            "path": spec.path,
-            "width": spec.width,
-            "height": spec.height,
-            "seed": spec.seed,
-            "parent_image_id": spec.parent_image_id,
-            "visibility": spec.visibility,
-            "created": now,
-        }
+        _image_row(completion.job_id, spec, now)
         for completion in completions
         if completion.job_id in done
         for spec in completion.images
@@ -477,24 +444,26 @@ def add_cost(session: Session, job_id: str, gpu_seconds: float, cost_seconds: fl
 def add_images(
     session: Session, job_id: str, images: Sequence[ImageSpec], *, now: datetime | None = None
 ) -> list[Image]:
-    now = now or utcnow()
-    rows = [
-        Image(
-            job_id=job_id,
-            index=spec.index,
-            path=spec.path,
-            width=spec.width,
-            height=spec.height,
-            seed=spec.seed,
-            parent_image_id=spec.parent_image_id,
-            visibility=spec.visibility,
-            created=now,
-        )
-        for spec in images
-    ]
+    when = now or utcnow()
+    rows = [Image(**_image_row(job_id, spec, when)) for spec in images]
     session.add_all(rows)
     session.flush()
     return rows
+
+
+def _image_row(job_id: str, spec: ImageSpec, now: datetime) -> dict[str, Any]:
+    """The stored columns of one image of a job (``add_images``, ``complete_jobs``)."""
+    return {
+        "job_id": job_id,
+        "index": spec.index,
+        "path": spec.path,
+        "width": spec.width,
+        "height": spec.height,
+        "seed": spec.seed,
+        "parent_image_id": spec.parent_image_id,
+        "visibility": spec.visibility,
+        "created": now,
+    }
 
 
 def images_of_job(session: Session, job_id: str) -> list[Image]:
