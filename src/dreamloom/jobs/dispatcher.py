@@ -423,10 +423,12 @@ class Dispatcher:
         with self.db.session(write=True) as session:
             started = jobs_repo.start_jobs(session, chosen, self._clock())
         for job in started:
-            self._launch(job, job.mode_effective or job.mode_requested)
+            self._launch(job)
         return len(started)
 
-    def _launch(self, job: JobLike, mode: str) -> None:
+    def _launch(self, job: JobRow) -> None:
+        """Hand a job just marked started (``mode_effective`` set) to the executor."""
+        mode = job.mode_effective or job.mode_requested
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:
             recipe[MODERATION_KEY] = self.moderation_threshold

@@ -13,9 +13,10 @@ and nothing is answered before the commit, so an accepted job is never lost.
 
 Under load SQLite's write lock is the one thing every process waits for, so a batch holds it
 only for what must not change under it: the accounts' plans and active jobs, and the INSERT.
-The lanes and the fast-time balances are read before, and kept for a second (a lane edited by
-another process meanwhile counts as edited after the batch; the dispatcher checks fast time
-again before a job starts), and the answers are built after the commit.
+The lanes (kept up to ``LANE_CACHE_SECONDS``) and the fast-time balances (a second) are read
+before it: a lane edited by another process meanwhile counts as edited after the batch, and
+the dispatcher checks fast time again before a job starts. The answers are built after the
+commit.
 """
 
 from __future__ import annotations
@@ -223,8 +224,8 @@ class AdmissionMixin(ModerationMixin):
         self, batch: list[_Submission]
     ) -> tuple[dict[int, list[Channel]], dict[int, float]]:
         """What a batch needs that may be read before the write lock: the accounts' lanes and
-        the fast time of those asking for fast work. Both are usually cached (for a second);
-        the database is read only for what is not."""
+        the fast time of those asking for fast work. Both are usually cached; the database is
+        read only for what is not."""
         ids = sorted({s.account.id for s in batch})
         lanes = self._recent_lanes(ids)
         needs_fast = {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
