@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # process runs the scheduler and the workers, and this many API processes share the port,
     # queue jobs and get job events from it (see dreamloom.event_relay).
     api_processes: int = 1
+    # With API processes beside it, the scheduler's thread runs at this niceness (Linux; 0 to
+    # 19): when the CPU is full, requests are answered first. The scheduler's pace matters
+    # against jobs that take seconds on a GPU; a request's matters in milliseconds. Not
+    # applied to one process that does everything (the scheduler there shares the
+    # interpreter lock with the requests, and a thread put aside while holding it would
+    # hold them up), nor to the workers.
+    scheduler_nice: int = Field(default=10, ge=0, le=19)
     # False: this process never schedules jobs, even with no scheduler running; it only
     # queues them (the API processes of a multi-process server).
     dispatch: bool = True

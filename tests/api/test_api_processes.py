@@ -4,6 +4,7 @@ hear jobs that another process runs, and each webhook event is sent exactly once
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,31 @@ def test_two_api_processes_answer_and_hear_the_scheduler(multi: Server) -> None:
         time.sleep(0.1)
     else:
         pytest.fail("no API process hears job events")
+
+
+def _niceness(pid: int) -> dict[int, int]:
+    """Each thread of process ``pid`` and its niceness (field 19 of /proc/PID/task/TID/stat)."""
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        threads[int(task.name)] = int(fields[16])
+    return threads
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have own niceness")
+def test_the_scheduler_thread_gives_way_to_the_api_processes(multi: Server) -> None:
+    scheduler = _niceness(multi.process.pid)
+    # The dispatch thread alone: not the thread that starts API processes and workers.
+    assert sorted(scheduler.values()).count(10) == 1, scheduler
+    assert scheduler[multi.process.pid] == 0
+    children = [
+        int(child)
+        for task in Path(f"/proc/{multi.process.pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    assert len(children) >= 4  # two API processes, two workers
+    for child in children:
+        assert set(_niceness(child).values()) == {0}, child
 
 
 def test_concurrent_submissions_through_both_processes_all_run(multi: Server) -> None:

@@ -59,6 +59,8 @@ def serve(
                 f"another process already runs the scheduler of {settings.data_dir}; stop it first"
             )
         settle_heap()
+        if settings.scheduler_nice:
+            service.lower_scheduler_priority(settings.scheduler_nice)
         # The API processes are fresh interpreters: they read their settings from the
         # environment, and never schedule.
         env = settings_env(settings) | {"DREAMLOOM_DISPATCH": "false"}

@@ -13,7 +13,9 @@ is only right when no other dispatcher is running them.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -181,6 +183,18 @@ class Dispatcher:
         self._thread.daemon = True
         self._thread.start()
         self.wake()
+
+    def lower_priority(self, nice: int) -> bool:
+        """Run the dispatch thread at niceness ``nice`` (Linux, where a thread has its own);
+        False where that cannot be done (no thread yet, another system)."""
+        thread_id = self._thread.native_id if self._thread is not None else None
+        if thread_id is None or not sys.platform.startswith("linux"):
+            return False
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread_id, nice)
+        except OSError:
+            return False
+        return True
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop dispatching and the executor. Running jobs stay "running" in the database and

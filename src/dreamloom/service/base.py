@@ -160,6 +160,11 @@ class ServiceBase:
     def dispatching(self) -> bool:
         return self._dispatcher is not None
 
+    def lower_scheduler_priority(self, nice: int) -> bool:
+        """Let other processes have the CPU before this one's scheduler (see
+        ``Settings.scheduler_nice``); False when it does not schedule or cannot."""
+        return self._dispatcher is not None and self._dispatcher.lower_priority(nice)
+
     @property
     def hears_events(self) -> bool:
         """Whether this process's bus carries every job's events (it dispatches, or it is
