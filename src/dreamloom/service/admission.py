@@ -45,7 +45,13 @@ from dreamloom.store.tables import Account, Channel
 log = logging.getLogger(__name__)
 
 _ACCOUNTS = select(Account).where(Account.id.in_(bindparam("ids", expanding=True)))
-_LOCK_ACCOUNTS = _ACCOUNTS.order_by(Account.id).with_for_update()
+# Under the write lock only the plan is needed: plain rows cost less than ORM objects there.
+_LOCK_PLANS = (
+    select(Account.id, Account.plan)
+    .where(Account.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Account.id)
+    .with_for_update()
+)
 
 # Large enough to take everything that arrives while one batch commits under load; small
 # enough that one transaction stays short.
@@ -74,7 +80,7 @@ class _Task:
 class _Batch:
     """What one transaction loaded about the accounts and lanes of its submissions."""
 
-    accounts: dict[int, Account]
+    plans: dict[int, str]  # account id -> plan name
     loads: dict[int, AccountLoad]
     lanes: dict[int, list[Channel]]
     counts: Counter[tuple[str, str]]
@@ -253,7 +259,7 @@ class AdmissionMixin(ModerationMixin):
         ids = sorted({s.account.id for s in batch})
         # Row locks in id order (PostgreSQL): two admitting processes cannot deadlock, and
         # two submissions of one account cannot both take its last queue place.
-        accounts = {row.id: row for row in session.scalars(_LOCK_ACCOUNTS, {"ids": ids})}
+        plans = {row.id: row.plan for row in session.execute(_LOCK_PLANS, {"ids": ids})}
         # An account without lanes gets its default lane made in this transaction: look
         # again under the lock, another process may have made it meanwhile.
         missing = [account_id for account_id in ids if not lanes.get(account_id)]
@@ -261,7 +267,7 @@ class AdmissionMixin(ModerationMixin):
             lanes = lanes | self._channels_by_account(session, missing)
         groups = jobs_repo.active_groups(session, ids)
         return _Batch(
-            accounts=accounts,
+            plans=plans,
             loads=loads_of(groups, ids),
             lanes=lanes,
             counts=lane_counts(groups),
@@ -270,7 +276,7 @@ class AdmissionMixin(ModerationMixin):
 
     def _admit_one(self, session: Session, loaded: _Batch, submission: _Submission) -> list[JobRow]:
         account = submission.account
-        if account.id not in loaded.accounts:
+        if account.id not in loaded.plans:
             raise ServiceError("Unauthorized", 401)
         own = loaded.lanes[account.id]
         candidates = self._candidate_channels(session, account, submission.channel, own)
@@ -281,7 +287,7 @@ class AdmissionMixin(ModerationMixin):
         placed = [
             replace(spec, channel=chosen, job_type=submission.job_type) for spec in submission.specs
         ]
-        plan = self.plans.get(loaded.accounts[account.id].plan)
+        plan = self.plans.get(loaded.plans[account.id])
         load = loaded.loads[account.id]
         try:
             check_submission(plan, placed, load, loaded.fast.get(account.id, 0.0))
