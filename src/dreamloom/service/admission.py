@@ -44,14 +44,10 @@ from dreamloom.store.tables import Account, Channel
 
 log = logging.getLogger(__name__)
 
-_ACCOUNTS = select(Account).where(Account.id.in_(bindparam("ids", expanding=True)))
+_IN_IDS = Account.id.in_(bindparam("ids", expanding=True))
+_ACCOUNTS = select(Account).where(_IN_IDS)
 # Under the write lock only the plan is needed: plain rows cost less than ORM objects there.
-_LOCK_PLANS = (
-    select(Account.id, Account.plan)
-    .where(Account.id.in_(bindparam("ids", expanding=True)))
-    .order_by(Account.id)
-    .with_for_update()
-)
+_LOCK_PLANS = select(Account.id, Account.plan).where(_IN_IDS).order_by(Account.id).with_for_update()
 
 # Large enough to take everything that arrives while one batch commits under load; small
 # enough that one transaction stays short.
