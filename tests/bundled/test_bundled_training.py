@@ -78,3 +78,33 @@ def test_training_is_seeded_checkpoints_and_resumes(data_dir: Path, tmp_path: Pa
 
     model = BundledModel.load(first)
     assert model.vocab.concepts == ["apple", "house", "star"]
+
+
+def test_encoder_phase_does_not_depend_on_the_generator_phase(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # What lets a published encoder be retrained on top of an existing generator run.
+    import torch
+    from safetensors.torch import load_file
+
+    from dreamloom.bundled.training import train
+
+    options = {"batch": 4, "encoder_batch": 8, "seed": 5, "encoder_steps": 2}
+    short = train(data_dir, tmp_path / "short", steps=1, **options)
+    longer = train(data_dir, tmp_path / "longer", steps=3, **options)
+    a = load_file(str(short / "image_encoder.safetensors"))
+    b = load_file(str(longer / "image_encoder.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_colour_rotation_swaps_channels_of_the_flagged_half_only() -> None:
+    import torch
+
+    from dreamloom.bundled.training import _rotate_colours
+
+    images = torch.rand(64, 3, 4, 4)
+    out, rotated = _rotate_colours(images, torch.Generator().manual_seed(0))
+    assert 10 < int(rotated.sum()) < 54
+    assert torch.equal(out[~rotated], images[~rotated])
+    moved = out[rotated]
+    assert any(torch.equal(moved, images[rotated].roll(s, dims=1)) for s in (1, 2))
