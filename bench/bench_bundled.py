@@ -1,6 +1,7 @@
 """Benchmark of the bundled model on held-out prompts (unseen concept/colour/background triples).
 
     python bench/bench_bundled.py [--prompts 200] [--threads 2] [--out grids.png] [--weights DIR]
+                                  [--artwork node_modules]
 
 Prints, over the prompts:
   concept accuracy  the image encoder retrieves the prompt's concept among all concepts
@@ -9,7 +10,9 @@ Prints, over the prompts:
   diversity         mean pairwise difference inside a grid (pixels, and 1 - cosine of the
                     image embeddings)
   seconds per grid  wall and process CPU seconds for four 256 px images
-Chance levels are printed beside the accuracies for comparison.
+Chance levels are printed beside the accuracies for comparison. With --artwork (the npm emoji
+packages that training reads) it also prints the encoder's concept accuracy on the held-out
+combinations drawn from the real artwork: the most the generated pictures could score.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from PIL import Image
 
 from dreamloom.bundled.analysis import analyse
 from dreamloom.bundled.describe import concept_scores
+from dreamloom.bundled.pipeline import BundledModel
 from dreamloom.bundled.vocab import HUES
 from dreamloom.engine import PromptPart, Recipe, make_grid
 from dreamloom.engine.backends.bundled import INFO, BundledBackend
@@ -39,6 +43,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="save the first 16 grids here")
     parser.add_argument(
         "--weights", type=Path, default=None, help="exported weights (default: the packaged ones)"
+    )
+    parser.add_argument(
+        "--artwork", type=Path, default=None, help="node_modules with the emoji packages"
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -95,6 +102,9 @@ def main() -> None:
         f"seconds per grid   wall {statistics.median(walls):.2f}, cpu {statistics.median(cpus):.2f}"
         f"   median; 4 x {INFO.native_size} px, {INFO.default_steps} steps, {args.threads} threads",
     ]
+    if args.artwork is not None:
+        ceiling = _artwork_accuracy(model, args.artwork)
+        rows.append(f"concept, real art {ceiling:.3f}   same prompts drawn from the artwork")
     print("\n".join(rows))
     if args.out is not None:
         sheet = Image.new("RGB", (4 * 512, 4 * 512), "white")
@@ -104,6 +114,20 @@ def main() -> None:
         print(f"first {len(grids)} grids saved to {args.out}")
         for i, (case, _) in enumerate(cases[: len(grids)]):
             print(f"  grid {i + 1:2d}: {case['prompt']}")
+
+
+def _artwork_accuracy(model: BundledModel, node_modules: Path) -> float:
+    from dreamloom.bundled.compose import compose
+    from dreamloom.bundled.sources import load_sprites
+    from dreamloom.bundled.vocab import Layout
+
+    sprites = load_sprites(node_modules)
+    held = model.vocab.heldout
+    layouts = [Layout(h["concept"], "noto", h["colour"], h["background"]) for h in held]
+    images = [compose(layout, sprites) for layout in layouts]
+    best = concept_scores(model, images).argmax(dim=1).tolist()
+    hits = sum(model.vocab.concepts[i] == h["concept"] for i, h in zip(best, held, strict=True))
+    return hits / len(held)
 
 
 def _recipe(text: str, seed: int) -> Recipe:
