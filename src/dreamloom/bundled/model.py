@@ -2,7 +2,7 @@
 
 The generator works on 32 px pictures folded 4x4 into channels (pixel unshuffle: 48 x 8 x 8),
 which cuts the positions the convolutions visit sixteenfold; no VAE is needed at this size.
-That fold is what makes training fit a 2-core CPU in half an hour. The image
+That fold is what makes training fit one CPU core in about an hour and a half. The image
 encoder is a plain convolutional net that maps a picture into the text encoder's sentence space.
 """
 
