@@ -118,12 +118,12 @@ def main() -> None:
 
 def _artwork_accuracy(model: BundledModel, node_modules: Path) -> float:
     from dreamloom.bundled.compose import compose
+    from dreamloom.bundled.dataset import heldout_layout
     from dreamloom.bundled.sources import load_sprites
-    from dreamloom.bundled.vocab import Layout
 
     sprites = load_sprites(node_modules)
     held = model.vocab.heldout
-    layouts = [Layout(h["concept"], "noto", h["colour"], h["background"]) for h in held]
+    layouts = [heldout_layout((h["concept"], h["colour"], h["background"])) for h in held]
     images = [compose(layout, sprites) for layout in layouts]
     best = concept_scores(model, images).argmax(dim=1).tolist()
     hits = sum(model.vocab.concepts[i] == h["concept"] for i, h in zip(best, held, strict=True))

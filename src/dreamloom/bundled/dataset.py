@@ -49,9 +49,14 @@ def heldout_triples(concepts: list[str], seed: int = 1234) -> list[tuple[str, st
     return triples
 
 
-def heldout_prompt(triple: tuple[str, str, str]) -> str:
+def heldout_layout(triple: tuple[str, str, str]) -> Layout:
+    """How a held-out (concept, colour, background) triple is drawn and captioned."""
     concept, colour, back = triple
-    return caption(Layout(concept, "noto", colour, back, mention_style=False))
+    return Layout(concept, "noto", colour, back, mention_style=False)
+
+
+def heldout_prompt(triple: tuple[str, str, str]) -> str:
+    return caption(heldout_layout(triple))
 
 
 def random_layout(
