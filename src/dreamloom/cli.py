@@ -262,6 +262,11 @@ def train_bundled(
         int | None,
         typer.Option(help="CPU threads (default 1; every core on an idle machine)."),
     ] = None,
+    device: Annotated[str, typer.Option(help="Torch device to train on, e.g. cuda.")] = "cpu",
+    batch: Annotated[int, typer.Option(help="Generator pictures per step.")] = 32,
+    encoder_steps: Annotated[
+        int | None, typer.Option(help="Image encoder steps (default: scaled with --steps).")
+    ] = None,
 ) -> None:
     """Build the emoji dataset and train the bundled model (seeded, resumable)."""
     from dreamloom.bundled import training
@@ -273,6 +278,9 @@ def train_bundled(
         seed=seed,
         resume=resume,
         threads=threads or training.DEFAULT_THREADS,
+        device=device,
+        batch=batch,
+        encoder_steps=encoder_steps,
     )
     console.print(f"weights in {weights}", highlight=False)
     if install:

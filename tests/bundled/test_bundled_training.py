@@ -108,3 +108,40 @@ def test_colour_rotation_swaps_channels_of_the_flagged_half_only() -> None:
     assert torch.equal(out[~rotated], images[~rotated])
     moved = out[rotated]
     assert any(torch.equal(moved, images[rotated].roll(s, dims=1)) for s in (1, 2))
+
+
+def test_train_command_passes_device_batch_and_encoder_steps(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    # The options a GPU run needs: the command's export equals train() called with them, and
+    # differs from the defaults' (the batch and encoder steps change what is drawn and learnt).
+    import torch
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from dreamloom.bundled.training import train
+    from dreamloom.cli import app
+
+    args = ["train", "bundled", "--data", str(data_dir), "--out", str(tmp_path / "cli")]
+    args += ["--steps", "2", "--batch", "4", "--encoder-steps", "3", "--device", "cpu"]
+    threads = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        # The command trains on one thread; so do these (sums differ between thread counts).
+        direct = train(data_dir, tmp_path / "direct", steps=2, batch=4, encoder_steps=3, seed=0)
+        other = train(data_dir, tmp_path / "other", steps=2, batch=8, encoder_steps=1, seed=0)
+    finally:
+        torch.set_num_threads(threads)  # the command sets the process's thread count
+
+    def tensors(folder: Path) -> dict[str, torch.Tensor]:
+        unet = load_file(str(folder / "unet" / "diffusion_pytorch_model.safetensors"))
+        return {**unet, **load_file(str(folder / "image_encoder.safetensors"))}
+
+    cli, same, differs = (
+        tensors(f / "weights") for f in (tmp_path / "cli", direct.parent, other.parent)
+    )
+    assert all(torch.equal(cli[k], same[k]) for k in cli)
+    assert not all(torch.equal(cli[k], differs[k]) for k in cli)
+    state = torch.load(tmp_path / "cli" / "checkpoint.pt", weights_only=False)
+    assert (state["step"], state["enc_step"]) == (2, 3)

@@ -109,9 +109,12 @@ def train(
     encoder_steps: int | None = None,
     encoder_batch: int = 128,
     lr: float = 6e-4,
+    device: str = "cpu",
     progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """Train both networks and export them into `out_dir/weights`; returns that folder."""
+    """Train both networks on `device` and export them into `out_dir/weights`; returns that
+    folder. Batches are drawn on the CPU from the seeded streams and moved to `device`, so a
+    run's random choices are the same on every device (the arithmetic may differ slightly)."""
     say = progress or _print
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -120,24 +123,26 @@ def train(
     if encoder_steps is None:
         encoder_steps = max(1, round(steps * DEFAULT_ENCODER_STEPS / DEFAULT_STEPS))
 
-    unet = build_unet()
+    dev = torch.device(device)
+    unet = build_unet().to(dev)
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.01)
-    encoder = ImageEncoder()
+    encoder = ImageEncoder().to(dev)
+    concept_vectors = data.concept_vectors.to(dev)
     enc_opt = torch.optim.AdamW(encoder.parameters(), lr=ENCODER_LR, weight_decay=0.01)
     gen = torch.Generator().manual_seed(seed)
     enc_gen = torch.Generator().manual_seed(seed + 1)
     step, enc_step = 0, 0
     ckpt = out_dir / CHECKPOINT
     if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
         unet.load_state_dict(state["unet"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         encoder.load_state_dict(state["encoder"])
         enc_opt.load_state_dict(state["enc_opt"])
-        gen.set_state(state["gen"])
-        enc_gen.set_state(state["enc_gen"])
+        gen.set_state(state["gen"].cpu())
+        enc_gen.set_state(state["enc_gen"].cpu())
         step, enc_step = state["step"], state["enc_step"]
         say(f"resumed at generator step {step}, encoder step {enc_step}")
 
@@ -164,7 +169,8 @@ def train(
         noisy = (1 - t[:, None, None, None]) * clean + t[:, None, None, None] * noise
         for group in opt.param_groups:
             group["lr"] = _warm_cosine(lr, step, steps, warmup=50)
-        loss = F.mse_loss(predict_clean(unet, noisy, t, cond, mask), clean)
+        predicted = predict_clean(unet, noisy.to(dev), t.to(dev), cond.to(dev), mask.to(dev))
+        loss = F.mse_loss(predicted, clean.to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -184,7 +190,7 @@ def train(
     while enc_step < encoder_steps:
         for group in enc_opt.param_groups:
             group["lr"] = _warm_cosine(ENCODER_LR, enc_step, encoder_steps, warmup=100)
-        loss = _encoder_loss(encoder, data, enc_gen, encoder_batch)
+        loss = _encoder_loss(encoder, data, concept_vectors, enc_gen, encoder_batch)
         enc_opt.zero_grad(set_to_none=True)
         loss.backward()
         enc_opt.step()
@@ -195,7 +201,7 @@ def train(
         if enc_step % CHECKPOINT_EVERY == 0 or enc_step == encoder_steps:
             checkpoint()
 
-    return export(ema, encoder, data_dir, out_dir / "weights")
+    return export(ema.cpu(), encoder.cpu(), data_dir, out_dir / "weights")
 
 
 def _warm_cosine(base: float, step: int, total: int, *, warmup: int) -> float:
@@ -204,21 +210,27 @@ def _warm_cosine(base: float, step: int, total: int, *, warmup: int) -> float:
 
 
 def _encoder_loss(
-    encoder: ImageEncoder, data: Data, gen: torch.Generator, batch: int
+    encoder: ImageEncoder,
+    data: Data,
+    concept_vectors: torch.Tensor,
+    gen: torch.Generator,
+    batch: int,
 ) -> torch.Tensor:
-    """InfoNCE against the captions' sentence vectors plus cross-entropy over the concepts."""
+    """InfoNCE against the captions' sentence vectors plus cross-entropy over the concepts
+    (`concept_vectors`: the data's, on the encoder's device)."""
+    dev = concept_vectors.device
     idx = torch.randint(0, len(data.images), (batch,), generator=gen)
     images, rotated = _rotate_colours(_degrade(data.images[idx], gen), gen)
-    emb = encoder(images)
+    emb = encoder(images.to(dev))
     scale = encoder.logit_scale.exp().clamp(max=100)
-    concept_loss = F.cross_entropy(scale * emb @ data.concept_vectors.T, data.concept[idx])
+    concept_loss = F.cross_entropy(scale * emb @ concept_vectors.T, data.concept[idx].to(dev))
     # A rotated picture no longer matches its caption's colour words: it only learns the
     # concept. Same caption twice in a batch is a positive, not a negative.
     caps = data.caption[idx][~rotated]
     if len(caps) == 0:
         return concept_loss
-    same = (caps[:, None] == caps[None, :]).float()
-    logits = scale * emb[~rotated] @ data.pooled[caps].T
+    same = (caps[:, None] == caps[None, :]).float().to(dev)
+    logits = scale * emb[~rotated.to(dev)] @ data.pooled[caps].to(dev).T
     caption_loss = -(F.log_softmax(logits, dim=1) * same / same.sum(1, keepdim=True)).sum(1).mean()
     return caption_loss + concept_loss
 
@@ -294,9 +306,13 @@ def main(
     resume: bool = True,
     progress: Callable[[str], None] | None = None,
     threads: int = DEFAULT_THREADS,
+    device: str = "cpu",
+    batch: int = 32,
+    encoder_steps: int | None = None,
 ) -> Path:
     """Entry point for `dreamloom train bundled`: build the dataset if `data_dir` has none,
-    then train into `out_dir`; returns the exported weights folder (`out_dir/weights`)."""
+    then train into `out_dir` on `device`; returns the exported weights folder
+    (`out_dir/weights`)."""
     from dreamloom.bundled.dataset import build_dataset
 
     torch.set_num_threads(threads)
@@ -305,7 +321,17 @@ def main(
     torch.set_flush_denormal(True)
     if not (data_dir / "meta.json").exists():
         build_dataset(data_dir, node_modules=emoji_packages(data_dir), seed=seed, progress=progress)
-    return train(data_dir, out_dir, steps=steps, seed=seed, resume=resume, progress=progress)
+    return train(
+        data_dir,
+        out_dir,
+        steps=steps,
+        seed=seed,
+        resume=resume,
+        batch=batch,
+        encoder_steps=encoder_steps,
+        device=device,
+        progress=progress,
+    )
 
 
 def install(weights: Path, package_dir: Path | None = None) -> Path:
