@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
 from dreamloom.store.jobs_repo import JobSpec
 from dreamloom.store.tables import Image, Job, UsageLedger
+from dreamloom.store.types import utcnow
 
 SLOW: dict[str, Any] = {"fake_steps": 200, "fake_step_seconds": 0.02}  # ~4 s unless cancelled
 
@@ -404,7 +406,7 @@ def _png(shade: int) -> bytes:
     return out.getvalue()
 
 
-def _held(env: Env) -> tuple[Dispatcher, HeldExecutor]:
+def _held(env: Env, clock: Callable[[], datetime] = utcnow) -> tuple[Dispatcher, HeldExecutor]:
     executor = HeldExecutor()
     dispatcher = Dispatcher(
         env.db,
@@ -414,6 +416,7 @@ def _held(env: Env) -> tuple[Dispatcher, HeldExecutor]:
         env.bus,
         cache_dir=env.tmp_path / "models",
         poll_seconds=0.1,
+        clock=clock,
     )
     env.dispatchers.append(dispatcher)
     dispatcher.start()
@@ -481,3 +484,20 @@ def test_results_arriving_together_are_recorded_in_one_transaction(
     # may take the first result alone; the others wait in its inbox and go together). One
     # transaction per result would make four.
     assert len(writes) <= 3
+
+
+def test_a_run_charged_after_its_cancel_is_dated_by_the_dispatchers_clock(env: Env) -> None:
+    # The ledger line's date decides which monthly allowance pays for it.
+    then = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    dispatcher, executor = _held(env, clock=lambda: then)
+    (job_id,) = env.submit(dispatcher, env.account())
+    env.wait(job_id, "started")
+    with env.db.session(write=True) as session:
+        cancel_job(session, job_id)
+    executor.finish(job_id)
+    deadline = time.monotonic() + 10
+    while not env.ledger(job_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (entry,) = env.ledger(job_id)
+    assert entry.gpu_seconds == pytest.approx(0.5)
+    assert entry.created.replace(tzinfo=None) == then.replace(tzinfo=None)

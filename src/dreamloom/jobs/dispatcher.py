@@ -646,7 +646,15 @@ class Dispatcher:
         self._balances.charge(job.account_id, cost)
         with self.db.session(write=True) as session:
             jobs_repo.add_cost(session, job.id, compute_seconds, cost)
-            ledger.record_usage(session, job.account_id, job.id, flight.mode, compute_seconds, cost)
+            ledger.record_usage(
+                session,
+                job.account_id,
+                job.id,
+                flight.mode,
+                compute_seconds,
+                cost,
+                now=self._clock(),  # the month it counts against is the dispatcher's
+            )
 
 
 def publish_job_event(
