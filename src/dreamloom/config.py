@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     # Webhooks: attempts per event and the first retry delay (doubling each time).
     webhook_attempts: int = 5
     webhook_backoff_s: float = 0.5
-    webhook_timeout_s: float = 10.0
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
 
     @property
     def images_dir(self) -> Path:

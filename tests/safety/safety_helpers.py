@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import io
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
+import pytest
 from PIL import Image
+
+from dreamloom.safety import FetchError
+from dreamloom.safety import addresses as addresses_module
+from dreamloom.safety.addresses import IPAddress
+from dreamloom.safety.policy import UNRESOLVABLE
 
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
@@ -51,3 +58,17 @@ class LocalServer:
             request.end_headers()
 
         self.routes[path] = handler
+
+
+def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> list[str]:
+    """Replace name resolution with ``table``; returns the list of names looked up."""
+    looked_up: list[str] = []
+
+    def resolve(host: str, port: int, timeout_s: float) -> list[IPAddress]:
+        looked_up.append(host)
+        if host not in table:
+            raise FetchError(UNRESOLVABLE)
+        return [ipaddress.ip_address(a) for a in table[host]]
+
+    monkeypatch.setattr(addresses_module, "resolve_host", resolve)
+    return looked_up

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import struct
 import time
 import zlib
@@ -11,11 +10,9 @@ from http.server import BaseHTTPRequestHandler
 import httpx
 import pytest
 from PIL import Image
-from safety_helpers import LocalServer, png_bytes
+from safety_helpers import LocalServer, fake_dns, png_bytes
 
 from dreamloom.safety import FetchError, FetchPolicy, fetch_image
-from dreamloom.safety import addresses as addresses_module
-from dreamloom.safety.addresses import IPAddress
 from dreamloom.safety.policy import (
     BAD_SCHEME,
     BAD_URL,
@@ -24,24 +21,9 @@ from dreamloom.safety.policy import (
     PRIVATE_ADDRESS,
     TIMED_OUT,
     TOO_MANY_REDIRECTS,
-    UNRESOLVABLE,
 )
 
 LOCAL = FetchPolicy(allow_private=True)
-
-
-def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> list[str]:
-    """Replace name resolution with ``table``; returns the list of names looked up."""
-    looked_up: list[str] = []
-
-    def resolve(host: str, port: int, timeout_s: float) -> list[IPAddress]:
-        looked_up.append(host)
-        if host not in table:
-            raise FetchError(UNRESOLVABLE)
-        return [ipaddress.ip_address(a) for a in table[host]]
-
-    monkeypatch.setattr(addresses_module, "resolve_host", resolve)
-    return looked_up
 
 
 def refused(url: str, policy: FetchPolicy | None = None) -> str:

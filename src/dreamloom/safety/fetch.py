@@ -44,7 +44,7 @@ _HEADERS: Final = {
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def tls_context() -> ssl.SSLContext:
     # Loading the CA bundle takes ~0.1 s; one context serves every fetch (contexts are safe to
     # share between connections and threads).
     return httpx.create_ssl_context()
@@ -118,7 +118,7 @@ def _get_once(
         # A new client per connection: httpx pools connections by address, and a TLS connection
         # verified for one name must not carry a request for another name on the same IP.
         with httpx.Client(
-            transport=transport, verify=_tls_context(), trust_env=False, follow_redirects=False
+            transport=transport, verify=tls_context(), trust_env=False, follow_redirects=False
         ) as client:
             request = client.build_request(
                 "GET",

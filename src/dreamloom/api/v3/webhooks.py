@@ -16,7 +16,8 @@ Decisions where the reference is silent:
   where no webhook worker runs (a CLI command) the dispatching one. An API process of a
   multi-process server hears every job's events (relayed) but leaves the others' jobs alone.
 - URLs are checked like image URLs (http(s), no private, loopback or link-local address
-  unless the operator allows it) before every attempt.
+  unless the operator allows it) at every attempt, and the POST goes to the address that was
+  checked (``safety.outbound``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from dreamloom.api.urls import Urls
 from dreamloom.api.v3.jobs_view import LiveState, render_job
 from dreamloom.api.v3.streaming import EVENT_NAMES
 from dreamloom.events import JobEvent
-from dreamloom.safety import FetchError, FetchPolicy, parse_image_url
-from dreamloom.safety.addresses import checked_addresses
+from dreamloom.safety import FetchError, FetchPolicy
+from dreamloom.safety.outbound import post_json
 from dreamloom.service import JobView, Service, ServiceError
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,8 @@ class WebhookWorker:
         self._policy = FetchPolicy(
             allow_private=settings.allow_private_urls,
             allowed_hosts=frozenset(settings.allowed_hosts),
+            timeout_s=settings.webhook_timeout_s,
         )
-        self._client: httpx.AsyncClient | None = None
-        self._timeout = settings.webhook_timeout_s
         # job id -> targets, or None for a job known to have no webhook.
         self._jobs: dict[str, _Targets | None] = {}
         self._inbox: asyncio.Queue[JobEvent] = asyncio.Queue()
@@ -86,7 +86,6 @@ class WebhookWorker:
         self.failed = 0
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
         self._router = asyncio.create_task(self._route(), name="webhook-router")
 
     async def stop(self) -> None:
@@ -98,8 +97,6 @@ class WebhookWorker:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._client is not None:
-            await self._client.aclose()
 
     # -- registration and events (on the event loop) -----------------------------------------
 
@@ -185,17 +182,15 @@ class WebhookWorker:
             self._jobs.pop(job_id, None)
 
     async def _deliver(self, url: str, name: str, seq: int, body: dict[str, Any]) -> None:
-        assert self._client is not None
         headers = {"X-Dreamloom-Event": name, "X-Dreamloom-Seq": str(seq)}
         delay = self._backoff
         for attempt in range(1, self._attempts + 1):
             try:
-                await run_in_threadpool(self._check_url, url)
-                response = await self._client.post(url, json=body, headers=headers)
-                if 200 <= response.status_code < 300:
+                status = await post_json(url, body, headers, self._policy)
+                if 200 <= status < 300:
                     self.delivered += 1
                     return
-                reason = f"HTTP {response.status_code}"
+                reason = f"HTTP {status}"
             except FetchError as err:
                 log.warning("webhook %s refused: %s", url, err)
                 self.failed += 1
@@ -208,8 +203,3 @@ class WebhookWorker:
                 delay *= 2
         log.warning("webhook %s: giving up on %s #%d", url, name, seq)
         self.failed += 1
-
-    def _check_url(self, url: str) -> None:
-        parsed = parse_image_url(url)
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        checked_addresses(parsed.host, port, self._policy, self._timeout)
