@@ -35,9 +35,11 @@ from dreamloom.bundled.model import ImageEncoder, build_unet, predict_clean
 from dreamloom.bundled.text import condition
 
 CHECKPOINT = "checkpoint.pt"
-# The published weights: 4,000 generator steps of 32 pictures (75-85 minutes on one CPU core)
-# and 1,200 encoder steps of 128 (10 minutes).
-DEFAULT_STEPS = 4000
+# The published weights: 12,000 generator steps of 32 pictures and 1,200 encoder steps of 128,
+# trained with two threads (77 minutes on an idle 2-core Xeon; sums, hence the bytes, differ
+# between thread counts). A third of that, 4,000 steps, named the held-out concept a tenth as
+# often (bench_bundled: 0.036 against 0.357).
+DEFAULT_STEPS = 12000
 DEFAULT_ENCODER_STEPS = 1200
 # One intra-op thread: on a 2-core machine shared with other work, two threads measured 7x
 # slower per step (OpenMP threads spin waiting for a core); a GPU or an idle machine can raise it.
