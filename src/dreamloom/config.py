@@ -21,9 +21,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     # Empty means the embedded default: a SQLite file inside the data directory.
     database_url: str = ""
+    # "bundled" is the project's own small model, shipped in the package (works offline);
     # "tiny" is a randomly initialised pipeline built in code (noise-like pictures, for tests and
     # for trying the plumbing); a hub id or a local path loads any diffusers text-to-image model.
-    model: str = "tiny"
+    model: str = "bundled"
     device: str = "cpu"
     workers: int = 1
     # Jobs started ahead per worker: each worker goes from one job to the next without waiting
