@@ -114,7 +114,7 @@ def test_train_command_passes_device_batch_and_encoder_steps(
     data_dir: Path, tmp_path: Path
 ) -> None:
     # The options a GPU run needs: the command's export equals train() called with them, and
-    # differs from the defaults' (the batch and encoder steps change what is drawn and learnt).
+    # differs from other options' (the batch and encoder steps change what is drawn and learnt).
     import torch
     from safetensors.torch import load_file
     from typer.testing import CliRunner

@@ -13,7 +13,8 @@ from __future__ import annotations
 import functools
 import ssl
 import time
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import httpx
 
@@ -81,6 +82,38 @@ class _Deadline:
         return left
 
 
+def pinned_addresses(
+    url: httpx.URL, policy: FetchPolicy, timeout_s: float
+) -> list[addresses.IPAddress]:
+    """The checked addresses to connect to for ``url``'s host (raises FetchError)."""
+    host = url.raw_host.decode("ascii")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return addresses.checked_addresses(host, port, policy, timeout_s)
+
+
+def pinned_request(
+    client: httpx.Client | httpx.AsyncClient,
+    method: str,
+    url: httpx.URL,
+    address: addresses.IPAddress,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    *,
+    json: Any = None,
+) -> httpx.Request:
+    """A request for ``url`` sent to ``address`` itself, never to a new resolution of the name:
+    the name goes in the Host header and in TLS SNI, so certificates are checked against the
+    name the user gave, not the address."""
+    return client.build_request(
+        method,
+        url.copy_with(host=str(address)),
+        headers={**headers, "Host": url.netloc.decode("ascii")},
+        json=json,
+        extensions={"sni_hostname": url.raw_host.decode("ascii")},
+        timeout=httpx.Timeout(timeout_s),
+    )
+
+
 def fetch_image(
     url: str,
     policy: FetchPolicy | None = None,
@@ -109,25 +142,14 @@ def _get_once(
     transport: httpx.BaseTransport | None,
 ) -> bytes | httpx.URL:
     """One hop: the body's bytes, or the URL a redirect points to (already parsed)."""
-    host = url.raw_host.decode("ascii")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    pinned_addresses = addresses.checked_addresses(host, port, policy, deadline.remaining())
-    headers = {**_HEADERS, "Host": url.netloc.decode("ascii")}
     last_error: Exception | None = None
-    for address in pinned_addresses:
+    for address in pinned_addresses(url, policy, deadline.remaining()):
         # A new client per connection: httpx pools connections by address, and a TLS connection
         # verified for one name must not carry a request for another name on the same IP.
         with httpx.Client(
             transport=transport, verify=tls_context(), trust_env=False, follow_redirects=False
         ) as client:
-            request = client.build_request(
-                "GET",
-                url.copy_with(host=str(address)),
-                headers=headers,
-                # Certificates are checked against the name the user gave, not the address.
-                extensions={"sni_hostname": host},
-                timeout=httpx.Timeout(deadline.remaining()),
-            )
+            request = pinned_request(client, "GET", url, address, _HEADERS, deadline.remaining())
             try:
                 response = client.send(request, stream=True)
             except httpx.ConnectError as exc:

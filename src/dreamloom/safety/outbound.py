@@ -14,8 +14,7 @@ from typing import Any
 
 import httpx
 
-from dreamloom.safety import addresses
-from dreamloom.safety.fetch import parse_image_url, tls_context
+from dreamloom.safety.fetch import parse_image_url, pinned_addresses, pinned_request, tls_context
 from dreamloom.safety.policy import FetchPolicy
 
 
@@ -33,12 +32,7 @@ async def post_json(
     address answers. ``transport`` replaces the network (tests).
     """
     parsed = parse_image_url(url)
-    host = parsed.raw_host.decode("ascii")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    pinned = await asyncio.to_thread(
-        addresses.checked_addresses, host, port, policy, policy.timeout_s
-    )
-    sent_headers = {**headers, "Host": parsed.netloc.decode("ascii")}
+    pinned = await asyncio.to_thread(pinned_addresses, parsed, policy, policy.timeout_s)
     last_error: httpx.HTTPError | None = None
     for address in pinned:
         # A client per connection: connections are pooled by address, and one verified for
@@ -46,13 +40,8 @@ async def post_json(
         async with httpx.AsyncClient(
             transport=transport, verify=tls_context(), trust_env=False, follow_redirects=False
         ) as client:
-            request = client.build_request(
-                "POST",
-                parsed.copy_with(host=str(address)),
-                json=body,
-                headers=sent_headers,
-                extensions={"sni_hostname": host},
-                timeout=httpx.Timeout(policy.timeout_s),
+            request = pinned_request(
+                client, "POST", parsed, address, headers, policy.timeout_s, json=body
             )
             try:
                 response = await client.send(request)
