@@ -72,9 +72,10 @@ def test_training_is_seeded_checkpoints_and_resumes(data_dir: Path, tmp_path: Pa
     assert (tmp_path / "a" / "checkpoint.pt").exists()
 
     logs.clear()
-    train(data_dir, tmp_path / "a", steps=3, encoder_steps=2, **options)
+    train(data_dir, tmp_path / "a", steps=2, encoder_steps=2, **options)
     assert any("resumed at generator step 2, encoder step 1" in line for line in logs)
-    assert any("generator step 3/3" in line for line in logs)
+    assert not any(line.startswith("generator step") for line in logs)
+    assert any("encoder step 2/2" in line for line in logs)
 
     model = BundledModel.load(first)
     assert model.vocab.concepts == ["apple", "house", "star"]
@@ -145,3 +146,42 @@ def test_train_command_passes_device_batch_and_encoder_steps(
     assert not all(torch.equal(cli[k], differs[k]) for k in cli)
     state = torch.load(tmp_path / "cli" / "checkpoint.pt", weights_only=False)
     assert (state["step"], state["enc_step"]) == (2, 3)
+
+
+def test_a_finished_run_extends_in_whole_cycles_to_the_longer_run(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # How the published weights grow: a run that ended on a cycle's end, resumed with more
+    # steps, equals the longer run from scratch; one that did not is refused, not bent.
+    import torch
+    from safetensors.torch import load_file
+
+    from dreamloom.bundled import training
+
+    monkeypatch.setattr(training, "CYCLE_STEPS", 3)
+    options = {"batch": 4, "encoder_batch": 8, "seed": 5, "encoder_steps": 1}
+    training.train(data_dir, tmp_path / "grown", steps=3, **options)
+    grown = training.train(data_dir, tmp_path / "grown", steps=6, **options)
+    scratch = training.train(data_dir, tmp_path / "scratch", steps=6, **options)
+    shorter = training.train(data_dir, tmp_path / "shorter", steps=3, **options)
+    a, b, c = (
+        load_file(str(f / "unet" / "diffusion_pytorch_model.safetensors"))
+        for f in (grown, scratch, shorter)
+    )
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+    # Two steps of a 2-step cosine are not the first two of a 3-step one.
+    training.train(data_dir, tmp_path / "odd", steps=2, **options)
+    with pytest.raises(ValueError, match="planned for 2 steps; 3 would change"):
+        training.train(data_dir, tmp_path / "odd", steps=3, **options)
+
+
+def test_generator_rate_restarts_each_cycle_and_ends_near_zero() -> None:
+    from dreamloom.bundled.training import CYCLE_STEPS, generator_lr
+
+    single = [generator_lr(1.0, s, 1000) for s in range(1000)]
+    assert single[100] > single[500] > single[999] and single[999] < 1e-4
+    two = [generator_lr(1.0, s, 2 * CYCLE_STEPS) for s in range(2 * CYCLE_STEPS)]
+    assert two[:CYCLE_STEPS] == [generator_lr(1.0, s, CYCLE_STEPS) for s in range(CYCLE_STEPS)]
+    assert two[CYCLE_STEPS - 1] < 1e-4 < 0.99 < two[CYCLE_STEPS + 49] and two[-1] < 1e-4

@@ -46,6 +46,9 @@ DEFAULT_ENCODER_STEPS = 1200
 DEFAULT_THREADS = 1
 NPM_PACKAGES = ("emoji-datasource-google@16.0.0", "fluentui-emoji@1.3.0")
 CHECKPOINT_EVERY = 100
+# The generator's learning rate runs in cosine cycles of this many steps (warm restarts), so a
+# finished run extended to more steps follows the same schedule as the longer run from scratch.
+CYCLE_STEPS = 12000
 EMA_DECAY = 0.995
 ENCODER_LR = 2e-3
 
@@ -146,6 +149,7 @@ def train(
         gen.set_state(state["gen"].cpu())
         enc_gen.set_state(state["enc_gen"].cpu())
         step, enc_step = state["step"], state["enc_step"]
+        _check_schedule(lr, step, state.get("steps", steps), steps)
         say(f"resumed at generator step {step}, encoder step {enc_step}")
 
     def checkpoint() -> None:
@@ -155,7 +159,7 @@ def train(
                 "unet": unet.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                 "encoder": encoder.state_dict(), "enc_opt": enc_opt.state_dict(),
                 "gen": gen.get_state(), "enc_gen": enc_gen.get_state(),
-                "step": step, "enc_step": enc_step,
+                "step": step, "enc_step": enc_step, "steps": steps,
             },
         )  # fmt: skip
 
@@ -170,7 +174,7 @@ def train(
         t = torch.sigmoid(torch.randn(batch, generator=gen) * 1.0)
         noisy = (1 - t[:, None, None, None]) * clean + t[:, None, None, None] * noise
         for group in opt.param_groups:
-            group["lr"] = _warm_cosine(lr, step, steps, warmup=50)
+            group["lr"] = generator_lr(lr, step, steps)
         predicted = predict_clean(unet, noisy.to(dev), t.to(dev), cond.to(dev), mask.to(dev))
         loss = F.mse_loss(predicted, clean.to(dev))
         opt.zero_grad(set_to_none=True)
@@ -204,6 +208,24 @@ def train(
             checkpoint()
 
     return export(ema.cpu(), encoder.cpu(), data_dir, out_dir / "weights")
+
+
+def generator_lr(base: float, step: int, steps: int) -> float:
+    """The generator's rate at `step` of a `steps`-long run: cosine cycles of CYCLE_STEPS, the
+    last one cut to what remains. A run no longer than one cycle is a single cosine."""
+    start = step - step % CYCLE_STEPS
+    return _warm_cosine(base, step - start, min(CYCLE_STEPS, steps - start), warmup=50)
+
+
+def _check_schedule(lr: float, done: int, planned: int, steps: int) -> None:
+    """Refuse to resume where the new length would have given the steps already taken another
+    learning rate: the result would match no run from scratch."""
+    if any(generator_lr(lr, s, planned) != generator_lr(lr, s, steps) for s in range(done)):
+        raise ValueError(
+            f"the checkpoint's run was planned for {planned} steps; {steps} would change the "
+            f"learning rate of the {done} steps it has taken (runs extend in whole cycles of "
+            f"{CYCLE_STEPS}); give --steps {planned} or train into a fresh folder"
+        )
 
 
 def _warm_cosine(base: float, step: int, total: int, *, warmup: int) -> float:
