@@ -1,7 +1,7 @@
 """Benchmark of the bundled model on held-out prompts (unseen concept/colour/background triples).
 
     python bench/bench_bundled.py [--prompts 200] [--threads 2] [--out grids.png] [--weights DIR]
-                                  [--artwork node_modules]
+                                  [--artwork node_modules] [--churn X] [--steps N] [--guidance G]
 
 Prints, over the prompts:
   concept accuracy  the image encoder retrieves the prompt's concept among all concepts
@@ -10,8 +10,9 @@ Prints, over the prompts:
   diversity         mean pairwise difference inside a grid (pixels, and 1 - cosine of the
                     image embeddings)
   seconds per grid  wall and process CPU seconds for four 256 px images
-Chance levels are printed beside the accuracies for comparison. With --artwork (the npm emoji
-packages that training reads) it also prints the encoder's concept accuracy on the held-out
+The sampler settings default to what the service uses; --churn, --steps and --guidance try
+others. Chance levels are printed beside the accuracies for comparison. With --artwork (the npm
+emoji packages that training reads) it also prints the encoder's concept accuracy on the held-out
 combinations drawn from the real artwork: the most the generated pictures could score.
 """
 
@@ -33,7 +34,7 @@ from dreamloom.bundled.describe import concept_scores
 from dreamloom.bundled.pipeline import BundledModel
 from dreamloom.bundled.vocab import HUES
 from dreamloom.engine import PromptPart, Recipe, make_grid
-from dreamloom.engine.backends.bundled import INFO, BundledBackend
+from dreamloom.engine.backends.bundled import CHURN, INFO, BundledBackend
 
 
 def main() -> None:
@@ -47,11 +48,14 @@ def main() -> None:
     parser.add_argument(
         "--artwork", type=Path, default=None, help="node_modules with the emoji packages"
     )
+    parser.add_argument("--churn", type=float, default=CHURN, help="fresh noise a step, 0..1")
+    parser.add_argument("--steps", type=int, default=INFO.default_steps)
+    parser.add_argument("--guidance", type=float, default=INFO.default_guidance)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    backend = BundledBackend.load(args.weights)
-    model = backend.model
+    model = BundledModel.load(args.weights)
+    backend = BundledBackend(model, churn=args.churn)
     heldout = list(model.vocab.heldout)
     random.Random(0).shuffle(heldout)
     # Cycle through the held-out set with new seeds when more prompts are asked for.
@@ -61,9 +65,9 @@ def main() -> None:
     concept_hits, colour_hits, back_hits, images_seen = 0, 0, 0, 0
     pixel_div, embed_div, walls, cpus = [], [], [], []
     grids: list[Image.Image] = []
-    backend.run(_recipe("warm up", 0))
+    backend.run(_recipe("warm up", 0, args.steps, args.guidance))
     for case, index in cases:
-        recipe = _recipe(case["prompt"], 1000 + index)
+        recipe = _recipe(case["prompt"], 1000 + index, args.steps, args.guidance)
         wall, cpu = time.perf_counter(), time.process_time()
         result = backend.run(recipe)
         walls.append(time.perf_counter() - wall)
@@ -100,7 +104,8 @@ def main() -> None:
         f"diversity (pixels) {statistics.mean(pixel_div):.3f}   mean |a - b| in a grid, 0..1",
         f"diversity (embed)  {statistics.mean(embed_div):.3f}   mean 1 - cos in a grid",
         f"seconds per grid   wall {statistics.median(walls):.2f}, cpu {statistics.median(cpus):.2f}"
-        f"   median; 4 x {INFO.native_size} px, {INFO.default_steps} steps, {args.threads} threads",
+        f"   median; 4 x {INFO.native_size} px, {args.threads} threads",
+        f"sampler            {args.steps} steps, guidance {args.guidance:g}, churn {args.churn:g}",
     ]
     if args.artwork is not None:
         ceiling = _artwork_accuracy(model, args.artwork)
@@ -130,14 +135,14 @@ def _artwork_accuracy(model: BundledModel, node_modules: Path) -> float:
     return hits / len(held)
 
 
-def _recipe(text: str, seed: int) -> Recipe:
+def _recipe(text: str, seed: int, steps: int, guidance: float) -> Recipe:
     return Recipe(
         model=INFO.name,
         width=INFO.native_size,
         height=INFO.native_size,
         seed=seed,
-        steps=INFO.default_steps,
-        guidance=INFO.default_guidance,
+        steps=steps,
+        guidance=guidance,
         positive=(PromptPart(text),),
     )
 

@@ -98,3 +98,21 @@ def test_image_references_condition_the_generation(backend: Any, recipe: Any) ->
     blend = backend.run_with_images(recipe(""), [(fox, 1.0), (car, 1.0)])
     assert [image.size for image in blend.images] == [(256, 256)] * 2
     assert np.abs(pixels(blend) - text_only).mean() > 2.0
+
+
+def test_churn_is_seeded_and_parts_the_grid(backend: Any, recipe: Any) -> None:
+    from itertools import combinations
+
+    from dreamloom.engine.backends.bundled import BundledBackend
+
+    def spread(images: np.ndarray) -> float:
+        return float(np.mean([np.abs(a - b).mean() for a, b in combinations(images, 2)]))
+
+    churned = BundledBackend(backend.model, churn=0.6)
+    plain = pixels(backend.run(recipe(batch=4)))
+    first = pixels(churned.run(recipe(batch=4)))
+    assert np.array_equal(first, pixels(churned.run(recipe(batch=4))))
+    assert np.abs(first - plain).mean() > 2.0
+    assert spread(first) > spread(plain)
+    with pytest.raises(ValueError, match="churn must be between 0 and 1"):
+        BundledBackend(backend.model, churn=1.5)

@@ -58,6 +58,20 @@ def guided_clean(unet: Any, x: torch.Tensor, t: float, guide: Guide) -> torch.Te
     return base + guide.scale * (mixed - base)
 
 
+@dataclass
+class Churn:
+    """Stochastic steps: `share` (0..1) of the noise carried to the next time is replaced by
+    fresh noise, drawn from one seeded generator per picture. Re-noising lets the pictures of a
+    grid part ways, where the deterministic flow from nearby starts lands on near twins."""
+
+    share: float
+    generators: list[torch.Generator]
+
+    def mix(self, carried: torch.Tensor) -> torch.Tensor:
+        fresh = torch.stack([torch.randn(carried.shape[1:], generator=g) for g in self.generators])
+        return (1.0 - self.share**2) ** 0.5 * carried + self.share * fresh
+
+
 def sample(
     unet: Any,
     noise: torch.Tensor,
@@ -69,12 +83,18 @@ def sample(
     strength: float = 1.0,
     inpaint: Inpaint | None = None,
     on_step: StepFn | None = None,
+    churn: Churn | None = None,
 ) -> torch.Tensor:
     """Pictures in [-1, 1]. `run_steps` < `steps` stops early (`--stop`) and returns the
     current estimate of the clean picture, which is softer. `init` with `strength` < 1 starts
-    part-way from a given picture (variations, image-to-image)."""
+    part-way from a given picture (variations, image-to-image). Without `churn` the sampler is
+    the deterministic flow."""
+    if churn is not None and len(churn.generators) != noise.shape[0]:
+        raise ValueError("churn needs one generator per picture")
     with torch.no_grad():
-        return _sample(unet, noise, guide, steps, run_steps, init, strength, inpaint, on_step)
+        return _sample(
+            unet, noise, guide, steps, run_steps, init, strength, inpaint, on_step, churn
+        )
 
 
 def _sample(
@@ -87,6 +107,7 @@ def _sample(
     strength: float,
     inpaint: Inpaint | None,
     on_step: StepFn | None,
+    churn: Churn | None,
 ) -> torch.Tensor:
     start = 1.0 if init is None else max(1e-3, min(1.0, strength))
     times = schedule(steps, start)
@@ -96,8 +117,12 @@ def _sample(
     for index in range(total):
         t, t_next = times[index], times[index + 1]
         clean = guided_clean(unet, x, t, guide)
-        # Euler step of the flow: velocity (x - clean) / t; the last step lands on `clean`.
-        x = x + (t_next - t) * (x - clean) / t
+        if churn is None or t_next == 0.0:
+            # Euler step of the flow: velocity (x - clean) / t; the last step lands on `clean`.
+            x = x + (t_next - t) * (x - clean) / t
+        else:
+            carried = (x - (1 - t) * clean) / t  # the noise that x holds, by the prediction
+            x = (1 - t_next) * clean + t_next * churn.mix(carried)
         if inpaint is not None:
             known = (1 - t_next) * inpaint.image + t_next * noise
             x = inpaint.keep * known + (1 - inpaint.keep) * x

@@ -41,6 +41,8 @@ INFO = ModelInfo(
     default_guidance=6.0,
     supports_negative=True,
 )
+# Share of fresh noise at each sampling step (see `sampling.Churn`); 0 is the plain flow.
+CHURN = 0.0
 
 
 def model_side(pixels: int) -> int:
@@ -52,9 +54,14 @@ def model_side(pixels: int) -> int:
 class BundledBackend:
     info: ModelInfo = INFO
 
-    def __init__(self, model: BundledModel, *, previews_per_run: int = 4) -> None:
+    def __init__(
+        self, model: BundledModel, *, previews_per_run: int = 4, churn: float = CHURN
+    ) -> None:
+        if not 0.0 <= churn <= 1.0:
+            raise ValueError("churn must be between 0 and 1")
         self.model = model
         self.previews_per_run = previews_per_run
+        self.churn = churn
 
     @classmethod
     def load(cls, folder: Path | None = None) -> BundledBackend:
@@ -104,7 +111,7 @@ class BundledBackend:
         references: Sequence[tuple[Image.Image, float]] = (),
     ) -> torch.Tensor:
         from dreamloom.bundled.pipeline import to_image, to_tensor
-        from dreamloom.bundled.sampling import Guide, Inpaint, sample
+        from dreamloom.bundled.sampling import Churn, Guide, Inpaint, sample
 
         width, height = model_side(recipe.width), model_side(recipe.height)
         noise = initial_latents(recipe.seed, seeds, (3, height, width), recipe.chaos)
@@ -147,6 +154,12 @@ class BundledBackend:
                 progress(Progress(step, total, preview))
             return False
 
+        churn = None
+        if self.churn > 0.0:
+            # One stream per picture, from its own seed: a picture's noise does not depend
+            # on the others in its batch.
+            generators = [torch.Generator().manual_seed(derive_seed(s, "churn")) for s in seeds]
+            churn = Churn(self.churn, generators)
         torch.manual_seed(derive_seed(recipe.seed, "sampler"))
         with circular_padding([self.model.unet], recipe.tile):
             return sample(
@@ -159,6 +172,7 @@ class BundledBackend:
                 strength=strength,
                 inpaint=inpaint,
                 on_step=on_step,
+                churn=churn,
             )
 
     def _part(
