@@ -265,7 +265,8 @@ def train_bundled(
     device: Annotated[str, typer.Option(help="Torch device to train on, e.g. cuda.")] = "cpu",
     batch: Annotated[int, typer.Option(help="Generator pictures per step.")] = 32,
     encoder_steps: Annotated[
-        int | None, typer.Option(help="Image encoder steps (default: scaled with --steps).")
+        int | None,
+        typer.Option(help="Image encoder steps (default: scaled with --steps, at most 1,200)."),
     ] = None,
 ) -> None:
     """Build the emoji dataset and train the bundled model (seeded, resumable)."""
