@@ -27,7 +27,7 @@ def test_describe_gives_four_distinct_prompts_with_the_concept(
         concept = top_concepts(backend.model, image, 1)[0]
         assert all(concept in prompt for prompt in prompts)
         # The object's colour is read off the pixels, and the model draws colours reliably;
-        # the drawn shape is still too rough for the encoder to name the intended concept.
+        # which shape an apple gets is still hit and miss (see the fox test below).
         assert prompts[0].startswith("a red ")
 
 
@@ -42,3 +42,19 @@ def test_search_ranks_the_matching_picture_first(backend: Any, generated: Any, r
     cars = backend.run(recipe("a car on a black background", batch=1, steps=10)).images
     order = search(backend.model, "a car on a black background", [generated[0], cars[0]])
     assert order[0] == 1
+
+
+def test_the_readme_prompt_draws_a_fox(backend: Any, recipe: Any) -> None:
+    # The packaged weights' own image encoder reads the README's example as a fox in most
+    # pictures (chance of "fox" among its top three of 119 concepts: 3 in 119), and as a canine
+    # head (fox or wolf) in every one; the 12,000-step weights did not pass this.
+    pictures = [
+        image
+        for seed in (7, 8, 9)
+        for image in backend.run(
+            recipe("a red fox on a blue background", batch=4, steps=10, guidance=6.0, seed=seed)
+        ).images
+    ]
+    tops = [top_concepts(backend.model, image, 3) for image in pictures]
+    assert sum("fox" in top for top in tops) >= len(tops) // 2, tops
+    assert all({"fox", "wolf"} & set(top) for top in tops), tops
