@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "moderated"})
+from dreamloom.domain import TERMINAL_STATUSES
 
 
 def _now() -> datetime:

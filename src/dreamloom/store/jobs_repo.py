@@ -16,19 +16,22 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from dreamloom import domain
+from dreamloom.domain import JobStatus
 from dreamloom.store.tables import Image, Job
 from dreamloom.store.types import utcnow
 
-QUEUED = "created"
-STARTED = "started"
-PROGRESS = "progress"
-COMPLETED = "completed"
-FAILED = "failed"
-MODERATED = "moderated"
-
-RUNNING_STATUSES = (STARTED, PROGRESS)
-ACTIVE_STATUSES = (QUEUED, STARTED, PROGRESS)
-TERMINAL_STATUSES = (COMPLETED, FAILED, MODERATED)
+# Short names for the statuses this module's transitions move between (one vocabulary:
+# ``dreamloom.domain.JobStatus``; a queued job is "created").
+QUEUED = JobStatus.CREATED
+STARTED = JobStatus.STARTED
+PROGRESS = JobStatus.PROGRESS
+COMPLETED = JobStatus.COMPLETED
+FAILED = JobStatus.FAILED
+MODERATED = JobStatus.MODERATED
+RUNNING_STATUSES = domain.RUNNING_STATUSES
+ACTIVE_STATUSES = domain.ACTIVE_STATUSES
+TERMINAL_STATUSES = domain.TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ def active_groups(session: Session, account_ids: Sequence[int]) -> list[ActiveGr
 
 def count_active(session: Session, account_id: int) -> dict[str, int]:
     """Active jobs of an account by status (queued = "created")."""
-    counts = dict.fromkeys(ACTIVE_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(ACTIVE_STATUSES, 0)
     for group in active_groups(session, [account_id]):
         counts[group.status] += group.jobs
     return counts
