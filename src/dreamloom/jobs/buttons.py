@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from dreamloom.jobs.pricing import CostAction
+
 Kind = Literal["grid", "single", "upscale"]
 Operation = Literal[
     "split", "reroll", "variation", "region", "zoom", "pan", "square", "upscale", "remaster"
@@ -186,17 +188,17 @@ def buttons_for(kind: Kind | None, version: str, *, square: bool = True) -> list
     return []
 
 
-def cost_action(verb: str, button: str | None) -> str:
-    """The cost category (``Costs.action_multipliers`` key) of a job."""
+def cost_action(verb: str, button: str | None) -> CostAction:
+    """The cost category of a job (what ``pricing.price`` multiplies by)."""
     if verb == "button" and button:
         try:
             operation = action_for(button).operation
         except UnknownButtonError:
-            return "default"
+            return CostAction.DEFAULT
         if operation == "split":
-            return "split"
+            return CostAction.SPLIT
         if operation == "upscale":
-            return "upscale"
+            return CostAction.UPSCALE
         if operation in ("variation", "region"):
-            return "variation"
-    return "default"
+            return CostAction.VARIATION
+    return CostAction.DEFAULT

@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from dreamloom.events import EventBus, JobEvent
 from dreamloom.jobs import scheduler
-from dreamloom.jobs.accounting import cost_seconds
 from dreamloom.jobs.balance import FastBalanceCache, relax_usage
 from dreamloom.jobs.buttons import cost_action
 from dreamloom.jobs.executor.base import (
@@ -46,7 +45,7 @@ from dreamloom.jobs.executor.base import (
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
 from dreamloom.jobs.plans import PlanBook
-from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
+from dreamloom.jobs.pricing import GRID_SECONDS_KEY, Charge, price
 from dreamloom.store import jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
@@ -628,15 +627,15 @@ class Dispatcher:
             publish_job_event(self.events, job, status, error=error)
 
     def _cost(self, job: JobLike, mode: str, compute_seconds: float) -> float:
-        action = cost_action(job.verb, job.button)
         grid = (job.response or {}).get(GRID_SECONDS_KEY)
-        return cost_seconds(
-            billable_seconds(action, compute_seconds, grid if isinstance(grid, float) else None),
+        charge = Charge(
+            action=cost_action(job.verb, job.button),
+            measured_seconds=compute_seconds,
             mode=mode,
             draft=job.draft,
-            action=action,
-            costs=self.plans.costs,
+            grid_seconds=grid if isinstance(grid, float) else None,
         )
+        return price(charge, self.plans.costs)
 
     def _charge_late(self, job: JobLike, flight: _Flight, compute_seconds: float) -> None:
         """Charge the measured time of a run that ended after its job was cancelled."""
