@@ -27,7 +27,7 @@ from dreamloom.engine import ModelInfo, model_info
 from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
 from dreamloom.events import EventBus
 from dreamloom.jobs.balance import FastBalanceCache
-from dreamloom.jobs.buttons import buttons_for, result_kind
+from dreamloom.jobs.buttons import SPLITS, action_of_job, buttons_for, result_kind
 from dreamloom.jobs.dispatcher import (
     BALANCE_CACHE_SECONDS,
     Dispatcher,
@@ -261,6 +261,7 @@ class ServiceBase:
         children: tuple[tuple[str, str | None], ...],
         account_name: str,
     ) -> JobView:
+        action = action_of_job(job.verb, job.button)
         return JobView(
             id=job.id,
             account_id=job.account_id,
@@ -288,6 +289,12 @@ class ServiceBase:
             buttons=tuple(self._buttons_of(job, images)),
             account_name=account_name,
             mode_requested=job.mode_requested,
+            result=result_kind(job.verb, job.button),
+            caption=action.caption if action is not None else "",
+            split_index=action.index
+            if action is not None and action.operation == "split"
+            else None,
+            executed_once=tuple((button, child) for child, button in children if button in SPLITS),
         )
 
     def _buttons_of(self, job: JobLike, images: Sequence[ImageView]) -> list[str]:

@@ -84,6 +84,14 @@ class JobView:
     buttons: tuple[str, ...] = ()
     account_name: str = ""
     mode_requested: str = "fast"
+    # From the button table (jobs.buttons), so that clients need not know it: what the job
+    # makes ("grid", "single", "upscale"; None for text results), how Midjourney's message
+    # names its action ("Variations (Strong)"; "" for none), which image a U1-U4 split took.
+    result: str | None = None
+    caption: str = ""
+    split_index: int | None = None
+    # (button, child job id) of the execute-once buttons already pressed (U1-U4).
+    executed_once: tuple[tuple[str, str], ...] = ()
 
     @property
     def terminal(self) -> bool:

@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from dreamloom.api.urls import Urls
-from dreamloom.jobs.buttons import PANS, SPLITS, action_for, result_kind
 from dreamloom.service import ImageView, JobView
 
 IMAGE_VERBS: Final = ("imagine", "blend", "button")
 _MODE_WORDS: Final = {"fast": "fast", "relax": "relaxed", "turbo": "turbo"}
-_PAN_WORDS: Final = {"left": "Left", "right": "Right", "up": "Up", "down": "Down"}
 _STATUS_CODES: Final = {"completed": 200, "failed": 500, "moderated": 422}
 _MODERATION_COLOR: Final = 16711680
 
@@ -132,7 +130,7 @@ def _add_results(response: dict[str, Any], view: JobView, urls: Urls) -> None:
         ]
     response["buttons"] = list(view.buttons)
     response["children"] = {child: button or "" for child, button in view.children}
-    response["executeOnce"] = {button: child for child, button in view.children if button in SPLITS}
+    response["executeOnce"] = dict(view.executed_once)
 
 
 def _attachment(view: JobView, image: ImageView, urls: Urls) -> dict[str, Any]:
@@ -162,12 +160,10 @@ def content_line(view: JobView, status: str, progress: int) -> str:
     prompt = f"**{view.prompt_text}**"
     running = status in ("created", "started", "progress")
     tail = "(Waiting to start)" if status in ("created", "started") else f"({progress}%)"
-    kind = result_kind(view.verb, view.button)
-    if kind == "single" and view.button:
-        number = SPLITS.index(view.button) + 1
-        return f"{prompt} - Image #{number} {who}"
-    label = _action_label(view)
-    if kind == "upscale":
+    if view.result == "single" and view.split_index is not None:
+        return f"{prompt} - Image #{view.split_index} {who}"
+    label = view.caption
+    if view.result == "upscale":
         if running:
             return f"Upscaling image with {prompt} - {who} {tail}"
         return f"{prompt} - {label} by {who} ({mode})"
@@ -175,32 +171,3 @@ def content_line(view: JobView, status: str, progress: int) -> str:
     if running:
         return f"{prompt} - {by} {tail} ({mode})"
     return f"{prompt} - {by} ({mode})"
-
-
-def _action_label(view: JobView) -> str:
-    """ "Variations (Strong)", "Zoom Out", "Pan Left", "Upscaled (Subtle)"...; "" for
-    imagine, blend and reroll."""
-    if view.verb != "button" or not view.button:
-        return ""
-    button = view.button
-    try:
-        action = action_for(button)
-    except ValueError:
-        return ""
-    if action.operation == "variation":
-        if action.strength in ("subtle", "strong"):
-            return f"Variations ({action.strength.title()})"
-        return "Variations"
-    if action.operation == "region":
-        return "Variations (Region)"
-    if action.operation == "zoom":
-        return "Zoom Out"
-    if action.operation == "pan":
-        return f"Pan {_PAN_WORDS[PANS[button]]}"
-    if action.operation == "square":
-        return "Make Square"
-    if action.operation == "upscale":
-        return "Upscaled " + button.removeprefix("Redo ").removeprefix("Upscale ")
-    if action.operation == "remaster":
-        return "Remaster"
-    return ""
