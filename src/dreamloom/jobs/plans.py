@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SPEED_MODES = ("fast", "relax", "turbo")
+from dreamloom.domain import SpeedMode
+
+SPEED_MODES = tuple(SpeedMode)
 
 
 class Plan(BaseModel):
@@ -46,7 +48,7 @@ class Plan(BaseModel):
         return max(self.concurrency, self.relax_concurrency)
 
     def running_cap(self, mode: str) -> int:
-        return self.relax_concurrency if mode == "relax" else self.concurrency
+        return self.relax_concurrency if mode == SpeedMode.RELAX else self.concurrency
 
 
 class Costs(BaseModel):

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dreamloom.domain import TERMINAL_STATUSES, SpeedMode
+
 
 @dataclass(frozen=True)
 class AccountView:
@@ -83,7 +85,7 @@ class JobView:
     # The buttons this job offers once completed.
     buttons: tuple[str, ...] = ()
     account_name: str = ""
-    mode_requested: str = "fast"
+    mode_requested: str = SpeedMode.FAST
     # From the button table (jobs.buttons), so that clients need not know it: what the job
     # makes ("grid", "single", "upscale"; None for text results), how Midjourney's message
     # names its action ("Variations (Strong)"; "" for none), which image a U1-U4 split took.
@@ -95,7 +97,7 @@ class JobView:
 
     @property
     def terminal(self) -> bool:
-        return self.status in ("completed", "failed", "moderated")
+        return self.status in TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
