@@ -16,7 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dreamloom.store.tables import Image, Job
+from dreamloom.store.tables import IMAGE_KEY_MAX, Image, Job, new_image_key
 from dreamloom.store.types import utcnow
 
 QUEUED = "created"
@@ -29,6 +29,8 @@ MODERATED = "moderated"
 RUNNING_STATUSES = (STARTED, PROGRESS)
 ACTIVE_STATUSES = (QUEUED, STARTED, PROGRESS)
 TERMINAL_STATUSES = (COMPLETED, FAILED, MODERATED)
+# Longest job id the table holds (``jobs.id``); a longer one names no job.
+JOB_ID_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ def create_jobs(
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
+    if len(job_id) > JOB_ID_MAX:  # no such job: spare the database a look
+        return None
     return session.get(Job, job_id)
 
 
@@ -455,6 +459,7 @@ def _image_row(job_id: str, spec: ImageSpec, now: datetime) -> dict[str, Any]:
     """The stored columns of one image of a job (``add_images``, ``complete_jobs``)."""
     return {
         "job_id": job_id,
+        "key": new_image_key(),
         "index": spec.index,
         "path": spec.path,
         "width": spec.width,
@@ -473,3 +478,10 @@ def images_of_job(session: Session, job_id: str) -> list[Image]:
 
 def get_image(session: Session, image_id: int) -> Image | None:
     return session.get(Image, image_id)
+
+
+def image_by_key(session: Session, key: str) -> Image | None:
+    """The image a link names; None for keys that cannot exist (too long)."""
+    if not key or len(key) > IMAGE_KEY_MAX:
+        return None
+    return session.scalars(select(Image).where(Image.key == key)).first()

@@ -128,7 +128,7 @@ def _add_results(response: dict[str, Any], view: JobView, urls: Urls) -> None:
     stealth = view.visibility == "stealth"
     if grid is not None and singles:
         response["imageUx"] = [
-            {"id": img.index, "url": urls.image(img.id, stealth=stealth)} for img in singles
+            {"id": img.index, "url": urls.image(img.key, stealth=stealth)} for img in singles
         ]
     response["buttons"] = list(view.buttons)
     response["children"] = {child: button or "" for child, button in view.children}
@@ -137,7 +137,7 @@ def _add_results(response: dict[str, Any], view: JobView, urls: Urls) -> None:
 
 def _attachment(view: JobView, image: ImageView, urls: Urls) -> dict[str, Any]:
     stealth = view.visibility == "stealth"
-    url = urls.image(image.id, stealth=stealth)
+    url = urls.image(image.key, stealth=stealth)
     name = "grid" if image.index == 0 else str(image.index)
     try:
         size = image.path.stat().st_size
