@@ -220,6 +220,7 @@ class Dispatcher:
                     requeued.append(job)
         for job in requeued:
             log.info("re-queued job %s interrupted by a restart", job.id)
+            self._end_run(job.id, job.created)
             publish_job_event(self.events, job, jobs_repo.QUEUED)
         return [job.id for job in requeued]
 
@@ -334,6 +335,15 @@ class Dispatcher:
         flight = self._take_flight(job_id)
         if flight is not None:
             self._record_or_fail(job_id, partial(handler, flight))
+            self._end_run(job_id, flight.created)
+
+    def _end_run(self, job_id: str, created: datetime) -> None:
+        """A run is over (whatever became of its job): its preview goes. No progress of it
+        comes after this (``_on_progress`` needs the flight), so none is written again."""
+        try:
+            self.files.delete_preview(job_id, created)
+        except OSError:
+            log.warning("could not delete the preview of job %s", job_id, exc_info=True)
 
     def _take_flight(self, job_id: str) -> _Flight | None:
         """The flight of a job whose run ended; None when it is not ours (a stale event)."""
@@ -506,14 +516,22 @@ class Dispatcher:
             for result in results
             if (flight := self._take_flight(result.job_id)) is not None
         ]
-        if len(settled) > 1:
-            try:
-                self._record_results(settled)
-                return
-            except Exception:
-                log.exception("could not record %d results together; one at a time", len(settled))
-        for result, flight in settled:
-            self._record_or_fail(result.job_id, partial(self._record_results, [(result, flight)]))
+        try:
+            if len(settled) > 1:
+                try:
+                    self._record_results(settled)
+                    return
+                except Exception:
+                    log.exception(
+                        "could not record %d results together; one at a time", len(settled)
+                    )
+            for result, flight in settled:
+                self._record_or_fail(
+                    result.job_id, partial(self._record_results, [(result, flight)])
+                )
+        finally:
+            for result, flight in settled:
+                self._end_run(result.job_id, flight.created)
 
     def _record_results(self, settled: Sequence[tuple[TaskResult, _Flight]]) -> None:
         with self.db.session() as session:

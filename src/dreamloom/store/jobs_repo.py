@@ -383,6 +383,7 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
                 gpu_seconds=completion.gpu_seconds,
                 cost_seconds=completion.cost_seconds,
                 error=None,
+                preview_path=None,  # the file goes with the run (Dispatcher._end_run)
             )
         )
         if getattr(result, "rowcount", 0):
@@ -409,7 +410,14 @@ def mark_failed(
 ) -> bool:
     """Active -> failed (or moderated) with a reason."""
     return _transition(
-        session, job_id, from_statuses, status=status, error=error, finished=now, updated=now
+        session,
+        job_id,
+        from_statuses,
+        status=status,
+        error=error,
+        finished=now,
+        updated=now,
+        preview_path=None,
     )
 
 
