@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from api_helpers import V3, Client, Server
+from api_helpers import ADMIN, V3, Client, Server
 
 # Settings.max_body_bytes: the largest blend (5 uploads of 10 MB) with room for the form.
 LIMIT = 52 * 1024 * 1024
@@ -79,11 +79,10 @@ def test_lone_surrogates_are_refused_before_admission(uma: Client, server: Serve
     assert form.status_code in (201, 400), form.text  # decoded as U+FFFD, or refused
     if form.status_code == 201:
         assert uma.wait(form.json()["jobid"])["status"] == "completed"
-    admin = server.admin(
-        "POST",
-        "/native/users",
+    admin = httpx.post(
+        f"{server.base}/native/users",
         content=b'{"name": "x\\ud800"}',
-        headers={"Content-Type": "application/json", "Authorization": "Bearer test-admin-token"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN}"},
     )
     assert admin.status_code == 400, admin.text
     assert _jobs_of(server, "uma-edges") == (1 if form.status_code == 201 else 0)

@@ -70,6 +70,19 @@ def render_job(view: JobView, urls: Urls, live: LiveState | None = None) -> dict
     return job
 
 
+def render_created(view: JobView) -> dict[str, Any]:
+    """The job as the 201 of its POST shows it: just created, as in the reference's examples,
+    whatever happened since (a job may finish before its 201 is written). GET, the stream and
+    webhooks show what followed."""
+    job: dict[str, Any] = {"jobid": view.id, "verb": view.verb}
+    if view.verb in IMAGE_VERBS:
+        job["jobType"] = "image"
+    job["status"] = "created"
+    job["created"] = iso(view.created)
+    job["request"] = dict(view.request)
+    return job
+
+
 def _response(
     view: JobView, urls: Urls, status: str, progress: int, live: LiveState | None
 ) -> dict[str, Any]:
