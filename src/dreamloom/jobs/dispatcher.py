@@ -335,11 +335,11 @@ class Dispatcher:
         flight = self._take_flight(job_id)
         if flight is not None:
             self._record_or_fail(job_id, partial(handler, flight))
-            self._end_run(job_id, flight.created)
 
     def _end_run(self, job_id: str, created: datetime) -> None:
-        """A run is over (whatever became of its job): its preview goes. No progress of it
-        comes after this (``_on_progress`` needs the flight), so none is written again."""
+        """A run is over (whatever becomes of its job): its preview goes, before the outcome
+        is announced. No progress of it is written after this (``_on_progress`` needs the
+        flight)."""
         try:
             self.files.delete_preview(job_id, created)
         except OSError:
@@ -348,7 +348,10 @@ class Dispatcher:
     def _take_flight(self, job_id: str) -> _Flight | None:
         """The flight of a job whose run ended; None when it is not ours (a stale event)."""
         self._cancel_sent.discard(job_id)
-        return self._in_flight.pop(job_id, None)
+        flight = self._in_flight.pop(job_id, None)
+        if flight is not None:
+            self._end_run(job_id, flight.created)
+        return flight
 
     def _record_or_fail(self, job_id: str, record: Callable[[], None]) -> None:
         try:
@@ -516,22 +519,14 @@ class Dispatcher:
             for result in results
             if (flight := self._take_flight(result.job_id)) is not None
         ]
-        try:
-            if len(settled) > 1:
-                try:
-                    self._record_results(settled)
-                    return
-                except Exception:
-                    log.exception(
-                        "could not record %d results together; one at a time", len(settled)
-                    )
-            for result, flight in settled:
-                self._record_or_fail(
-                    result.job_id, partial(self._record_results, [(result, flight)])
-                )
-        finally:
-            for result, flight in settled:
-                self._end_run(result.job_id, flight.created)
+        if len(settled) > 1:
+            try:
+                self._record_results(settled)
+                return
+            except Exception:
+                log.exception("could not record %d results together; one at a time", len(settled))
+        for result, flight in settled:
+            self._record_or_fail(result.job_id, partial(self._record_results, [(result, flight)]))
 
     def _record_results(self, settled: Sequence[tuple[TaskResult, _Flight]]) -> None:
         with self.db.session() as session:
