@@ -152,6 +152,7 @@ def test_image_links_are_unguessable_keys(uma: Client, server: Server) -> None:
         assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", key), key
         assert not key.isdigit()
     assert len(set(keys)) == len(keys)
+    assert job["response"]["attachments"][0]["id"] == keys[0]
     for url in urls:
         assert httpx.get(url).status_code == 200
     with server.db() as db:

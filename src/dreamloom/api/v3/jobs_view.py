@@ -157,7 +157,8 @@ def _attachment(view: JobView, image: ImageView, urls: Urls) -> dict[str, Any]:
     except OSError:
         size = 0
     return {
-        "id": str(image.id),
+        # The key, as in the link: a row id would tell how many images the server holds.
+        "id": image.key,
         "filename": f"{view.id}_{name}.png",
         "url": url,
         "proxy_url": url,
