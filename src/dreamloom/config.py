@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     job_retention_days: float = 62.0
     # Bearer token of the operator (POST /native/users); empty disables the admin endpoints.
     admin_token: str = ""
+    # Largest request body accepted (413 beyond it, before it is read or authenticated): a
+    # blend of five 10 MB uploads, the largest legitimate request, with room for the form.
+    max_body_bytes: int = Field(default=52 * 1024 * 1024, gt=0)
     # Upper bound of a channel's maxJobs (the reference: 15; maxImageJobs 12).
     channel_max_jobs: int = 15
     # Server-side fetches of user URLs (image prompts, describe, blend, webhooks) may reach

@@ -219,6 +219,7 @@ class Dispatcher:
                     requeued.append(job)
         for job in requeued:
             log.info("re-queued job %s interrupted by a restart", job.id)
+            self._end_run(job.id, job.created)
             publish_job_event(self.events, job, jobs_repo.QUEUED)
         return [job.id for job in requeued]
 
@@ -334,10 +335,22 @@ class Dispatcher:
         if flight is not None:
             self._record_or_fail(job_id, partial(handler, flight))
 
+    def _end_run(self, job_id: str, created: datetime) -> None:
+        """A run is over (whatever becomes of its job): its preview goes, before the outcome
+        is announced. No progress of it is written after this (``_on_progress`` needs the
+        flight)."""
+        try:
+            self.files.delete_preview(job_id, created)
+        except OSError:
+            log.warning("could not delete the preview of job %s", job_id, exc_info=True)
+
     def _take_flight(self, job_id: str) -> _Flight | None:
         """The flight of a job whose run ended; None when it is not ours (a stale event)."""
         self._cancel_sent.discard(job_id)
-        return self._in_flight.pop(job_id, None)
+        flight = self._in_flight.pop(job_id, None)
+        if flight is not None:
+            self._end_run(job_id, flight.created)
+        return flight
 
     def _record_or_fail(self, job_id: str, record: Callable[[], None]) -> None:
         try:

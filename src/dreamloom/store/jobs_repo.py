@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from dreamloom import domain
 from dreamloom.domain import JobStatus
-from dreamloom.store.tables import Image, Job
+from dreamloom.store.tables import IMAGE_KEY_MAX, Image, Job, new_image_key
 from dreamloom.store.types import utcnow
 
 # Short names for the statuses this module's transitions move between (one vocabulary:
@@ -32,6 +32,8 @@ MODERATED = JobStatus.MODERATED
 RUNNING_STATUSES = domain.RUNNING_STATUSES
 ACTIVE_STATUSES = domain.ACTIVE_STATUSES
 TERMINAL_STATUSES = domain.TERMINAL_STATUSES
+# Longest job id the table holds (``jobs.id``); a longer one names no job.
+JOB_ID_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ def create_jobs(
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
+    if len(job_id) > JOB_ID_MAX:  # no such job: spare the database a look
+        return None
     return session.get(Job, job_id)
 
 
@@ -382,6 +386,7 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
                 gpu_seconds=completion.gpu_seconds,
                 cost_seconds=completion.cost_seconds,
                 error=None,
+                preview_path=None,  # the file goes with the run (Dispatcher._end_run)
             )
         )
         if getattr(result, "rowcount", 0):
@@ -408,7 +413,14 @@ def mark_failed(
 ) -> bool:
     """Active -> failed (or moderated) with a reason."""
     return _transition(
-        session, job_id, from_statuses, status=status, error=error, finished=now, updated=now
+        session,
+        job_id,
+        from_statuses,
+        status=status,
+        error=error,
+        finished=now,
+        updated=now,
+        preview_path=None,
     )
 
 
@@ -458,6 +470,7 @@ def _image_row(job_id: str, spec: ImageSpec, now: datetime) -> dict[str, Any]:
     """The stored columns of one image of a job (``add_images``, ``complete_jobs``)."""
     return {
         "job_id": job_id,
+        "key": new_image_key(),
         "index": spec.index,
         "path": spec.path,
         "width": spec.width,
@@ -476,3 +489,10 @@ def images_of_job(session: Session, job_id: str) -> list[Image]:
 
 def get_image(session: Session, image_id: int) -> Image | None:
     return session.get(Image, image_id)
+
+
+def image_by_key(session: Session, key: str) -> Image | None:
+    """The image a link names; None for keys that cannot exist (too long)."""
+    if not key or len(key) > IMAGE_KEY_MAX:
+        return None
+    return session.scalars(select(Image).where(Image.key == key)).first()
