@@ -9,6 +9,7 @@ that declare a 100,000×100,000 canvas never reach the decoder.
 from __future__ import annotations
 
 import struct
+from contextlib import nullcontext
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Final
@@ -112,8 +113,11 @@ def decode_image(
             width, height = opened.size
             if width * height > policy.max_pixels:
                 raise FetchError(too_many_pixels(policy, (width, height)))
-            opened.load()
-            image = _normalize(opened)
+            # Only so many pictures are decoded at once, server-wide: memory stays flat
+            # under a burst of uploads (see ``DecodeSlots``).
+            with policy.decodes.held() if policy.decodes is not None else nullcontext():
+                opened.load()
+                image = _normalize(opened)
     except FetchError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -127,3 +131,14 @@ def decode_image(
 def load_upload(data: bytes, policy: FetchPolicy | None = None) -> FetchedImage:
     """An uploaded file (multipart ``imageBlob``): the same checks as a fetched URL."""
     return decode_image(data, policy or FetchPolicy())
+
+
+def decode_checked(data: bytes) -> Image.Image:
+    """Bytes that ``decode_image`` accepted before (a describe job's stored input), decoded to
+    the same picture it gave then."""
+    image_format = sniff_format(data[:SNIFF_BYTES])
+    if image_format is None:
+        raise ValueError(NOT_AN_IMAGE)
+    with Image.open(BytesIO(data), formats=[image_format]) as opened:
+        opened.load()
+        return _normalize(opened)
