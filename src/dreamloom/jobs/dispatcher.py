@@ -45,6 +45,7 @@ from dreamloom.jobs.executor.base import (
 )
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
+from dreamloom.jobs.outputs import describe_response, save_error
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
 from dreamloom.store import jobs_repo, ledger
@@ -528,10 +529,27 @@ class Dispatcher:
                 self._charge_late(job, flight, result.compute_seconds)  # cancelled meanwhile
                 continue
             # Files first, outside the transaction: the write lock is not held during disk I/O.
-            images = self._save_outputs(job, result, flight.created)
+            try:
+                images = self._save_outputs(job, result, flight.created)
+            except OSError as exc:
+                # A full disk fails the job now (nothing kept, nothing charged) rather than
+                # failing the batch's transaction and leaving the job started.
+                log.warning("job %s: cannot save its images: %s", job.id, exc)
+                self._fail(job.id, save_error(exc))
+                continue
             cost = self._cost(job, flight.mode, result.compute_seconds)
+            response = (
+                {**(job.response or {}), **describe_response(result.prompts)}
+                if result.prompts
+                else None
+            )
             finished.append(
-                (job, flight, result, Completion(job.id, result.compute_seconds, cost, images))
+                (
+                    job,
+                    flight,
+                    result,
+                    Completion(job.id, result.compute_seconds, cost, images, response),
+                )
             )
         if not finished:
             return
@@ -557,14 +575,20 @@ class Dispatcher:
                 self._charge_late(job, flight, result.compute_seconds)
 
     def _save_outputs(self, job: JobLike, result: TaskResult, created: datetime) -> list[ImageSpec]:
+        """Write the images that came back as bytes; on OSError none of them is left."""
         saved = list(result.saved)  # written by the worker already
         if not saved:
             grid = result.grid_png
             if grid is None and len(result.images_png) > 1:
                 grid = compose_grid_png(result.images_png)
-            for index, data in numbered_pngs(result.images_png, grid):
-                self.files.save(job.id, index, data, created)
-                saved.append(SavedImage(index, *png_size(data)))
+            try:
+                for index, data in numbered_pngs(result.images_png, grid):
+                    self.files.save(job.id, index, data, created)
+                    saved.append(SavedImage(index, *png_size(data)))
+            except OSError:
+                for image in saved:  # a job keeps all its images or none
+                    self.files.delete(self.files.image_path(job.id, image.index, created))
+                raise
         return [
             ImageSpec(
                 image.index,

@@ -56,7 +56,6 @@ class Service(ReadingMixin):
     def close(self) -> None:
         self._stop_admission()
         self._stop_accounts()
-        self._close_media()
         super().close()
 
     def __enter__(self) -> Service:

@@ -360,6 +360,8 @@ class Completion:
     gpu_seconds: float
     cost_seconds: float
     images: Sequence[ImageSpec] = ()
+    # The job's whole stored response when the run changes it (a text result); None keeps it.
+    response: dict[str, Any] | None = None
 
 
 def complete_jobs(session: Session, completions: Sequence[Completion], now: datetime) -> set[str]:
@@ -379,6 +381,7 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
                 gpu_seconds=completion.gpu_seconds,
                 cost_seconds=completion.cost_seconds,
                 error=None,
+                **({} if completion.response is None else {"response": completion.response}),
             )
         )
         if getattr(result, "rowcount", 0):
