@@ -100,6 +100,13 @@ class _Cancel:
     job: Job
 
 
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    status: str
+    from_statuses: tuple[str, ...]
+
+
 _WAKE = object()
 _Message = ExecutorEvent | _Cancel | object
 
@@ -167,6 +174,9 @@ class Dispatcher:
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._in_flight: dict[str, _Flight] = {}
         self._cancel_sent: set[str] = set()  # in-flight jobs the executor was told to stop
+        # Failures the database refused to record (full disk, locked too long): tried again
+        # on every poll, so that such a job ends failed as soon as it can, not at a restart.
+        self._unrecorded: dict[str, _Failure] = {}
         self._balances = balances or FastBalanceCache(plans, ttl=BALANCE_CACHE_SECONDS)
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -293,6 +303,7 @@ class Dispatcher:
                 self._guarded(self._fill)
             if polled:
                 self._guarded(self._reap_cancelled)
+                self._guarded(self._record_unrecorded)
                 next_poll = time.monotonic() + self.poll_seconds
 
     def _guarded(self, fn: Callable[..., None], *args: object) -> None:
@@ -643,13 +654,31 @@ class Dispatcher:
         status: str = jobs_repo.FAILED,
         from_statuses: Sequence[str] = jobs_repo.ACTIVE_STATUSES,
     ) -> None:
+        failure = _Failure(error, status, tuple(from_statuses))
+        try:
+            self._write_failure(job_id, failure)
+        except Exception:
+            log.exception("could not record the failure of job %s; trying again", job_id)
+            self._unrecorded[job_id] = failure
+
+    def _write_failure(self, job_id: str, failure: _Failure) -> None:
         with self.db.session(write=True) as session:
             failed = jobs_repo.mark_failed(
-                session, job_id, error, self._clock(), status=status, from_statuses=from_statuses
+                session,
+                job_id,
+                failure.error,
+                self._clock(),
+                status=failure.status,
+                from_statuses=failure.from_statuses,
             )
             job = jobs_repo.get_job(session, job_id)
         if failed and job is not None:
-            publish_job_event(self.events, job, status, error=error)
+            publish_job_event(self.events, job, failure.status, error=failure.error)
+
+    def _record_unrecorded(self) -> None:
+        for job_id, failure in list(self._unrecorded.items()):
+            self._write_failure(job_id, failure)  # raises again while the database cannot
+            del self._unrecorded[job_id]
 
     def _cost(self, job: JobLike, mode: str, compute_seconds: float) -> float:
         action = cost_action(job.verb, job.button)

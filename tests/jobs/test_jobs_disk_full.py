@@ -1,0 +1,115 @@
+"""A full disk while a job's images are written: the job fails at once with a clear reason,
+keeps no partial files, is not charged, and never stays started."""
+
+from __future__ import annotations
+
+import errno
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_jobs_dispatcher import Env, _held
+
+from dreamloom.jobs.executor import worker
+from dreamloom.jobs.executor.base import FAKE_RUNNER, Task, TaskFailure, load_runner
+from dreamloom.jobs.outputs import DISK_FULL_ERROR
+from dreamloom.store import jobs_repo
+from dreamloom.store.db import Database
+from dreamloom.store.files import ImageFiles
+
+
+@pytest.fixture
+def env(db: Database, tmp_path: Path) -> Iterator[Env]:
+    environment = Env(db, tmp_path)
+    yield environment
+    for dispatcher in environment.dispatchers:
+        dispatcher.stop()
+
+
+def _full_after(monkeypatch: pytest.MonkeyPatch, writes: int) -> None:
+    """Let ``writes`` images be saved, then every save meets a full disk."""
+    real = ImageFiles.save
+    done = 0
+
+    def save(self: ImageFiles, job_id: str, index: int, data: bytes, when: Any) -> str:
+        nonlocal done
+        if done >= writes:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        done += 1
+        return real(self, job_id, index, data, when)
+
+    monkeypatch.setattr(ImageFiles, "save", save)
+
+
+def test_a_full_disk_fails_the_job_at_once_without_partial_files_or_charge(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher, executor = _held(env)
+    account = env.account()
+    (job_id,) = env.submit(dispatcher, account)
+    env.wait(job_id, "started")
+    _full_after(monkeypatch, writes=2)  # the grid and the first single land, then the disk fills
+    executor.finish(job_id)
+    job = env.wait(job_id, "failed", timeout=10)
+    assert job.error == DISK_FULL_ERROR
+    assert job.cost_seconds == 0 and env.ledger(job_id) == [] and env.images(job_id) == []
+    job_dir = env.files.resolve(env.files.job_dir(job_id, job.created))
+    assert not any(job_dir.glob("*.png")) if job_dir.exists() else True
+    # The dispatcher goes on: the next job completes once there is room again.
+    monkeypatch.undo()
+    (after,) = env.submit(dispatcher, account)
+    env.wait(after, "started")
+    executor.finish(after)
+    env.wait(after, "completed", timeout=10)
+
+
+def test_a_failure_the_database_cannot_record_yet_is_recorded_when_it_can(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatcher, executor = _held(env)
+    (job_id,) = env.submit(dispatcher, env.account())
+    env.wait(job_id, "started")
+    _full_after(monkeypatch, writes=0)
+    real = jobs_repo.mark_failed
+    refusals = 0
+
+    def mark_failed(*args: Any, **kwargs: Any) -> bool:
+        nonlocal refusals
+        if refusals < 3:  # SQLite: "database or disk is full", a few polls long
+            refusals += 1
+            raise OSError(errno.ENOSPC, "database or disk is full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jobs_repo, "mark_failed", mark_failed)
+    executor.finish(job_id)
+    job = env.wait(job_id, "failed", timeout=10)
+    assert job.error == DISK_FULL_ERROR and refusals == 3
+
+
+class _Conn:
+    def send(self, message: object) -> None:
+        pass
+
+
+def test_a_worker_that_cannot_write_its_images_removes_them_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = worker.write_atomically
+    written: list[Path] = []
+
+    def write(target: Path, data: bytes) -> None:
+        if len(written) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(target, data)
+        written.append(target)
+
+    monkeypatch.setattr(worker, "write_atomically", write)
+    out = tmp_path / "job"
+    task = Task("j1", "tiny", tmp_path, "cpu", {"fake_steps": 1}, FAKE_RUNNER, output_dir=out)
+    ticket = multiprocessing.Value("i", 0)
+    result = worker._run(_Conn(), ticket, 1, task, load_runner(FAKE_RUNNER))  # type: ignore[arg-type]
+    assert isinstance(result, TaskFailure)
+    assert (result.error, result.retryable) == (DISK_FULL_ERROR, False)
+    assert len(written) == 3 and not any(out.glob("*.png"))
