@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import struct
 import time
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -80,3 +82,33 @@ def test_a_describe_streams_its_events_and_is_charged(server: Server, files: Fil
     assert len(job["response"]["prompts"]) == 4
     ((gpu, cost),) = _charges(server, job["jobid"])
     assert gpu > 0 and cost > 0
+
+
+def test_a_36_megapixel_upload_is_refused_before_decoding(server: Server) -> None:
+    client = server.user("mira-describe")
+    data = flat_png(6000, 6000)
+    response = client.post(
+        "/jobs/describe",
+        files={"imageBlob": ("huge.png", data, "image/png")},
+        data={"stream": "false"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == (
+        "Image is too large: 6000×6000 pixels (at most 25,000,000 pixels in total)"
+    )
+
+
+def flat_png(width: int, height: int) -> bytes:
+    """A flat red PNG, compressed row by row (36 Mpx: ~100 KB, as a user would upload it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" + b"\xdc\x1e\x1e" * width
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
