@@ -50,7 +50,6 @@ class Service(ReadingMixin):
         self._init_accounts()
         self._init_channels()
         self._init_moderation()
-        self._init_media()
         self._init_admission()
 
     def close(self) -> None:

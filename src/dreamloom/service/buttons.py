@@ -228,17 +228,19 @@ class ButtonsMixin(SubmissionsMixin):
                     response[GRID_SECONDS_KEY] = grid_seconds
                 image_png = self.files.read(image.path)
             try:
-                recipe = recipe_for_button(
-                    action,
-                    Recipe.from_dict(parent.recipe or {}),
-                    image_png,
-                    seed=seed,
-                    info=self.model,
-                    prompt=remix,
-                    variability=str(account.settings.get("variability") or "high"),
-                    mask=mask,
-                    zoom=zoom,
-                )
+                # Decodes the picture and the user's mask: one of the bounded decodes.
+                with self.decodes.held():
+                    recipe = recipe_for_button(
+                        action,
+                        Recipe.from_dict(parent.recipe or {}),
+                        image_png,
+                        seed=seed,
+                        info=self.model,
+                        prompt=remix,
+                        variability=str(account.settings.get("variability") or "high"),
+                        mask=mask,
+                        zoom=zoom,
+                    )
             except (ButtonInputError, ValueError) as err:
                 raise ServiceError(str(err)) from None
         spec = replace(

@@ -20,7 +20,6 @@ from PIL import Image
 
 from dreamloom.engine.describe import DescribeRecipe
 from dreamloom.safety import FetchError, FetchPolicy, fetch_image, load_upload
-from dreamloom.safety.decodes import DecodeSlots
 from dreamloom.service.commands import CommandsMixin
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.views import AccountView, JobView
@@ -38,11 +37,6 @@ class ImageInput:
 
 
 class MediaMixin(CommandsMixin):
-    decodes: DecodeSlots
-
-    def _init_media(self) -> None:
-        self.decodes = DecodeSlots(self.settings.image_decodes)
-
     @property
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(
