@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_jobs_dispatcher import Env
 
 from dreamloom.engine.describe import DescribeRecipe, describe_prompts, from_pixels, is_describe
 from dreamloom.jobs.executor import engine_runner, fake, instant
 from dreamloom.jobs.executor.base import Task
-from dreamloom.jobs.outputs import describe_response
+from dreamloom.jobs.outputs import LEGACY_DESCRIBE_ERROR, describe_response
+from dreamloom.jobs.submit import submit_jobs
+from dreamloom.store.db import Database
+from dreamloom.store.jobs_repo import JobSpec
 
 
 def _png(size: tuple[int, int], rgb: tuple[int, int, int]) -> bytes:
@@ -57,3 +62,36 @@ def test_the_stored_response_numbers_the_prompts() -> None:
     assert response["prompts"] == ["a", "b", "c", "d"]
     assert response["content"] == "1️⃣ a\n\n2️⃣ b\n\n3️⃣ c\n\n4️⃣ d"
     assert response["embeds"] == [{"description": response["content"]}]
+
+
+@pytest.fixture
+def env(db: Database, tmp_path: Path) -> Iterator[Env]:
+    environment = Env(db, tmp_path)
+    yield environment
+    for dispatcher in environment.dispatchers:
+        dispatcher.stop()
+
+
+def _describe(env: Env, account: int, recipe: dict[str, object] | None) -> str:
+    spec = JobSpec(verb="describe", mode="fast", job_type="text", recipe=recipe)
+    with env.db.session(write=True) as session:
+        (job,) = submit_jobs(session, account, [spec], env.plans)
+    return job.id
+
+
+def test_the_dispatcher_runs_a_describe_records_its_prompts_and_charges_it(env: Env) -> None:
+    dispatcher = env.dispatcher()
+    account = env.account()
+    data = _png((96, 64), (220, 30, 30))
+    job_id = _describe(env, account, DescribeRecipe(image=data).to_dict())
+    # A describe queued by the version that ran it beside the queue has no image stored.
+    legacy = _describe(env, account, None)
+    dispatcher.start()
+    done = env.wait(job_id, "completed")
+    picture = Image.open(io.BytesIO(data)).convert("RGB")
+    expected = [f"{p} --ar 3:2" for p in from_pixels(picture)]
+    assert done.response is not None and done.response["prompts"] == expected
+    assert done.response["content"].startswith("1️⃣ ") and env.images(job_id) == []
+    (line,) = env.ledger(job_id)
+    assert line.gpu_seconds > 0 and line.charged_seconds > 0
+    assert env.wait(legacy, "failed").error == LEGACY_DESCRIBE_ERROR

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dreamloom.engine.describe import is_describe
 from dreamloom.events import EventBus, JobEvent
 from dreamloom.jobs import scheduler
 from dreamloom.jobs.accounting import cost_seconds
@@ -45,7 +46,7 @@ from dreamloom.jobs.executor.base import (
 )
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
-from dreamloom.jobs.outputs import describe_response, save_error
+from dreamloom.jobs.outputs import LEGACY_DESCRIBE_ERROR, describe_response, save_error
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
 from dreamloom.store import jobs_repo, ledger
@@ -454,6 +455,11 @@ class Dispatcher:
 
     def _launch(self, job: JobRow) -> None:
         """Hand a job just marked started (``mode_effective`` set) to the executor."""
+        if job.verb == "describe" and not is_describe(job.recipe):
+            # Queued by a version that ran describes beside the queue and stored no image:
+            # nothing here can run it again.
+            self._fail(job.id, LEGACY_DESCRIBE_ERROR)
+            return
         mode = job.mode_effective or job.mode_requested
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:

@@ -15,6 +15,10 @@ _NUMBERS: Final = ("1️⃣", "2️⃣", "3️⃣", "4️⃣")
 # Where the disk is the problem, the user is told so: the job may succeed later.
 DISK_FULL_ERROR: Final = "Not enough disk space to save the images"
 _DISK_FULL: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
+# A describe interrupted by the upgrade to queued describes has no stored image to run from.
+LEGACY_DESCRIBE_ERROR: Final = (
+    "Describe was interrupted by a restart; please submit the image again"
+)
 
 
 def describe_response(prompts: Sequence[str]) -> dict[str, Any]:
