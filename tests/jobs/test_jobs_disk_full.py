@@ -4,16 +4,22 @@ keeps no partial files, is not charged, and never stays started."""
 from __future__ import annotations
 
 import errno
+import io
 import multiprocessing
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image as PILImage
 from test_jobs_dispatcher import Env, _held
 
 from dreamloom.jobs.executor import worker
-from dreamloom.jobs.executor.base import FAKE_RUNNER, Task, TaskFailure, load_runner
+from dreamloom.jobs.executor.base import FAKE_RUNNER, Task, TaskFailure, TaskResult, load_runner
 from dreamloom.jobs.outputs import DISK_FULL_ERROR
 from dreamloom.store import jobs_repo
 from dreamloom.store.db import Database
@@ -113,3 +119,62 @@ def test_a_worker_that_cannot_write_its_images_removes_them_and_says_why(
     assert isinstance(result, TaskFailure)
     assert (result.error, result.retryable) == (DISK_FULL_ERROR, False)
     assert len(written) == 3 and not any(out.glob("*.png"))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 128 KB tmpfs: room for the grid of four noise pictures, not for the singles
+    too (root only, where mounting is allowed)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace')}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
+def _noise_png(seed: int) -> bytes:
+    out = io.BytesIO()
+    pixels = np.random.default_rng(seed).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    PILImage.fromarray(pixels, mode="RGB").save(out, format="PNG")
+    return out.getvalue()  # ~27 KB: noise does not compress
+
+
+def test_a_real_full_disk_fails_the_job_and_frees_what_it_wrote(
+    env: Env, small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env.files = ImageFiles(small_disk)
+    saves: list[int] = []
+    real_save = ImageFiles.save
+
+    def save(self: ImageFiles, job_id: str, index: int, data: bytes, when: Any) -> str:
+        path = real_save(self, job_id, index, data, when)
+        saves.append(index)  # only what really landed on the disk
+        return path
+
+    monkeypatch.setattr(ImageFiles, "save", save)
+
+    def written() -> list[int]:
+        return saves
+
+    dispatcher, executor = _held(env)
+    (job_id,) = env.submit(dispatcher, env.account())
+    env.wait(job_id, "started")
+    free_before = shutil.disk_usage(small_disk).free
+    assert executor.on_event is not None
+    images = [_noise_png(i) for i in range(4)]
+    executor.on_event(TaskResult(job_id, images, [1, 2, 3, 4], 0.5))
+    job = env.wait(job_id, "failed", timeout=10)
+    assert job.error == DISK_FULL_ERROR and env.ledger(job_id) == []
+    assert written(), "the grid was written before the disk filled"
+    assert not list(small_disk.rglob("*.png")) and not list(small_disk.rglob(".tmp-*"))
+    assert shutil.disk_usage(small_disk).free == free_before
