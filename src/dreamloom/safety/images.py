@@ -81,9 +81,17 @@ class FetchedImage:
         return MIME_TYPES[self.format]
 
 
+# The EXIF tag that says how a photo is turned (1: upright).
+_ORIENTATION: Final = 0x0112
+
+
 def _normalize(image: Image.Image) -> Image.Image:
     # Phones store photos sideways with an EXIF hint; the engine must see what the user sees.
-    upright = ImageOps.exif_transpose(image)
+    # Each step copies the picture only when it changes it: a decoded upload is the largest
+    # allocation of a request, and two spare copies of it tripled a burst's memory.
+    upright = image
+    if image.getexif().get(_ORIENTATION, 1) != 1:
+        upright = ImageOps.exif_transpose(image)
     if upright.mode.startswith("I"):
         # 16-bit greyscale: Pillow's convert() clips to 255, which would blow out the picture.
         scaled = (np.asarray(upright, dtype=np.uint32) >> 8).astype(np.uint8)
@@ -91,7 +99,10 @@ def _normalize(image: Image.Image) -> Image.Image:
     has_alpha = upright.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         "transparency" in upright.info
     )
-    return upright.convert("RGBA" if has_alpha else "RGB")
+    mode = "RGBA" if has_alpha else "RGB"
+    if upright.mode == mode and "transparency" not in upright.info:
+        return upright
+    return upright.convert(mode)
 
 
 def decode_image(

@@ -73,7 +73,9 @@ class MediaMixin(CommandsMixin):
         the job stores the file itself, as received."""
         self.require_subscription(account)
         self.require_unlocked(account)
-        _, data = self.load_image(source)
+        # Only the file is kept: the decoded picture (the request's largest allocation) is
+        # dropped here rather than held while the job is admitted.
+        data = self.load_image(source)[1]
         spec = JobSpec(
             verb="describe",
             mode=str(account.settings.get("mode") or "fast"),
