@@ -124,7 +124,7 @@ def decode_image(
             width, height = opened.size
             if width * height > policy.max_pixels:
                 raise FetchError(too_many_pixels(policy, (width, height)))
-            # Only so many pictures are decoded at once, server-wide: memory stays flat
+            # Only so many pictures are decoded at once per process: memory stays flat
             # under a burst of uploads (see ``DecodeSlots``).
             with policy.decodes.held() if policy.decodes is not None else nullcontext():
                 opened.load()
