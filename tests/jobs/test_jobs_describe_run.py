@@ -92,6 +92,7 @@ def test_the_dispatcher_runs_a_describe_records_its_prompts_and_charges_it(env: 
     expected = [f"{p} --ar 3:2" for p in from_pixels(picture)]
     assert done.response is not None and done.response["prompts"] == expected
     assert done.response["content"].startswith("1️⃣ ") and env.images(job_id) == []
+    assert done.recipe == {"operation": "describe"}  # the picture is not kept once described
     (line,) = env.ledger(job_id)
     assert line.gpu_seconds > 0 and line.charged_seconds > 0
     assert env.wait(legacy, "failed").error == LEGACY_DESCRIBE_ERROR

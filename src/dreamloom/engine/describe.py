@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from PIL import Image
 
@@ -51,6 +51,10 @@ class DescribeRecipe:
             # A recipe written by a newer version must not run silently with parts ignored.
             raise ValueError(f"not a describe recipe: {sorted(data)}")
         return cls(image=base64.b64decode(str(data["image"])))
+
+
+# What a completed describe keeps of its recipe: its input is dropped (see the dispatcher).
+DESCRIBED_RECIPE: Final = {"operation": str(TextOperation.DESCRIBE)}
 
 
 def is_describe(recipe: Mapping[str, Any] | None) -> bool:

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dreamloom.engine.describe import is_describe
+from dreamloom.engine.describe import DESCRIBED_RECIPE, is_describe
 from dreamloom.events import EventBus, JobEvent
 from dreamloom.jobs import scheduler
 from dreamloom.jobs.accounting import cost_seconds
@@ -555,19 +555,16 @@ class Dispatcher:
                 self._fail(job.id, save_error(exc))
                 continue
             cost = self._cost(job, flight.mode, result.compute_seconds)
-            response = (
-                {**(job.response or {}), **describe_response(result.prompts)}
-                if result.prompts
-                else None
-            )
-            finished.append(
-                (
-                    job,
-                    flight,
-                    result,
-                    Completion(job.id, result.compute_seconds, cost, images, response),
+            completion = Completion(job.id, result.compute_seconds, cost, images)
+            if result.prompts:
+                completion = replace(
+                    completion,
+                    response={**(job.response or {}), **describe_response(result.prompts)},
+                    # The uploaded picture was kept only to run the job again after a restart:
+                    # a finished describe does not carry megabytes into every read of its row.
+                    recipe=dict(DESCRIBED_RECIPE),
                 )
-            )
+            finished.append((job, flight, result, completion))
         if not finished:
             return
         now = self._clock()
