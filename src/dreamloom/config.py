@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # private, loopback and link-local addresses only when allowed, or for these hosts.
     allow_private_urls: bool = False
     allowed_hosts: list[str] = Field(default_factory=list)
+    # User images (describe, blend, region masks): more pixels than this, read from the file's
+    # header, are refused before decoding; at most this many are decoded at once in each HTTP
+    # process, so that a burst of uploads cannot take memory with it (25 Mpx: ~100 MB decoded).
+    image_max_pixels: int = Field(default=25_000_000, gt=0)
+    image_decodes: int = Field(default=2, ge=1)
     # Prompt moderation: an operator's term list file replaces the shipped one; extra terms
     # add to it, allowed terms let words through that it would block.
     moderation_terms_file: Path | None = None

@@ -37,6 +37,7 @@ from dreamloom.jobs.dispatcher import (
 from dreamloom.jobs.executor.base import ENGINE_RUNNER, FAKE_RUNNER
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.prompt.versions import DEFAULT_VERSION
+from dreamloom.safety.decodes import DecodeSlots
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.views import AccountView, ImageView, JobView
 from dreamloom.store import jobs_repo
@@ -96,6 +97,9 @@ class ServiceBase:
         self._fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
         self.events = EventBus()
         self.model: ModelInfo = model_info(settings.model, settings.models_dir)
+        # Every decode of a user's picture (uploads, URLs, blend inputs, region masks) takes a
+        # slot: a burst of requests costs at most this many decoded pictures of memory.
+        self.decodes = DecodeSlots(settings.image_decodes)
         self._lock = _DispatcherLock(settings.data_dir / "dispatcher.lock")
         self._dispatcher: Dispatcher | None = None
         self._relay_server: RelayServer | None = None

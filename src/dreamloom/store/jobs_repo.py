@@ -367,6 +367,10 @@ class Completion:
     gpu_seconds: float
     cost_seconds: float
     images: Sequence[ImageSpec] = ()
+    # The job's whole stored response when the run changes it (a text result); None keeps it.
+    response: dict[str, Any] | None = None
+    # A recipe to store instead of the one that ran (one whose inputs are no longer needed).
+    recipe: dict[str, Any] | None = None
 
 
 def complete_jobs(session: Session, completions: Sequence[Completion], now: datetime) -> set[str]:
@@ -387,6 +391,8 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
                 cost_seconds=completion.cost_seconds,
                 error=None,
                 preview_path=None,  # the file goes with the run (Dispatcher._end_run)
+                **({} if completion.response is None else {"response": completion.response}),
+                **({} if completion.recipe is None else {"recipe": completion.recipe}),
             )
         )
         if getattr(result, "rowcount", 0):
