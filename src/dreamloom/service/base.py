@@ -61,7 +61,9 @@ class _DispatcherLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
-        handle = open(self._path, "a+")  # noqa: SIM115 - held for the process's lifetime
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # one made 0644 before the data directory's files were private
+        handle = os.fdopen(fd, "r+")  # held for the process's lifetime
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -31,6 +31,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # How long a SQLite writer waits for another writer's lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# The database's files: this user only (the data directory is 0700 too, see config).
+PRIVATE_FILE_MODE = 0o600
+_SQLITE_FILES = ("", "-wal", "-shm", "-journal", "-writelock")
+
 # Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE (see below).
 _WRITE_OPTION = "dreamloom_write"
 
@@ -42,6 +46,8 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
 
+    if parsed.database not in (None, "", ":memory:"):
+        make_private(parsed.database)
     connect_args = dict(kwargs.pop("connect_args", {}))
     # The dispatcher thread and the request threads share the pool.
     connect_args.setdefault("check_same_thread", False)
@@ -51,6 +57,19 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(url, connect_args=connect_args, **kwargs)
     _configure_sqlite(engine)
     return engine
+
+
+def make_private(database: str) -> None:
+    """Make a SQLite database and its companion files readable by this user only (0600).
+
+    SQLite creates a database file 0644 and gives its -wal and -shm files the database
+    file's mode, so the file is created here first; files made before this rule are
+    tightened."""
+    with contextlib.suppress(OSError):  # no such folder: SQLite says so when it opens it
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE))
+    for suffix in _SQLITE_FILES:
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(f"{database}{suffix}", PRIVATE_FILE_MODE)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -97,7 +116,7 @@ class SQLiteWriteLock:
         try:
             if self._depth == 0 and self._path is not None:
                 if self._fd is None:
-                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
         except BaseException:
             self._threads.release()
