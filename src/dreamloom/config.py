@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     # A running job that sends nothing (no progress, no result) this long has its worker
     # killed and fails; 0 turns the watchdog off. A worker's first job also loads the model.
     job_stall_timeout_s: float = 900.0
+    # How long a database write waits for SQLite's write lock (held by another writer, a
+    # backup, an operator's sqlite3 shell) before giving up: a submission then answers 503
+    # with Retry-After instead of holding the request.
+    database_busy_timeout_s: float = Field(default=10.0, gt=0)
     # Optional JSON/TOML-free override of plan limits: path to a JSON file (see jobs.plans).
     plans_file: Path | None = None
 

@@ -89,7 +89,9 @@ class ServiceBase:
     def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
         self.settings = settings
         self._want_dispatch = dispatch and settings.dispatch
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(
+            settings.resolved_database_url(), busy_timeout_s=settings.database_busy_timeout_s
+        )
         self.files = ImageFiles(settings.images_dir)
         self.plans = PlanBook.load(settings.plans_file)
         # Shared with this process's dispatcher, which takes its charges off at once: admission
