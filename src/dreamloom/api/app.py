@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dreamloom.api import server
@@ -32,7 +31,7 @@ from dreamloom.api.v3 import jobs as v3_jobs
 from dreamloom.api.v3.webhooks import WebhookWorker
 from dreamloom.config import Settings
 from dreamloom.service import Service, ServiceError
-from dreamloom.store.errors import StoreUnavailable, unavailable
+from dreamloom.service.errors import STORE_FAILURES, unavailable
 
 
 def create_app(
@@ -76,9 +75,6 @@ def create_app(
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
-    @app.exception_handler(StoreUnavailable)
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(OSError)
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The database's lock held too long, a full disk: 503, try again later (the write
         # was rolled back). Anything else of these kinds is still a 500.
@@ -90,6 +86,9 @@ def create_app(
             status_code=503,
             headers={"Retry-After": str(typed.retry_after_s)},
         )
+
+    for kind in STORE_FAILURES:
+        app.add_exception_handler(kind, store_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
