@@ -114,3 +114,18 @@ def test_a_full_database_raises_store_full_and_writes_nothing(tmp_path: Path) ->
             session.flush()
     assert _accounts(db) == 0
     db.dispose()
+
+
+def test_which_errors_mean_try_again_later() -> None:
+    """A file write on a full disk (an upload, say) counts as a full store; other OS and
+    driver errors stay what they are (a 500: a bug to see, not to retry)."""
+    import errno
+
+    from dreamloom.store.errors import unavailable
+
+    assert isinstance(unavailable(OSError(errno.ENOSPC, "No space left on device"), 1), StoreFull)
+    assert isinstance(unavailable(OSError(errno.EDQUOT, "Disk quota exceeded"), 1), StoreFull)
+    assert unavailable(FileNotFoundError(errno.ENOENT, "gone"), 1) is None
+    assert unavailable(sqlite3.OperationalError("no such table: x"), 1) is None
+    busy = unavailable(sqlite3.OperationalError("database is locked"), 2.5)
+    assert isinstance(busy, StoreBusy) and "2.5 s" in busy.message and busy.retry_after_s > 0
