@@ -17,13 +17,13 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from dreamloom.events import EventBus, JobEvent, Subscription
-from dreamloom.jobs.dispatcher import (
+from dreamloom.jobs.cancel import (
     CANCELLED_ERROR,
-    Dispatcher,
     JobNotFoundError,
     NotCancellableError,
     cancel_job,
 )
+from dreamloom.jobs.dispatcher import Dispatcher
 from dreamloom.jobs.executor.base import FAKE_RUNNER, Task, TaskResult
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import png_size

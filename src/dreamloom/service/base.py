@@ -25,17 +25,13 @@ from sqlalchemy.orm import Session
 from dreamloom.config import Settings
 from dreamloom.engine import ModelInfo, model_info
 from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
-from dreamloom.events import EventBus
-from dreamloom.jobs.balance import FastBalanceCache
+from dreamloom.events import EventBus, publish_job_event
+from dreamloom.jobs.balance import BALANCE_CACHE_SECONDS, FastBalanceCache
 from dreamloom.jobs.buttons import SPLITS, action_of_job, buttons_for, result_kind
-from dreamloom.jobs.dispatcher import (
-    BALANCE_CACHE_SECONDS,
-    Dispatcher,
-    build_dispatcher,
-    publish_job_event,
-)
+from dreamloom.jobs.dispatcher import Dispatcher
 from dreamloom.jobs.executor.base import ENGINE_RUNNER, FAKE_RUNNER
 from dreamloom.jobs.plans import PlanBook
+from dreamloom.jobs.wiring import build_dispatcher
 from dreamloom.prompt.versions import DEFAULT_VERSION
 from dreamloom.safety.decodes import DecodeSlots
 from dreamloom.service.errors import ServiceError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dreamloom.jobs.dispatcher import CANCELLED_ERROR, NotCancellableError, cancel_job
+from dreamloom.jobs.cancel import CANCELLED_ERROR, NotCancellableError, cancel_job
 from dreamloom.service.errors import JOB_NOT_FOUND, ServiceError, job_expired
 from dreamloom.service.media import MediaMixin
 from dreamloom.service.views import AccountView, ImageFile, JobView, RunningJobs

@@ -20,6 +20,9 @@ from typing import Any, Protocol
 
 ENGINE_RUNNER = "dreamloom.jobs.executor.engine_runner:run"
 FAKE_RUNNER = "dreamloom.jobs.executor.fake:run"
+# A task's recipe carries the output filter's threshold under this key (the engine runner
+# takes it out before the recipe is read); absent: outputs are not classified.
+MODERATION_KEY = "_moderation_threshold"
 
 
 @dataclass(frozen=True)

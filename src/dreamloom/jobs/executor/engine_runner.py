@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from dreamloom.jobs.executor.base import (
+    MODERATION_KEY,
     CancelledCallback,
     ProgressCallback,
     RunnerOutput,
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 _loaded: tuple[tuple[str, str, str], Backend] | None = None
 # The output filter, loaded on the first job that asks for it (per threshold).
 _moderators: dict[float, ImageModerator] = {}
-# Kept in step with jobs.dispatcher.MODERATION_KEY (not imported: workers stay light).
-MODERATION_KEY = "_moderation_threshold"
 
 
 def _backend(task: Task) -> Backend:
