@@ -11,7 +11,7 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -169,6 +169,11 @@ class Database:
             raise
         finally:
             session.close()
+
+    def after_commit(self, callback: Callable[[Session], None]) -> None:
+        """Call ``callback(session)`` after each commit of this database's sessions (the
+        outbox wakes its worker so; ``session.info`` says what the transaction wrote)."""
+        event.listen(self._sessions, "after_commit", callback)
 
     def dispose(self) -> None:
         self.engine.dispose()
