@@ -17,6 +17,7 @@ import multiprocessing.process
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -41,6 +42,7 @@ def serve(
 
     from dreamloom.api.app import create_app
 
+    settings = with_public_url(settings, host, port)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -51,9 +53,10 @@ def serve(
         uvicorn.run(create_app(settings, settle_heap=True), **options)
         return
 
+    from dreamloom.api.v3.webhooks import webhook_renderer
     from dreamloom.service import Service
 
-    with Service(settings) as service:
+    with Service(settings, renderer=webhook_renderer(settings)) as service:
         if not service.dispatching:
             raise RuntimeError(
                 f"another process already runs the scheduler of {settings.data_dir}; stop it first"
@@ -65,6 +68,24 @@ def serve(
         # environment, and never schedule.
         env = settings_env(settings) | {"DREAMLOOM_DISPATCH": "false"}
         _supervise(processes, env, options)
+
+
+def with_public_url(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` with ``public_url`` set: as configured, else the address served. A
+    wildcard bind (0.0.0.0, ::) names no address clients use: the machine's name stands in
+    for it, with a hint to set the URL."""
+    if settings.public_url:
+        return settings
+    if host in ("0.0.0.0", "::", ""):
+        name = socket.gethostname() or "localhost"
+        print(
+            f"links will use http://{name}:{port}; set DREAMLOOM_PUBLIC_URL to the address "
+            "clients reach this server at",
+            file=sys.stderr,
+        )
+        host = name
+    netloc = f"[{host}]" if ":" in host else host
+    return settings.model_copy(update={"public_url": f"http://{netloc}:{port}"})
 
 
 def _supervise(count: int, env: dict[str, str], options: dict[str, Any]) -> None:

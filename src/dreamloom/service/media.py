@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from PIL import Image
@@ -116,8 +116,9 @@ class MediaMixin(CommandsMixin):
         )
         with self.db.session(write=True) as session:
             chosen = self._pick_channel(session, account, channel, 1, "text")
-            (job,) = jobs_repo.create_jobs(session, account.id, [spec])
-            job.channel = chosen
+            placed = self._targeted(session, replace(spec, channel=chosen))
+            (job,) = jobs_repo.create_jobs(session, account.id, [placed])
+            jobs_repo.record_changes(session, [job], jobs_repo.STARTED, self._now())
             # Started at once: the dispatcher only runs jobs with a recipe, and this one is
             # run here, so it must not look queued to it.
             job.status = jobs_repo.STARTED
