@@ -127,15 +127,20 @@ def test_webhooks_are_retried_and_channel_urls_get_events_too(
     assert carol.wait(job["jobid"])["status"] == "completed"
 
 
-def test_webhooks_to_private_addresses_are_not_called(bob: Client, receiver: Receiver) -> None:
-    loopback = f"http://127.0.0.1:{receiver.port}/private-hook"
-    job = bob.submit(
-        "/jobs/imagine",
-        {"prompt": "a door --seed 3", "replyUrl": loopback, "replyLevel": "minimal"},
+def test_a_private_reply_url_is_refused_at_submission(bob: Client) -> None:
+    """Accepted, it would never be called: the client learns it at once (400), for the job's
+    replyUrl and for a channel's."""
+    for url in ("http://127.0.0.1:9/private-hook", "http://[::1]:9/x", "http://169.254.169.254/"):
+        response = bob.post(
+            "/jobs/imagine", json={"prompt": "a door --seed 3", "replyUrl": url, "stream": False}
+        )
+        assert response.status_code == 400, response.text
+        assert url in response.json()["error"] and "private" in response.json()["error"]
+    channel = bob.http.post(
+        "/v3/midjourney/accounts", json={"replyUrl": "http://10.0.0.7/channel-hook"}
     )
-    assert bob.wait(job["jobid"])["status"] == "completed"
-    time.sleep(0.5)
-    assert receiver.bodies("/private-hook") == []
+    assert channel.status_code == 400, channel.text
+    assert "http://10.0.0.7/channel-hook" in channel.json()["error"]
 
 
 def _statuses(events: list[dict[str, Any]]) -> list[str]:
