@@ -81,9 +81,11 @@ class Settings(BaseSettings):
     # Output images scoring at or above this NSFW probability are blocked (1.0: only certain
     # ones; the classifier is skipped when it is above 1).
     image_moderation_threshold: float = 0.8
-    # Webhooks: attempts per event and the first retry delay (doubling each time).
+    # Webhooks: attempts per event and the first retry delay (doubling each time, up to
+    # webhook_backoff_max_s).
     webhook_attempts: int = 5
     webhook_backoff_s: float = 0.5
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0)
     # The time limit of one webhook request, from resolving its host to its answer's status.
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     # Delivered events are kept this long after their job's last event was settled (a

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import Client, Receiver, Server
+from api_helpers import Client, Receiver, Server, deliveries_across_a_crash
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +142,18 @@ def test_a_private_reply_url_is_refused_at_submission(bob: Client) -> None:
     )
     assert channel.status_code == 400, channel.text
     assert "http://10.0.0.7/channel-hook" in channel.json()["error"]
+
+
+def imagine_with_webhook(client: Client, reply_url: str, level: str) -> str:
+    job = client.submit(
+        "/jobs/imagine",
+        {"prompt": "a lighthouse in fog --seed 5", "replyUrl": reply_url, "replyLevel": level},
+    )
+    return str(job["jobid"])
+
+
+def test_webhooks_survive_a_receiver_down_and_a_sigkill(tmp_path: Path) -> None:
+    deliveries_across_a_crash(tmp_path / "data", imagine_with_webhook)
 
 
 def _statuses(events: list[dict[str, Any]]) -> list[str]:

@@ -75,9 +75,10 @@ Renderer = Callable[[JobView, DeliveryEvent], dict[str, Any]]
 ViewReader = Callable[[str], JobView | None]
 
 
-def backoff_delay(first_delay: float, failed_attempts: int) -> float:
-    """Seconds before the next attempt after ``failed_attempts`` failures (1, 2, ...)."""
-    return float(first_delay * 2 ** max(0, failed_attempts - 1))
+def backoff_delay(first_delay: float, failed_attempts: int, longest: float) -> float:
+    """Seconds before the next attempt after ``failed_attempts`` failures (1, 2, ...):
+    doubling from ``first_delay``, never more than ``longest``."""
+    return float(min(longest, first_delay * 2 ** min(64, max(0, failed_attempts - 1))))
 
 
 class DeliveryWorker:
@@ -100,6 +101,7 @@ class DeliveryWorker:
         self._transport = transport
         self._attempts = max(1, settings.webhook_attempts)
         self._backoff = max(0.0, settings.webhook_backoff_s)
+        self._longest_backoff = settings.webhook_backoff_max_s
         self._retention = timedelta(seconds=max(0.0, settings.delivery_retention_s))
         self._policy = FetchPolicy(
             allow_private=settings.allow_private_urls,
@@ -246,7 +248,8 @@ class DeliveryWorker:
                 return
             retry_at = None
             if not final and failures < self._attempts:
-                retry_at = now + timedelta(seconds=backoff_delay(self._backoff, failures))
+                delay = backoff_delay(self._backoff, failures, self._longest_backoff)
+                retry_at = now + timedelta(seconds=delay)
             outbox.mark_failed(session, entry.id, now, error, retry_at)
         if retry_at is None:
             self.given_up += 1
