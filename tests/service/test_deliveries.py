@@ -52,8 +52,8 @@ def finished_job(db: Database, path: str, level: str = "all") -> str:
     return row.id
 
 
-def render(view: Any, event: DeliveryEvent) -> dict[str, Any]:
-    return {"jobid": view.id, "status": event.status}
+def render(view: Any, event: DeliveryEvent) -> tuple[str, dict[str, Any]]:
+    return f"job_{event.status}", {"jobid": view.id, "status": event.status}
 
 
 def run_worker(db: Database, handler: Handler, **settings: Any) -> DeliveryWorker:
@@ -114,7 +114,7 @@ def test_a_lanes_events_go_in_order_after_retries_each_with_its_id(db: Database)
         "completed",
     ]
     assert [r.headers["x-dreamloom-seq"] for r in seen] == ["1", "1", "1", "2", "3"]
-    assert [r.headers["x-dreamloom-event"] for r in seen][-1] == "midjourney_completed"
+    assert [r.headers["x-dreamloom-event"] for r in seen][-1] == "job_completed"
     ids = [r.headers["x-dreamloom-event-id"] for r in seen]
     assert ids[0] == ids[1] == ids[2] and len(set(ids)) == 3  # a retry is the same event
     assert states(db, job_id)[0] == ("created", DeliveryState.DELIVERED, 3)

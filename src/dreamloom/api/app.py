@@ -24,10 +24,11 @@ from dreamloom.api.context import ApiContext
 from dreamloom.api.events_hub import EventHub
 from dreamloom.api.native import images as native_images
 from dreamloom.api.native import users as native_users
+from dreamloom.api.urls import signer_for
 from dreamloom.api.v3 import accounts as v3_accounts
 from dreamloom.api.v3 import commands as v3_commands
 from dreamloom.api.v3 import jobs as v3_jobs
-from dreamloom.api.v3.webhooks import signer_for, webhook_renderer
+from dreamloom.api.v3.webhooks import webhook_renderer
 from dreamloom.config import Settings
 from dreamloom.service import Service, ServiceError
 

@@ -16,8 +16,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.events_hub import EventHub
-from dreamloom.api.urls import Signer, Urls
-from dreamloom.api.v3.webhooks import public_base
+from dreamloom.api.urls import Signer, Urls, public_base
 from dreamloom.service import AccountView, Service, ServiceError
 
 T = TypeVar("T")

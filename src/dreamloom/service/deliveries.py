@@ -49,14 +49,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS: Final = 1.0
 MAX_IN_FLIGHT: Final = 32
 PRUNE_SECONDS: Final = 60.0
-EVENT_NAMES: Final = {
-    "created": "midjourney_created",
-    "started": "midjourney_started",
-    "progress": "midjourney_progress",
-    "completed": "midjourney_completed",
-    "failed": "midjourney_failed",
-    "moderated": "midjourney_moderated",
-}
 
 
 @dataclass(frozen=True)
@@ -70,8 +62,8 @@ class DeliveryEvent:
     at: datetime
 
 
-# (the job as it is now, the event) -> the JSON body a receiver gets.
-Renderer = Callable[[JobView, DeliveryEvent], dict[str, Any]]
+# (the job as it is now, the event) -> (the event's name, the JSON body a receiver gets).
+Renderer = Callable[[JobView, DeliveryEvent], tuple[str, dict[str, Any]]]
 ViewReader = Callable[[str], JobView | None]
 
 
@@ -207,9 +199,9 @@ class DeliveryWorker:
         prepared = await asyncio.to_thread(self._prepare, entry)
         if prepared is None:
             return "the job no longer exists", True
-        body, seq = prepared
+        name, body, seq = prepared
         headers = {
-            "X-Dreamloom-Event": EVENT_NAMES.get(entry.status, entry.status),
+            "X-Dreamloom-Event": name,
             "X-Dreamloom-Event-Id": entry.event_id,
             "X-Dreamloom-Seq": str(seq),
         }
@@ -227,7 +219,7 @@ class DeliveryWorker:
             return None, False
         return f"HTTP {status}", False
 
-    def _prepare(self, entry: Entry) -> tuple[dict[str, Any], int] | None:
+    def _prepare(self, entry: Entry) -> tuple[str, dict[str, Any], int] | None:
         view = self._view_of(entry.job_id)
         if view is None:
             return None
@@ -236,7 +228,7 @@ class DeliveryWorker:
         )
         with self._db.session() as session:
             seq = outbox.position(session, entry)
-        return self._render(view, event), seq
+        return (*self._render(view, event), seq)
 
     def _settle(self, entry: Entry, error: str | None, final: bool) -> None:
         now = self._clock()

@@ -19,29 +19,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from dreamloom.api.urls import Signer, Urls, load_or_create_key
+from dreamloom.api.urls import Signer, Urls, public_base, signer_for
 from dreamloom.api.v3.jobs_view import LiveState, render_job
+from dreamloom.api.v3.streaming import EVENT_NAMES
 from dreamloom.config import Settings
 from dreamloom.service import DeliveryEvent, JobView, Renderer
-
-DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-def public_base(settings: Settings) -> str:
-    """The base of every link this server hands out (``dreamloom serve`` fills the setting
-    in with the address it serves; an embedding that sets nothing gets the CLI's default)."""
-    return settings.public_url or DEFAULT_PUBLIC_URL
-
-
-def signer_for(settings: Settings) -> Signer:
-    return Signer(load_or_create_key(settings.data_dir / "url-signing.key"))
 
 
 def webhook_renderer(settings: Settings, signer: Signer | None = None) -> Renderer:
     urls = Urls(public_base(settings), signer or signer_for(settings))
 
-    def render(view: JobView, event: DeliveryEvent) -> dict[str, Any]:
+    def render(view: JobView, event: DeliveryEvent) -> tuple[str, dict[str, Any]]:
         live = LiveState(event.status, event.progress, event.error, event.preview_path, event.at)
-        return render_job(view, urls, live)
+        return EVENT_NAMES[event.status], render_job(view, urls, live)
 
     return render
