@@ -17,10 +17,10 @@ from api_helpers import (
     Receiver,
     Server,
     deliveries_across_a_crash,
+    imagine_with_webhook,
     start_server,
     stop_server,
 )
-from test_api_stream_and_webhooks import imagine_with_webhook
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import Client, Receiver, Server, deliveries_across_a_crash
+from api_helpers import (
+    Client,
+    Receiver,
+    Server,
+    deliveries_across_a_crash,
+    imagine_with_webhook,
+)
 
 
 @pytest.fixture(scope="module")
@@ -183,14 +189,6 @@ def test_another_users_host_header_never_reaches_your_links(
         assert links and all(link.startswith(f"{server.base}/images/") for link in links), links
         assert "evil" not in json.dumps(body)
     assert "?sig=" in hooked["response"]["attachments"][0]["url"]  # a stealth link
-
-
-def imagine_with_webhook(client: Client, reply_url: str, level: str) -> str:
-    job = client.submit(
-        "/jobs/imagine",
-        {"prompt": "a lighthouse in fog --seed 5", "replyUrl": reply_url, "replyLevel": level},
-    )
-    return str(job["jobid"])
 
 
 def test_webhooks_survive_a_receiver_down_and_a_sigkill(tmp_path: Path) -> None:
