@@ -184,3 +184,31 @@ def test_a_slow_receiver_holds_up_only_its_own_lane(db: Database) -> None:
         assert states(db, slow)[0][1] == DeliveryState.PENDING
     finally:
         worker.stop()
+
+
+def test_a_renderer_that_fails_counts_as_a_failed_attempt(db: Database) -> None:
+    """A lasting fault backs off and gives up like a receiver's, rather than spinning."""
+    job_id = finished_job(db, "/broken", level="minimal")
+
+    def broken(view: Any, event: DeliveryEvent) -> tuple[str, dict[str, Any]]:
+        raise RuntimeError("no shape for this")
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(204)
+
+    worker = DeliveryWorker(
+        db,
+        Settings(data_dir=Path("/nonexistent"), webhook_backoff_s=0.05, webhook_attempts=3),
+        lambda job_id: SimpleNamespace(id=job_id),  # type: ignore[arg-type,return-value]
+        broken,
+        transport=httpx.MockTransport(answer),
+    )
+    worker.start()
+    try:
+        wait_until(lambda: states(db, job_id)[0][1] == DeliveryState.GIVEN_UP)
+    finally:
+        worker.stop()
+    assert states(db, job_id) == [("completed", DeliveryState.GIVEN_UP, 3)]
+    with db.session() as session:
+        (entry,) = outbox.entries_of(session, job_id)
+    assert entry.last_error == "internal error: RuntimeError"

@@ -183,10 +183,14 @@ class DeliveryWorker:
 
     async def _send(self, entry: Entry) -> None:
         try:
-            error, final = await self._attempt(entry)
+            try:
+                error, final = await self._attempt(entry)
+            except Exception as exc:
+                # Rendering or reading failed: an attempt like any other (with its backoff),
+                # or a lasting fault would be retried at once, forever.
+                log.exception("delivery of %s failed", entry.event_id)
+                error, final = f"internal error: {type(exc).__name__}", False
             await self._guarded(lambda: self._settle(entry, error, final))
-        except Exception:
-            log.exception("delivery of %s failed", entry.event_id)
         finally:
             self._lanes.pop(entry.lane, None)
             if self._woken is not None:
