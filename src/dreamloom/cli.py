@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from dreamloom.domain import JobStatus
+
 if TYPE_CHECKING:
     from dreamloom.config import Settings
 
@@ -182,7 +184,7 @@ def imagine(
 
                 done = service.wait(job.id, on_progress=show)
                 bar.update(task, completed=100)
-                if done.status != "completed":
+                if done.status != JobStatus.COMPLETED:
                     failed = True
                     err_console.print(f"job {done.id}: {done.status} {done.error or ''}")
                     continue

@@ -67,12 +67,20 @@ class Settings(BaseSettings):
     job_retention_days: float = 62.0
     # Bearer token of the operator (POST /native/users); empty disables the admin endpoints.
     admin_token: str = ""
+    # Largest request body accepted (413 beyond it, before it is read or authenticated): a
+    # blend of five 10 MB uploads, the largest legitimate request, with room for the form.
+    max_body_bytes: int = Field(default=52 * 1024 * 1024, gt=0)
     # Upper bound of a channel's maxJobs (the reference: 15; maxImageJobs 12).
     channel_max_jobs: int = 15
     # Server-side fetches of user URLs (image prompts, describe, blend, webhooks) may reach
     # private, loopback and link-local addresses only when allowed, or for these hosts.
     allow_private_urls: bool = False
     allowed_hosts: list[str] = Field(default_factory=list)
+    # User images (describe, blend, region masks): more pixels than this, read from the file's
+    # header, are refused before decoding; at most this many are decoded at once in each HTTP
+    # process, so that a burst of uploads cannot take memory with it (25 Mpx: ~100 MB decoded).
+    image_max_pixels: int = Field(default=25_000_000, gt=0)
+    image_decodes: int = Field(default=2, ge=1)
     # Prompt moderation: an operator's term list file replaces the shipped one; extra terms
     # add to it, allowed terms let words through that it would block.
     moderation_terms_file: Path | None = None

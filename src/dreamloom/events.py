@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 
-TERMINAL_STATUSES = frozenset({"completed", "failed", "moderated"})
+from dreamloom.domain import TERMINAL_STATUSES, JobStatus
 
 
 def _now() -> datetime:
@@ -115,11 +115,11 @@ class Subscription:
     def _drop_one_progress(self, incoming: JobEvent) -> bool:
         """Make room by dropping the oldest progress event; False to drop ``incoming``."""
         for i, queued in enumerate(self._items):
-            if queued.status == "progress":
+            if queued.status == JobStatus.PROGRESS:
                 del self._items[i]
                 self.dropped += 1
                 return True
-        if incoming.status == "progress":
+        if incoming.status == JobStatus.PROGRESS:
             self.dropped += 1
             return False
         return True  # status changes always get in, even past maxsize

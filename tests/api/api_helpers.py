@@ -87,6 +87,10 @@ class Client:
         job: dict[str, Any] = response.json()
         return job
 
+    def run(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Submit (201: the job as created) and wait for the job to end."""
+        return self.wait(self.submit(path, body)["jobid"])
+
     def imagine(self, prompt: str) -> dict[str, Any]:
         return self.wait(self.submit("/jobs/imagine", {"prompt": prompt})["jobid"])
 
@@ -110,8 +114,14 @@ class Client:
         assert response.status_code == 200, (url, response.text)
         return Image.open(io.BytesIO(response.content)).convert("RGB")
 
-    def stream(self, path: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-        """POST with stream:true and collect the SSE events until the stream ends."""
+    def stream(
+        self,
+        path: str,
+        body: dict[str, Any],
+        on_event: Callable[[dict[str, Any]], object] | None = None,
+    ) -> list[dict[str, Any]]:
+        """POST with stream:true and collect the SSE events until the stream ends
+        (``on_event`` sees each as it comes, while the job goes on)."""
         events = []
         with self.http.stream("POST", f"{V3}{path}", json=body) as response:
             assert response.status_code == 200, response.read()
@@ -119,6 +129,8 @@ class Client:
             for line in response.iter_lines():
                 if line.startswith("data:"):
                     events.append(json.loads(line[5:]))
+                    if on_event is not None:
+                        on_event(events[-1])
         return events
 
 

@@ -24,7 +24,17 @@ def bob(server: Server) -> Client:
 
 
 def test_imagine_stream_runs_from_initialized_to_completed(bob: Client) -> None:
-    events = bob.stream("/jobs/imagine", {"prompt": "a quiet harbour --seed 4"})
+    fetched: list[httpx.Response] = []
+
+    def fetch_first_preview(event: dict[str, Any]) -> None:
+        # While the job runs: its preview goes once the run is over.
+        for attachment in event.get("job", {}).get("response", {}).get("attachments", []):
+            if "/previews/" in attachment["url"] and not fetched:
+                fetched.append(httpx.get(attachment["url"]))
+
+    events = bob.stream(
+        "/jobs/imagine", {"prompt": "a quiet harbour --seed 4"}, on_event=fetch_first_preview
+    )
     names = [e["event"] for e in events]
     assert names[0] == "initialized" and events[0]["seq"] == 0
     assert events[0]["message"] == "Stream initialized"
@@ -44,7 +54,9 @@ def test_imagine_stream_runs_from_initialized_to_completed(bob: Client) -> None:
         if j["status"] == "progress" and "attachments" in j.get("response", {})
     ]
     assert previews, "progress events carry preview attachments"
-    assert bob.http.get(previews[-1]).headers["content-type"] == "image/png"
+    assert fetched[0].status_code == 200
+    assert fetched[0].headers["content-type"] == "image/png"
+    assert bob.http.get(previews[-1]).status_code == 404  # gone with its run
     done = jobs[-1]
     assert done["code"] == 200 and len(done["response"]["imageUx"]) == 4
     assert done == {**bob.get(f"/jobs/{job_id}").json(), "updated": done["updated"]}

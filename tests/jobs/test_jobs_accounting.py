@@ -8,9 +8,7 @@ import pytest
 
 from dreamloom.jobs.accounting import (
     GrantInfo,
-    action_of,
     add_months,
-    cost_seconds,
     cycle_start_at,
     fast_balance,
     next_reset,
@@ -23,6 +21,7 @@ from dreamloom.jobs.balance import (
     relax_usage,
 )
 from dreamloom.jobs.plans import Costs, PlanBook
+from dreamloom.jobs.pricing import Charge, CostAction, price
 from dreamloom.store import accounts, ledger
 from dreamloom.store.db import Database
 
@@ -35,40 +34,23 @@ def at(days: float = 0, hours: float = 0) -> datetime:
     return T0 + timedelta(days=days, hours=hours)
 
 
-@pytest.mark.parametrize(
-    ("verb", "button", "action"),
-    [
-        ("button", "U1", "split"),
-        ("button", "u4", "split"),
-        ("button", "Upscale (Subtle)", "upscale"),
-        ("button", "Upscale (Creative)", "upscale"),
-        ("button", "V2", "variation"),
-        ("button", "Vary (Strong)", "variation"),
-        ("button", "Vary (Region)", "variation"),
-        ("button", "🔄", "default"),
-        ("imagine", None, "default"),
-        ("blend", None, "default"),
-    ],
-)
-def test_action_of(verb: str, button: str | None, action: str) -> None:
-    assert action_of(verb, button) == action
-
-
 def test_cost_multipliers() -> None:
-    def cost(mode: str, draft: bool = False, action: str = "default") -> float:
-        return cost_seconds(60.0, mode=mode, draft=draft, action=action, costs=COSTS)
+    def cost(mode: str, draft: bool = False, action: CostAction = CostAction.DEFAULT) -> float:
+        return price(Charge(action, 60.0, mode, draft), COSTS)
 
     assert cost("fast") == 60
     assert cost("turbo") == 120
     assert cost("relax") == 0
     assert cost("fast", draft=True) == 30
     assert cost("turbo", draft=True) == 60
-    assert cost("fast", action="split") == 0
-    assert cost("fast", action="upscale") == 60  # an upscale measures ~2x a grid by itself
+    assert cost("fast", action=CostAction.SPLIT) == 0
+    assert cost("fast", action=CostAction.UPSCALE) == 60  # no grid known: what it measured
     doubled = Costs(action_multipliers={"upscale": 2.0, "variation": 0.8})
-    assert cost_seconds(60, mode="fast", draft=False, action="upscale", costs=doubled) == 120
-    assert cost_seconds(60, mode="fast", draft=False, action="variation", costs=doubled) == 48
-    assert cost_seconds(-5, mode="fast", draft=False, action="default", costs=COSTS) == 0
+    assert price(Charge(CostAction.UPSCALE, 60, "fast"), doubled) == 120
+    assert price(Charge(CostAction.VARIATION, 60, "fast"), doubled) == 48
+    assert price(Charge(CostAction.DEFAULT, -5, "fast"), COSTS) == 0
+    # A button priced against its grid: the grid's seconds times the ratio, then multipliers.
+    assert price(Charge(CostAction.UPSCALE, 0.3, "turbo", grid_seconds=1.0), COSTS) == 4.0
 
 
 def test_monthly_cycles_are_anniversaries_of_the_anchor() -> None:

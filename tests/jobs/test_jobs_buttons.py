@@ -19,7 +19,7 @@ from dreamloom.jobs.buttons import (
     result_kind,
 )
 from dreamloom.jobs.executor.base import Task, TaskModerated
-from dreamloom.jobs.pricing import billable_seconds
+from dreamloom.jobs.pricing import Charge, CostAction, billed_seconds
 
 
 def test_every_reference_button_has_an_action_or_is_video() -> None:
@@ -57,10 +57,11 @@ def test_cost_categories_and_grid_pricing() -> None:
     assert cost_action("button", "V2") == "variation"
     assert cost_action("button", "🔄") == "default"
     assert cost_action("imagine", None) == "default"
-    assert billable_seconds("upscale", 0.3, 1.0) == 2.0
-    assert billable_seconds("variation", 0.9, 1.0) == pytest.approx(0.85)
-    assert billable_seconds("upscale", 0.3, None) == 0.3
-    assert billable_seconds("default", 1.5, 1.0) == 1.5
+    assert billed_seconds(Charge(CostAction.UPSCALE, 0.3, "fast", grid_seconds=1.0)) == 2.0
+    variation = Charge(CostAction.VARIATION, 0.9, "fast", grid_seconds=1.0)
+    assert billed_seconds(variation) == pytest.approx(0.85)
+    assert billed_seconds(Charge(CostAction.UPSCALE, 0.3, "fast")) == 0.3
+    assert billed_seconds(Charge(CostAction.DEFAULT, 1.5, "fast", grid_seconds=1.0)) == 1.5
 
 
 def test_zoom_values_and_variation_strength() -> None:

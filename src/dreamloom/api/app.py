@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dreamloom.api import server
 from dreamloom.api.context import ApiContext
 from dreamloom.api.events_hub import EventHub
+from dreamloom.api.limits import BodyLimitMiddleware
 from dreamloom.api.native import images as native_images
 from dreamloom.api.native import users as native_users
 from dreamloom.api.urls import signer_for
@@ -61,6 +62,9 @@ def create_app(
             svc.close()
 
     app = FastAPI(title="dreamloom", version="0.1.0", lifespan=lifespan)
+    # Outside every route: a body over the limit is refused before it is read or the token
+    # is looked at.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:

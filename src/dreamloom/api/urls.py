@@ -1,6 +1,7 @@
 """Links to images: absolute URLs, signed for stealth images.
 
-Public images are readable by anyone with the link (they are what the gallery shows). A
+Links name an image by its random key (never its row id), so that nobody can list the images by
+counting. Public images are readable by anyone with the link (they are what the gallery shows). A
 stealth image is readable by its owner's token, or through the signed link the owner's job
 JSON carries (clients fetch attachment URLs without headers, as they do Discord's): the
 signature is an HMAC of the image under a key kept in the data directory.
@@ -54,8 +55,8 @@ class Signer:
         return signature is not None and hmac.compare_digest(self.sign(subject), signature)
 
 
-def image_subject(image_id: int) -> str:
-    return f"image:{image_id}"
+def image_subject(key: str) -> str:
+    return f"image:{key}"
 
 
 def preview_subject(job_id: str) -> str:
@@ -69,10 +70,11 @@ class Urls:
         self.base = base.rstrip("/")
         self._signer = signer
 
-    def image(self, image_id: int, *, stealth: bool, ext: str = "png") -> str:
-        url = f"{self.base}/images/{image_id}.{ext}"
+    def image(self, key: str, *, stealth: bool, ext: str = "png") -> str:
+        """An image's link, by its random key (``Image.key``): unguessable, not a count."""
+        url = f"{self.base}/images/{key}.{ext}"
         if stealth:
-            url += f"?sig={self._signer.sign(image_subject(image_id))}"
+            url += f"?sig={self._signer.sign(image_subject(key))}"
         return url
 
     def preview(self, job_id: str, progress: int, *, stealth: bool) -> str:

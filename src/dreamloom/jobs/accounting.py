@@ -20,33 +20,6 @@ from datetime import datetime, timedelta
 
 from dreamloom.jobs.plans import Costs, Plan
 
-_UPSCALE_PREFIXES = ("upscale",)
-_VARIATION_PREFIXES = ("vary", "v1", "v2", "v3", "v4")
-_SPLITS = ("u1", "u2", "u3", "u4")
-
-
-def action_of(verb: str, button: str | None) -> str:
-    """The cost category of a job: split, upscale, variation or default."""
-    label = (button or "").strip().lower()
-    if label in _SPLITS:
-        return "split"
-    if label.startswith(_UPSCALE_PREFIXES) or verb.lower() == "upscale":
-        return "upscale"
-    if label.startswith(_VARIATION_PREFIXES) or verb.lower() in ("variation", "vary"):
-        return "variation"
-    return "default"
-
-
-def cost_seconds(
-    measured_seconds: float, *, mode: str, draft: bool, action: str, costs: Costs
-) -> float:
-    """Fast seconds charged for a run that measured ``measured_seconds`` of compute."""
-    multiplier = costs.mode_multipliers.get(mode, 1.0)
-    if draft:
-        multiplier *= costs.draft_multiplier
-    multiplier *= costs.action_multipliers.get(action, costs.action_multipliers.get("default", 1))
-    return max(0.0, measured_seconds) * multiplier
-
 
 def grant_expiry(kind: str, granted_at: datetime, costs: Costs) -> datetime:
     days = costs.purchased_expiry_days if kind == "purchased" else costs.bonus_expiry_days

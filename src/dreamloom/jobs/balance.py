@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import SpeedMode
 from dreamloom.jobs.accounting import (
     FastBalance,
     GrantInfo,
@@ -197,4 +198,4 @@ def relax_usage(
         if book.relax_usage_window_hours is not None:
             start = max(start, now - timedelta(hours=book.relax_usage_window_hours))
         since[account.id] = start
-    return ledger.gpu_seconds_since(session, since, mode="relax")
+    return ledger.gpu_seconds_since(session, since, mode=SpeedMode.RELAX)

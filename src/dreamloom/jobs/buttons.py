@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from dreamloom.jobs.pricing import CostAction
+
 Kind = Literal["grid", "single", "upscale"]
 Operation = Literal[
     "split", "reroll", "variation", "region", "zoom", "pan", "square", "upscale", "remaster"
@@ -51,23 +53,6 @@ UPSCALES: Final = {
     "Redo Upscale (4x)": "4x",
 }
 
-ALL_BUTTONS: Final = (
-    *SPLITS,
-    *VARIATIONS,
-    *PANS,
-    "Vary (Region)",
-    "Vary (Strong)",
-    "Vary (Subtle)",
-    *ZOOMS,
-    *(name for name in UPSCALES),
-    "Make Square",
-    "Make Variations",
-    "Remaster",
-    CUSTOM_ZOOM,
-    REROLL,
-    *VIDEO_BUTTONS,
-)
-
 GRID_BUTTONS: Final = (*SPLITS, REROLL, *VARIATIONS)
 _SINGLE_TOOLS: Final = (
     "Vary (Subtle)",
@@ -78,16 +63,12 @@ _SINGLE_TOOLS: Final = (
     CUSTOM_ZOOM,
     *PANS,
 )
-# Buttons that accept an edited prompt when the account's Remix mode is on (reference,
-# POST jobs/button); Custom Zoom always takes one.
-REMIX_BUTTONS: Final = frozenset(
-    {*VARIATIONS, "Vary (Region)", "Vary (Strong)", "Vary (Subtle)", *PANS, REROLL}
-)
+_PAN_WORDS: Final = {"left": "Left", "right": "Right", "up": "Up", "down": "Down"}
 
 
 @dataclass(frozen=True)
 class ButtonAction:
-    """What pressing a button does."""
+    """What pressing a button does: one row of the button table (``BUTTONS``)."""
 
     operation: Operation
     index: int | None = None  # U/V: which image of the grid (1-4)
@@ -96,6 +77,12 @@ class ButtonAction:
     direction: str | None = None  # pans: left | right | up | down
     upscale: str | None = None  # subtle | creative | 2x | 4x
     redo: bool = False
+    # Accepts an edited prompt when the account's Remix mode is on (reference, POST
+    # jobs/button); Custom Zoom always takes one.
+    remix: bool = False
+    # How Midjourney's message names the result ("Variations (Strong)", "Pan Left"); "" for
+    # a split or a reroll, whose message names no action.
+    caption: str = ""
 
     @property
     def result(self) -> Kind:
@@ -104,6 +91,58 @@ class ButtonAction:
         if self.operation == "upscale":
             return "upscale"
         return "grid"
+
+    @property
+    def cost(self) -> CostAction:
+        """The job's cost category (``pricing.price``): splits are free, upscales and
+        variations are priced against their grid."""
+        if self.operation == "split":
+            return CostAction.SPLIT
+        if self.operation == "upscale":
+            return CostAction.UPSCALE
+        if self.operation in ("variation", "region"):
+            return CostAction.VARIATION
+        return CostAction.DEFAULT
+
+
+def _table() -> dict[str, ButtonAction]:
+    table: dict[str, ButtonAction] = {}
+    for number, label in enumerate(SPLITS, start=1):
+        table[label] = ButtonAction("split", index=number)
+    for number, label in enumerate(VARIATIONS, start=1):
+        table[label] = ButtonAction(
+            "variation", index=number, strength="account", remix=True, caption="Variations"
+        )
+    table["Make Variations"] = ButtonAction("variation", strength="account", caption="Variations")
+    table["Vary (Subtle)"] = ButtonAction(
+        "variation", strength="subtle", remix=True, caption="Variations (Subtle)"
+    )
+    table["Vary (Strong)"] = ButtonAction(
+        "variation", strength="strong", remix=True, caption="Variations (Strong)"
+    )
+    table["Vary (Region)"] = ButtonAction("region", remix=True, caption="Variations (Region)")
+    for label, factor in ZOOMS.items():
+        table[label] = ButtonAction("zoom", zoom=factor, caption="Zoom Out")
+    table[CUSTOM_ZOOM] = ButtonAction("zoom", caption="Zoom Out")
+    for label, direction in PANS.items():
+        caption = f"Pan {_PAN_WORDS[direction]}"
+        table[label] = ButtonAction("pan", direction=direction, remix=True, caption=caption)
+    table["Make Square"] = ButtonAction("square", caption="Make Square")
+    for label, mode in UPSCALES.items():
+        redo = label.startswith("Redo")
+        caption = "Upscaled " + label.removeprefix("Redo ").removeprefix("Upscale ")
+        table[label] = ButtonAction("upscale", upscale=mode, redo=redo, caption=caption)
+    table[REROLL] = ButtonAction("reroll", remix=True)
+    table["Remaster"] = ButtonAction("remaster", caption="Remaster")
+    return table
+
+
+# The one table of buttons: label -> what it does, what its result is, what it costs, how its
+# message names it, whether it takes a Remix prompt. Which results offer which buttons is
+# ``buttons_for``; the recipe each builds is ``button_recipes.recipe_for_button``.
+BUTTONS: Final = _table()
+ALL_BUTTONS: Final = (*BUTTONS, *VIDEO_BUTTONS)
+REMIX_BUTTONS: Final = frozenset(label for label, action in BUTTONS.items() if action.remix)
 
 
 class UnknownButtonError(ValueError):
@@ -116,45 +155,18 @@ def is_video_button(label: str) -> bool:
 
 def action_for(label: str) -> ButtonAction:
     """The action of a (non-video) button label; raises UnknownButtonError."""
-    if label in SPLITS:
-        return ButtonAction("split", index=SPLITS.index(label) + 1)
-    if label in VARIATIONS:
-        return ButtonAction("variation", index=VARIATIONS.index(label) + 1, strength="account")
-    if label == "Make Variations":
-        return ButtonAction("variation", strength="account")
-    if label == "Vary (Subtle)":
-        return ButtonAction("variation", strength="subtle")
-    if label == "Vary (Strong)":
-        return ButtonAction("variation", strength="strong")
-    if label == "Vary (Region)":
-        return ButtonAction("region")
-    if label in ZOOMS:
-        return ButtonAction("zoom", zoom=ZOOMS[label])
-    if label == CUSTOM_ZOOM:
-        return ButtonAction("zoom")
-    if label in PANS:
-        return ButtonAction("pan", direction=PANS[label])
-    if label == "Make Square":
-        return ButtonAction("square")
-    if label in UPSCALES:
-        return ButtonAction("upscale", upscale=UPSCALES[label], redo=label.startswith("Redo"))
-    if label == REROLL:
-        return ButtonAction("reroll")
-    if label == "Remaster":
-        return ButtonAction("remaster")
-    raise UnknownButtonError(label)
+    try:
+        return BUTTONS[label]
+    except KeyError:
+        raise UnknownButtonError(label) from None
 
 
 def result_kind(verb: str, button: str | None) -> Kind | None:
     """What a job produces: a grid, a single image or an upscale; None for text results."""
     if verb in ("imagine", "blend"):
         return "grid"
-    if verb == "button" and button:
-        try:
-            return action_for(button).result
-        except UnknownButtonError:
-            return None
-    return None
+    action = action_of_job(verb, button)
+    return None if action is None else action.result
 
 
 def _major(version: str) -> float:
@@ -186,17 +198,14 @@ def buttons_for(kind: Kind | None, version: str, *, square: bool = True) -> list
     return []
 
 
-def cost_action(verb: str, button: str | None) -> str:
-    """The cost category (``Costs.action_multipliers`` key) of a job."""
-    if verb == "button" and button:
-        try:
-            operation = action_for(button).operation
-        except UnknownButtonError:
-            return "default"
-        if operation == "split":
-            return "split"
-        if operation == "upscale":
-            return "upscale"
-        if operation in ("variation", "region"):
-            return "variation"
-    return "default"
+def action_of_job(verb: str, button: str | None) -> ButtonAction | None:
+    """The button action of a job; None for a job made by no (known) button."""
+    if verb != "button" or not button:
+        return None
+    return BUTTONS.get(button)
+
+
+def cost_action(verb: str, button: str | None) -> CostAction:
+    """The cost category of a job (what ``pricing.price`` multiplies by)."""
+    action = action_of_job(verb, button)
+    return CostAction.DEFAULT if action is None else action.cost

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dreamloom.engine.describe import DESCRIBED_RECIPE, is_describe
 from dreamloom.events import EventBus, JobEvent
 from dreamloom.jobs import scheduler
-from dreamloom.jobs.accounting import cost_seconds
 from dreamloom.jobs.balance import FastBalanceCache, relax_usage
 from dreamloom.jobs.buttons import cost_action
 from dreamloom.jobs.executor.base import (
@@ -45,8 +45,9 @@ from dreamloom.jobs.executor.base import (
 )
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
+from dreamloom.jobs.outputs import LEGACY_DESCRIBE_ERROR, describe_response, save_error
 from dreamloom.jobs.plans import PlanBook
-from dreamloom.jobs.pricing import GRID_SECONDS_KEY, billable_seconds
+from dreamloom.jobs.pricing import GRID_SECONDS_KEY, Charge, price
 from dreamloom.store import jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
@@ -97,6 +98,13 @@ class _Flight:
 @dataclass(frozen=True)
 class _Cancel:
     job: Job
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    status: str
+    from_statuses: tuple[str, ...]
 
 
 _WAKE = object()
@@ -166,6 +174,9 @@ class Dispatcher:
         self._inbox: queue.Queue[_Message] = queue.Queue()
         self._in_flight: dict[str, _Flight] = {}
         self._cancel_sent: set[str] = set()  # in-flight jobs the executor was told to stop
+        # Failures the database refused to record (full disk, locked too long): tried again
+        # on every poll, so that such a job ends failed as soon as it can, not at a restart.
+        self._unrecorded: dict[str, _Failure] = {}
         self._balances = balances or FastBalanceCache(plans, ttl=BALANCE_CACHE_SECONDS)
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -220,6 +231,7 @@ class Dispatcher:
                     requeued.append(job)
         for job in requeued:
             log.info("re-queued job %s interrupted by a restart", job.id)
+            self._end_run(job.id, job.created)
             publish_job_event(self.events, job, jobs_repo.QUEUED)
         return [job.id for job in requeued]
 
@@ -292,6 +304,7 @@ class Dispatcher:
                 self._guarded(self._fill)
             if polled:
                 self._guarded(self._reap_cancelled)
+                self._guarded(self._record_unrecorded)
                 next_poll = time.monotonic() + self.poll_seconds
 
     def _guarded(self, fn: Callable[..., None], *args: object) -> None:
@@ -335,10 +348,22 @@ class Dispatcher:
         if flight is not None:
             self._record_or_fail(job_id, partial(handler, flight))
 
+    def _end_run(self, job_id: str, created: datetime) -> None:
+        """A run is over (whatever becomes of its job): its preview goes, before the outcome
+        is announced. No progress of it is written after this (``_on_progress`` needs the
+        flight)."""
+        try:
+            self.files.delete_preview(job_id, created)
+        except OSError:
+            log.warning("could not delete the preview of job %s", job_id, exc_info=True)
+
     def _take_flight(self, job_id: str) -> _Flight | None:
         """The flight of a job whose run ended; None when it is not ours (a stale event)."""
         self._cancel_sent.discard(job_id)
-        return self._in_flight.pop(job_id, None)
+        flight = self._in_flight.pop(job_id, None)
+        if flight is not None:
+            self._end_run(job_id, flight.created)
+        return flight
 
     def _record_or_fail(self, job_id: str, record: Callable[[], None]) -> None:
         try:
@@ -442,6 +467,11 @@ class Dispatcher:
 
     def _launch(self, job: JobRow) -> None:
         """Hand a job just marked started (``mode_effective`` set) to the executor."""
+        if job.verb == "describe" and not is_describe(job.recipe):
+            # Queued by a version that ran describes beside the queue and stored no image:
+            # nothing here can run it again.
+            self._fail(job.id, LEGACY_DESCRIBE_ERROR)
+            return
         mode = job.mode_effective or job.mode_requested
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:
@@ -528,11 +558,25 @@ class Dispatcher:
                 self._charge_late(job, flight, result.compute_seconds)  # cancelled meanwhile
                 continue
             # Files first, outside the transaction: the write lock is not held during disk I/O.
-            images = self._save_outputs(job, result, flight.created)
+            try:
+                images = self._save_outputs(job, result, flight.created)
+            except OSError as exc:
+                # A full disk fails the job now (nothing kept, nothing charged) rather than
+                # failing the batch's transaction and leaving the job started.
+                log.warning("job %s: cannot save its images: %s", job.id, exc)
+                self._fail(job.id, save_error(exc))
+                continue
             cost = self._cost(job, flight.mode, result.compute_seconds)
-            finished.append(
-                (job, flight, result, Completion(job.id, result.compute_seconds, cost, images))
-            )
+            completion = Completion(job.id, result.compute_seconds, cost, images)
+            if result.prompts:
+                completion = replace(
+                    completion,
+                    response={**(job.response or {}), **describe_response(result.prompts)},
+                    # The uploaded picture was kept only to run the job again after a restart:
+                    # a finished describe does not carry megabytes into every read of its row.
+                    recipe=dict(DESCRIBED_RECIPE),
+                )
+            finished.append((job, flight, result, completion))
         if not finished:
             return
         now = self._clock()
@@ -557,14 +601,20 @@ class Dispatcher:
                 self._charge_late(job, flight, result.compute_seconds)
 
     def _save_outputs(self, job: JobLike, result: TaskResult, created: datetime) -> list[ImageSpec]:
+        """Write the images that came back as bytes; on OSError none of them is left."""
         saved = list(result.saved)  # written by the worker already
         if not saved:
             grid = result.grid_png
             if grid is None and len(result.images_png) > 1:
                 grid = compose_grid_png(result.images_png)
-            for index, data in numbered_pngs(result.images_png, grid):
-                self.files.save(job.id, index, data, created)
-                saved.append(SavedImage(index, *png_size(data)))
+            try:
+                for index, data in numbered_pngs(result.images_png, grid):
+                    self.files.save(job.id, index, data, created)
+                    saved.append(SavedImage(index, *png_size(data)))
+            except OSError:
+                for image in saved:  # a job keeps all its images or none
+                    self.files.delete(self.files.image_path(job.id, image.index, created))
+                raise
         return [
             ImageSpec(
                 image.index,
@@ -619,24 +669,42 @@ class Dispatcher:
         status: str = jobs_repo.FAILED,
         from_statuses: Sequence[str] = jobs_repo.ACTIVE_STATUSES,
     ) -> None:
+        failure = _Failure(error, status, tuple(from_statuses))
+        try:
+            self._write_failure(job_id, failure)
+        except Exception:
+            log.exception("could not record the failure of job %s; trying again", job_id)
+            self._unrecorded[job_id] = failure
+
+    def _write_failure(self, job_id: str, failure: _Failure) -> None:
         with self.db.session(write=True) as session:
             failed = jobs_repo.mark_failed(
-                session, job_id, error, self._clock(), status=status, from_statuses=from_statuses
+                session,
+                job_id,
+                failure.error,
+                self._clock(),
+                status=failure.status,
+                from_statuses=failure.from_statuses,
             )
             job = jobs_repo.get_job(session, job_id)
         if failed and job is not None:
-            publish_job_event(self.events, job, status, error=error)
+            publish_job_event(self.events, job, failure.status, error=failure.error)
+
+    def _record_unrecorded(self) -> None:
+        for job_id, failure in list(self._unrecorded.items()):
+            self._write_failure(job_id, failure)  # raises again while the database cannot
+            del self._unrecorded[job_id]
 
     def _cost(self, job: JobLike, mode: str, compute_seconds: float) -> float:
-        action = cost_action(job.verb, job.button)
         grid = (job.response or {}).get(GRID_SECONDS_KEY)
-        return cost_seconds(
-            billable_seconds(action, compute_seconds, grid if isinstance(grid, float) else None),
+        charge = Charge(
+            action=cost_action(job.verb, job.button),
+            measured_seconds=compute_seconds,
             mode=mode,
             draft=job.draft,
-            action=action,
-            costs=self.plans.costs,
+            grid_seconds=grid if isinstance(grid, float) else None,
         )
+        return price(charge, self.plans.costs)
 
     def _charge_late(self, job: JobLike, flight: _Flight, compute_seconds: float) -> None:
         """Charge the measured time of a run that ended after its job was cancelled."""

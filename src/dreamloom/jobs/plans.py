@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SPEED_MODES = ("fast", "relax", "turbo")
+from dreamloom.domain import SpeedMode
+
+SPEED_MODES = tuple(SpeedMode)
 
 
 class Plan(BaseModel):
@@ -46,7 +48,7 @@ class Plan(BaseModel):
         return max(self.concurrency, self.relax_concurrency)
 
     def running_cap(self, mode: str) -> int:
-        return self.relax_concurrency if mode == "relax" else self.concurrency
+        return self.relax_concurrency if mode == SpeedMode.RELAX else self.concurrency
 
 
 class Costs(BaseModel):
@@ -59,8 +61,8 @@ class Costs(BaseModel):
         default_factory=lambda: {"fast": 1.0, "turbo": 2.0, "relax": 0.0}
     )
     draft_multiplier: float = 0.5
-    # Keyed by jobs.accounting.action_of(verb, button). Upscales and variations are charged
-    # what they measure (an upscale measures about 2x a grid); U1-U4 splits are free.
+    # Keyed by jobs.pricing.CostAction (a job's category, jobs.buttons.cost_action). Upscales
+    # and variations are billed their ratio of the grid (jobs.pricing); U1-U4 splits are free.
     action_multipliers: dict[str, float] = Field(
         default_factory=lambda: {"split": 0.0, "upscale": 1.0, "variation": 1.0, "default": 1.0}
     )

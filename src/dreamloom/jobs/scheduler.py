@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from dreamloom.domain import SpeedMode
 from dreamloom.jobs.accounting import out_of_fast_time_message
 from dreamloom.jobs.plans import SPEED_MODES, Plan
 
@@ -70,15 +71,15 @@ def check_admission(
         raise AdmissionError(f"Unknown speed mode {mode!r}")
     if jobs < 1:
         raise AdmissionError("Failed to submit: nothing to submit")
-    if mode == "relax" and not plan.relax_allowed:
+    if mode == SpeedMode.RELAX and not plan.relax_allowed:
         raise AdmissionError(RELAX_NOT_ALLOWED)
-    if mode == "relax" and jobs > 1:
+    if mode == SpeedMode.RELAX and jobs > 1:
         raise AdmissionError(NO_BATCH_IN_RELAX)
     if jobs > plan.batch_cap:
         raise AdmissionError(batch_cap_message(plan, jobs))
     if stealth and not plan.stealth_allowed:
         raise AdmissionError(STEALTH_NOT_ALLOWED)
-    if mode != "relax" and fast_remaining <= 0:
+    if mode != SpeedMode.RELAX and fast_remaining <= 0:
         raise AdmissionError(out_of_fast_time_message(plan))
     free_slots = max(0, plan.running_cap(mode) - running)
     will_wait = queued_jobs + jobs > free_slots
@@ -131,28 +132,30 @@ class Reject:
 Decision = Start | Reject
 
 
-def effective_mode(job: QueuedJob, account: AccountState, *, turbo_available: bool) -> str | Reject:
+def effective_mode(
+    job: QueuedJob, account: AccountState, *, turbo_available: bool
+) -> SpeedMode | Reject:
     """What a queued job would run as now, or why it can no longer run."""
-    if job.mode == "relax":
-        return "relax"
+    if job.mode == SpeedMode.RELAX:
+        return SpeedMode.RELAX
     if account.fast_remaining <= 0:
         if account.plan.relax_allowed:
-            return "relax"
+            return SpeedMode.RELAX
         return Reject(job.id, out_of_fast_time_message(account.plan))
-    if job.mode == "turbo" and turbo_available:
-        return "turbo"
-    return "fast"
+    if job.mode == SpeedMode.TURBO and turbo_available:
+        return SpeedMode.TURBO
+    return SpeedMode.FAST
 
 
 def can_run(plan: Plan, mode: str, running_total: int, running_relax: int) -> bool:
     if running_total >= plan.max_running:
         return False
-    if mode == "relax":
+    if mode == SpeedMode.RELAX:
         return running_relax < plan.relax_concurrency
     return running_total - running_relax < plan.concurrency
 
 
-_CLASS = {"turbo": 0, "fast": 1, "relax": 2}
+_CLASS = {SpeedMode.TURBO: 0, SpeedMode.FAST: 1, SpeedMode.RELAX: 2}
 
 
 def pick_next(
@@ -172,7 +175,7 @@ def pick_next(
     relax: Counter[int] = Counter()
     for run in running:
         total[run.account_id] += 1
-        if run.mode == "relax":
+        if run.mode == SpeedMode.RELAX:
             relax[run.account_id] += 1
 
     best: tuple[tuple[object, ...], Start] | None = None
@@ -186,7 +189,7 @@ def pick_next(
         if not can_run(account.plan, mode, total[job.account_id], relax[job.account_id]):
             continue
         fairness = 0.0
-        if mode == "relax":
+        if mode == SpeedMode.RELAX:
             fairness = account.relax_usage + relax[job.account_id] * relax_inflight_seconds
         key = (
             _CLASS[mode],

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import SpeedMode
 from dreamloom.jobs.balance import fast_balance_for
 from dreamloom.jobs.plans import Plan, PlanBook
 from dreamloom.jobs.scheduler import AdmissionError, check_admission
@@ -109,7 +110,7 @@ def submit_jobs(
     account = accounts.require_account(session, account_id, for_update=True)
     load = account_loads(session, [account_id])[account_id]
     remaining = 0.0
-    if mode != "relax":
+    if mode != SpeedMode.RELAX:
         remaining = fast_balance_for(session, account, book, now).remaining
     check_submission(book.get(account.plan), specs, load, remaining)
     return jobs_repo.create_jobs(session, account_id, specs, now=now)

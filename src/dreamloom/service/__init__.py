@@ -55,13 +55,11 @@ class Service(ReadingMixin):
         self._init_accounts()
         self._init_channels()
         self._init_moderation()
-        self._init_media()
         self._init_admission()
 
     def close(self) -> None:
         self._stop_admission()
         self._stop_accounts()
-        self._close_media()
         super().close()
 
     def __enter__(self) -> Service:

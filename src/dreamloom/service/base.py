@@ -27,7 +27,7 @@ from dreamloom.engine import ModelInfo, model_info
 from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
 from dreamloom.events import EventBus
 from dreamloom.jobs.balance import FastBalanceCache
-from dreamloom.jobs.buttons import buttons_for, result_kind
+from dreamloom.jobs.buttons import SPLITS, action_of_job, buttons_for, result_kind
 from dreamloom.jobs.dispatcher import (
     BALANCE_CACHE_SECONDS,
     Dispatcher,
@@ -37,6 +37,7 @@ from dreamloom.jobs.dispatcher import (
 from dreamloom.jobs.executor.base import ENGINE_RUNNER, FAKE_RUNNER
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.prompt.versions import DEFAULT_VERSION
+from dreamloom.safety.decodes import DecodeSlots
 from dreamloom.service.deliveries import DeliveryWorker, Renderer
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.views import AccountView, ImageView, JobView
@@ -103,6 +104,9 @@ class ServiceBase:
         self._fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
         self.events = EventBus()
         self.model: ModelInfo = model_info(settings.model, settings.models_dir)
+        # Every decode of a user's picture (uploads, URLs, blend inputs, region masks) takes a
+        # slot: a burst of requests costs at most this many decoded pictures of memory.
+        self.decodes = DecodeSlots(settings.image_decodes)
         self._lock = _DispatcherLock(settings.data_dir / "dispatcher.lock")
         self._dispatcher: Dispatcher | None = None
         self._relay_server: RelayServer | None = None
@@ -269,6 +273,7 @@ class ServiceBase:
                 seed=img.seed,
                 id=img.id,
                 visibility=img.visibility,
+                key=img.key,
             )
             for img in jobs_repo.images_of_job(session, job.id)
         )
@@ -299,6 +304,7 @@ class ServiceBase:
         children: tuple[tuple[str, str | None], ...],
         account_name: str,
     ) -> JobView:
+        action = action_of_job(job.verb, job.button)
         return JobView(
             id=job.id,
             account_id=job.account_id,
@@ -326,6 +332,12 @@ class ServiceBase:
             buttons=tuple(self._buttons_of(job, images)),
             account_name=account_name,
             mode_requested=job.mode_requested,
+            result=result_kind(job.verb, job.button),
+            caption=action.caption if action is not None else "",
+            split_index=action.index
+            if action is not None and action.operation == "split"
+            else None,
+            executed_once=tuple((button, child) for child, button in children if button in SPLITS),
         )
 
     def _buttons_of(self, job: JobLike, images: Sequence[ImageView]) -> list[str]:

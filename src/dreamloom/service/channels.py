@@ -8,8 +8,10 @@ as the reference discovers the channel from the token) and is kept redacted.
 
 An account without channels gets one the first time it submits, so that clients that never
 configure channels (the CLI, the web app, a v3 client that skips POST /accounts) work as well.
-That lane's limits are the plan's own (running jobs plus queue depth), so the plan's rules and
-texts decide there; limits a client configures (the reference's 1-15) bind in addition.
+That lane's limits are the plan's own (running jobs plus queue depth) as far as the reference's
+ranges allow (maxJobs 1-15, 1-12 of one type), so the plan's rules and texts decide below them;
+limits a client configures bind in addition. Every lane reports and enforces limits inside
+those ranges (``lane_limits``).
 """
 
 from __future__ import annotations
@@ -139,9 +141,7 @@ class ChannelsMixin(AccountsMixin):
         """Validate the limits a client gave (the reference's ranges, or the operator's cap)
         and apply them; limits not given stay as they are."""
         cap = self.settings.channel_max_jobs
-        # The reference allows 1-15 jobs and 1-12 of one type; an operator raising the cap
-        # raises both.
-        type_cap = min(12, cap) if cap <= 15 else cap
+        type_cap = _type_cap(cap)
         max_jobs = row.max_jobs
         if config.max_jobs is not None:
             if not 1 <= config.max_jobs <= cap:
@@ -254,11 +254,12 @@ class ChannelsMixin(AccountsMixin):
                 "issues before making new requests.",
                 MODERATION_LOCKED,
             )
+        cap = self.settings.channel_max_jobs
         with_room = [
             c
             for c in usable
-            if counts[(c.id, "*")] + jobs <= c.max_jobs
-            and counts[(c.id, job_type)] + jobs <= _type_limit(c, job_type)
+            if counts[(c.id, "*")] + jobs <= (limits := lane_limits(c, cap)).jobs
+            and counts[(c.id, job_type)] + jobs <= limits.of_type(job_type)
         ]
         if not with_room:
             busiest = min(usable, key=lambda c: counts[(c.id, "*")])
@@ -315,14 +316,16 @@ class ChannelsMixin(AccountsMixin):
 
     def _default_channel(self, session: Session, account: AccountView) -> Channel:
         plan = self.plans.get(account.plan)
-        # Never tighter than the plan: every waiting submission may be a full batch.
-        capacity = plan.max_running + plan.queue_depth * plan.batch_cap
+        # As loose as the plan (every waiting submission may be a full batch), within the
+        # reference's ranges: the plan's own rules and texts decide below those.
+        cap = self.settings.channel_max_jobs
+        capacity = min(plan.max_running + plan.queue_depth * plan.batch_cap, cap)
         row = Channel(
             id=_digits_from(f"{account.id}:default"),
             account_id=account.id,
             max_jobs=capacity,
-            max_image_jobs=capacity,
-            max_video_jobs=capacity,
+            max_image_jobs=min(capacity, _type_cap(cap)),
+            max_video_jobs=min(capacity, _type_cap(cap)),
             created=self._now(),
             updated=self._now(),
         )
@@ -342,13 +345,14 @@ class ChannelsMixin(AccountsMixin):
         return row
 
     def _channel_view(self, row: Channel, account: AccountView) -> ChannelView:
+        limits = lane_limits(row, self.settings.channel_max_jobs)
         return ChannelView(
             id=row.id,
             account_id=row.account_id,
             discord=row.discord,
-            max_jobs=row.max_jobs,
-            max_image_jobs=row.max_image_jobs,
-            max_video_jobs=row.max_video_jobs,
+            max_jobs=limits.jobs,
+            max_image_jobs=limits.image_jobs,
+            max_video_jobs=limits.video_jobs,
             reply_url=row.reply_url,
             error=self._channel_error(row, account),
         )
@@ -427,12 +431,40 @@ def reply_targets(
     return outbox.webhook_targets(urls, str(level) if level is not None else None)
 
 
-def _type_limit(channel: Channel, job_type: str) -> int:
-    if job_type == "video":
-        return channel.max_video_jobs
-    if job_type == "image":
-        return channel.max_image_jobs
-    return channel.max_jobs
+@dataclass(frozen=True)
+class LaneLimits:
+    """A lane's limits as reported and enforced: always inside the reference's ranges."""
+
+    jobs: int
+    image_jobs: int
+    video_jobs: int
+
+    def of_type(self, job_type: str) -> int:
+        if job_type == "video":
+            return self.video_jobs
+        if job_type == "image":
+            return self.image_jobs
+        return self.jobs
+
+
+def _type_cap(cap: int) -> int:
+    # The reference allows 1-15 jobs and 1-12 of one type; an operator raising the cap
+    # raises both.
+    return min(12, cap) if cap <= 15 else cap
+
+
+def lane_limits(channel: Channel, cap: int) -> LaneLimits:
+    """A lane's stored limits brought into range (1 to ``cap`` jobs, 1 to the type cap and
+    at most the lane's jobs of one type): rows stored before the cap was kept (a default
+    lane once held its plan's running jobs plus its whole queue, e.g. 412) or under a higher
+    cap read as the range allows."""
+    jobs = max(1, min(channel.max_jobs, cap))
+    type_cap = min(_type_cap(cap), jobs)
+    return LaneLimits(
+        jobs=jobs,
+        image_jobs=max(1, min(channel.max_image_jobs, type_cap)),
+        video_jobs=max(1, min(channel.max_video_jobs, type_cap)),
+    )
 
 
 def _check_reply_url(url: str, limit: int) -> None:

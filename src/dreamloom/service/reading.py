@@ -14,7 +14,7 @@ from dreamloom.service.errors import JOB_NOT_FOUND, ServiceError, job_expired
 from dreamloom.service.media import MediaMixin
 from dreamloom.service.views import AccountView, ImageFile, JobView, RunningJobs
 from dreamloom.store import jobs_repo
-from dreamloom.store.tables import Image, Job
+from dreamloom.store.tables import Job
 
 WAIT_POLL_SECONDS = 0.1
 # Upper bound between database reads while waiting on events (in case one was missed).
@@ -126,9 +126,10 @@ class ReadingMixin(MediaMixin):
 
     # -- files -------------------------------------------------------------------------------
 
-    def image_file(self, image_id: int) -> ImageFile | None:
+    def image_file(self, key: str) -> ImageFile | None:
+        """The image a link names by its key (``Image.key``); None when there is none."""
         with self.db.session() as session:
-            image = session.get(Image, image_id)
+            image = jobs_repo.image_by_key(session, key)
             if image is None:
                 return None
             job = jobs_repo.get_job(session, image.job_id)

@@ -131,7 +131,8 @@ class SubmissionsMixin(AdmissionMixin):
         prompt = replace(parsed, text="", parts=())
         seed = new_seed()
         try:
-            recipe = recipe_for_blend(prompt, self.model, seed, images)
+            with self.decodes.held():  # decodes every input again, to mix them
+                recipe = recipe_for_blend(prompt, self.model, seed, images)
         except ButtonInputError as err:
             raise ServiceError(str(err)) from None
         mode = self._speed_mode(account, prompt)

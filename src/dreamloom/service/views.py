@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dreamloom.domain import TERMINAL_STATUSES, SpeedMode
+
 
 @dataclass(frozen=True)
 class AccountView:
@@ -50,6 +52,7 @@ class ImageView:
     seed: int | None
     id: int = 0
     visibility: str = "public"
+    key: str = ""  # what links name it by (random)
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,19 @@ class JobView:
     # The buttons this job offers once completed.
     buttons: tuple[str, ...] = ()
     account_name: str = ""
-    mode_requested: str = "fast"
+    mode_requested: str = SpeedMode.FAST
+    # From the button table (jobs.buttons), so that clients need not know it: what the job
+    # makes ("grid", "single", "upscale"; None for text results), how Midjourney's message
+    # names its action ("Variations (Strong)"; "" for none), which image a U1-U4 split took.
+    result: str | None = None
+    caption: str = ""
+    split_index: int | None = None
+    # (button, child job id) of the execute-once buttons already pressed (U1-U4).
+    executed_once: tuple[tuple[str, str], ...] = ()
 
     @property
     def terminal(self) -> bool:
-        return self.status in ("completed", "failed", "moderated")
+        return self.status in TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)

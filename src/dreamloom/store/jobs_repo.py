@@ -20,20 +20,25 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from dreamloom import domain
+from dreamloom.domain import JobStatus
 from dreamloom.store import outbox
-from dreamloom.store.tables import Image, Job
+from dreamloom.store.tables import IMAGE_KEY_MAX, Image, Job, new_image_key
 from dreamloom.store.types import utcnow
 
-QUEUED = "created"
-STARTED = "started"
-PROGRESS = "progress"
-COMPLETED = "completed"
-FAILED = "failed"
-MODERATED = "moderated"
-
-RUNNING_STATUSES = (STARTED, PROGRESS)
-ACTIVE_STATUSES = (QUEUED, STARTED, PROGRESS)
-TERMINAL_STATUSES = (COMPLETED, FAILED, MODERATED)
+# Short names for the statuses this module's transitions move between (one vocabulary:
+# ``dreamloom.domain.JobStatus``; a queued job is "created").
+QUEUED = JobStatus.CREATED
+STARTED = JobStatus.STARTED
+PROGRESS = JobStatus.PROGRESS
+COMPLETED = JobStatus.COMPLETED
+FAILED = JobStatus.FAILED
+MODERATED = JobStatus.MODERATED
+RUNNING_STATUSES = domain.RUNNING_STATUSES
+ACTIVE_STATUSES = domain.ACTIVE_STATUSES
+TERMINAL_STATUSES = domain.TERMINAL_STATUSES
+# Longest job id the table holds (``jobs.id``); a longer one names no job.
+JOB_ID_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,8 @@ def record_changes(
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
+    if len(job_id) > JOB_ID_MAX:  # no such job: spare the database a look
+        return None
     return session.get(Job, job_id)
 
 
@@ -323,7 +330,7 @@ def active_groups(session: Session, account_ids: Sequence[int]) -> list[ActiveGr
 
 def count_active(session: Session, account_id: int) -> dict[str, int]:
     """Active jobs of an account by status (queued = "created")."""
-    counts = dict.fromkeys(ACTIVE_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(ACTIVE_STATUSES, 0)
     for group in active_groups(session, [account_id]):
         counts[group.status] += group.jobs
     return counts
@@ -408,6 +415,10 @@ class Completion:
     gpu_seconds: float
     cost_seconds: float
     images: Sequence[ImageSpec] = ()
+    # The job's whole stored response when the run changes it (a text result); None keeps it.
+    response: dict[str, Any] | None = None
+    # A recipe to store instead of the one that ran (one whose inputs are no longer needed).
+    recipe: dict[str, Any] | None = None
 
 
 def complete_jobs(session: Session, completions: Sequence[Completion], now: datetime) -> set[str]:
@@ -428,6 +439,9 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
                 gpu_seconds=completion.gpu_seconds,
                 cost_seconds=completion.cost_seconds,
                 error=None,
+                preview_path=None,  # the file goes with the run (Dispatcher._end_run)
+                **({} if completion.response is None else {"response": completion.response}),
+                **({} if completion.recipe is None else {"recipe": completion.recipe}),
             )
             .returning(_JOBS.c.deliveries)
         )
@@ -467,6 +481,7 @@ def mark_failed(
         error=error,
         finished=now,
         updated=now,
+        preview_path=None,
     )
 
 
@@ -518,6 +533,7 @@ def _image_row(job_id: str, spec: ImageSpec, now: datetime) -> dict[str, Any]:
     """The stored columns of one image of a job (``add_images``, ``complete_jobs``)."""
     return {
         "job_id": job_id,
+        "key": new_image_key(),
         "index": spec.index,
         "path": spec.path,
         "width": spec.width,
@@ -536,3 +552,10 @@ def images_of_job(session: Session, job_id: str) -> list[Image]:
 
 def get_image(session: Session, image_id: int) -> Image | None:
     return session.get(Image, image_id)
+
+
+def image_by_key(session: Session, key: str) -> Image | None:
+    """The image a link names; None for keys that cannot exist (too long)."""
+    if not key or len(key) > IMAGE_KEY_MAX:
+        return None
+    return session.scalars(select(Image).where(Image.key == key)).first()

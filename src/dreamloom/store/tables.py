@@ -11,6 +11,7 @@ Conventions:
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -40,6 +41,8 @@ NAMING_CONVENTION = {
 }
 
 JsonDict = dict[str, Any]
+# Longest stored image key (new keys have 22 characters).
+IMAGE_KEY_MAX = 32
 
 
 class Base(DeclarativeBase):
@@ -168,11 +171,22 @@ class Channel(Base):
     updated: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def new_image_key() -> str:
+    """An image's public name: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
 class Image(Base):
     __tablename__ = "images"
-    __table_args__ = (UniqueConstraint("job_id", "index", name="uq_images_job_id_index"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "index", name="uq_images_job_id_index"),
+        Index("ix_images_key", "key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # What links name the image by (``/images/<key>.png``): random, so that images cannot be
+    # listed by counting, as sequential ids would allow.
+    key: Mapped[str] = mapped_column(String(IMAGE_KEY_MAX), default=new_image_key)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column()  # 0 = the 2x2 grid, 1-4 = the single images
     path: Mapped[str] = mapped_column(String(512))  # relative to Settings.images_dir

@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from dreamloom.api.urls import Urls
-from dreamloom.jobs.buttons import PANS, SPLITS, action_for, result_kind
 from dreamloom.service import ImageView, JobView
 
 IMAGE_VERBS: Final = ("imagine", "blend", "button")
 _MODE_WORDS: Final = {"fast": "fast", "relax": "relaxed", "turbo": "turbo"}
-_PAN_WORDS: Final = {"left": "Left", "right": "Right", "up": "Up", "down": "Down"}
 _STATUS_CODES: Final = {"completed": 200, "failed": 500, "moderated": 422}
 _MODERATION_COLOR: Final = 16711680
 
@@ -67,6 +65,19 @@ def render_job(view: JobView, urls: Urls, live: LiveState | None = None) -> dict
     code = _STATUS_CODES.get(status)
     if code is not None:
         job["code"] = code
+    return job
+
+
+def render_created(view: JobView) -> dict[str, Any]:
+    """The job as the 201 of its POST shows it: just created, as in the reference's examples,
+    whatever happened since (a job may finish before its 201 is written). GET, the stream and
+    webhooks show what followed."""
+    job: dict[str, Any] = {"jobid": view.id, "verb": view.verb}
+    if view.verb in IMAGE_VERBS:
+        job["jobType"] = "image"
+    job["status"] = "created"
+    job["created"] = iso(view.created)
+    job["request"] = dict(view.request)
     return job
 
 
@@ -128,23 +139,24 @@ def _add_results(response: dict[str, Any], view: JobView, urls: Urls) -> None:
     stealth = view.visibility == "stealth"
     if grid is not None and singles:
         response["imageUx"] = [
-            {"id": img.index, "url": urls.image(img.id, stealth=stealth)} for img in singles
+            {"id": img.index, "url": urls.image(img.key, stealth=stealth)} for img in singles
         ]
     response["buttons"] = list(view.buttons)
     response["children"] = {child: button or "" for child, button in view.children}
-    response["executeOnce"] = {button: child for child, button in view.children if button in SPLITS}
+    response["executeOnce"] = dict(view.executed_once)
 
 
 def _attachment(view: JobView, image: ImageView, urls: Urls) -> dict[str, Any]:
     stealth = view.visibility == "stealth"
-    url = urls.image(image.id, stealth=stealth)
+    url = urls.image(image.key, stealth=stealth)
     name = "grid" if image.index == 0 else str(image.index)
     try:
         size = image.path.stat().st_size
     except OSError:
         size = 0
     return {
-        "id": str(image.id),
+        # The key, as in the link: a row id would tell how many images the server holds.
+        "id": image.key,
         "filename": f"{view.id}_{name}.png",
         "url": url,
         "proxy_url": url,
@@ -162,12 +174,10 @@ def content_line(view: JobView, status: str, progress: int) -> str:
     prompt = f"**{view.prompt_text}**"
     running = status in ("created", "started", "progress")
     tail = "(Waiting to start)" if status in ("created", "started") else f"({progress}%)"
-    kind = result_kind(view.verb, view.button)
-    if kind == "single" and view.button:
-        number = SPLITS.index(view.button) + 1
-        return f"{prompt} - Image #{number} {who}"
-    label = _action_label(view)
-    if kind == "upscale":
+    if view.result == "single" and view.split_index is not None:
+        return f"{prompt} - Image #{view.split_index} {who}"
+    label = view.caption
+    if view.result == "upscale":
         if running:
             return f"Upscaling image with {prompt} - {who} {tail}"
         return f"{prompt} - {label} by {who} ({mode})"
@@ -175,32 +185,3 @@ def content_line(view: JobView, status: str, progress: int) -> str:
     if running:
         return f"{prompt} - {by} {tail} ({mode})"
     return f"{prompt} - {by} ({mode})"
-
-
-def _action_label(view: JobView) -> str:
-    """ "Variations (Strong)", "Zoom Out", "Pan Left", "Upscaled (Subtle)"...; "" for
-    imagine, blend and reroll."""
-    if view.verb != "button" or not view.button:
-        return ""
-    button = view.button
-    try:
-        action = action_for(button)
-    except ValueError:
-        return ""
-    if action.operation == "variation":
-        if action.strength in ("subtle", "strong"):
-            return f"Variations ({action.strength.title()})"
-        return "Variations"
-    if action.operation == "region":
-        return "Variations (Region)"
-    if action.operation == "zoom":
-        return "Zoom Out"
-    if action.operation == "pan":
-        return f"Pan {_PAN_WORDS[PANS[button]]}"
-    if action.operation == "square":
-        return "Make Square"
-    if action.operation == "upscale":
-        return "Upscaled " + button.removeprefix("Redo ").removeprefix("Upscale ")
-    if action.operation == "remaster":
-        return "Remaster"
-    return ""

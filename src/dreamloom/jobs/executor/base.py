@@ -56,6 +56,8 @@ class TaskResult:
     # The images the worker wrote into ``Task.output_dir`` (then ``images_png`` and
     # ``grid_png`` are empty).
     saved: tuple[SavedImage, ...] = ()
+    # A text result (describe's prompts); a job has images or prompts, not both.
+    prompts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,7 @@ class RunnerOutput:
     images_png: list[bytes]
     seeds: list[int]
     compute_seconds: float
+    prompts: tuple[str, ...] = ()  # a text result (describe) instead of images
 
 
 ProgressCallback = Callable[[int, int, bytes | None], None]  # step, total, preview PNG

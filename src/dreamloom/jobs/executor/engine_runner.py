@@ -51,7 +51,13 @@ def png_bytes(image: Image) -> bytes:
 
 def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
     from dreamloom.engine import Cancelled, Recipe
+    from dreamloom.engine.describe import is_describe
+    from dreamloom.jobs.executor.describe_run import run_describe
 
+    if is_describe(task.recipe):
+        # The bundled model's image encoder describes whatever model is served: the served
+        # model is not loaded for it.
+        return run_describe(task)
     backend = _backend(task)
     data = dict(task.recipe)
     threshold = data.pop(MODERATION_KEY, None)
