@@ -23,6 +23,7 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import TERMINAL_STATUSES, JobStatus
 from dreamloom.store.tables import OutboxEntry
 
 
@@ -44,10 +45,10 @@ class ReplyLevel(StrEnum):
     MINIMAL = "minimal"
 
 
-_TERMINAL: Final = frozenset({"completed", "failed", "moderated"})
+_TERMINAL: Final = frozenset(TERMINAL_STATUSES)
 LEVEL_EVENTS: Final[dict[ReplyLevel, frozenset[str]]] = {
-    ReplyLevel.ALL: frozenset({"created", "started", "progress"}) | _TERMINAL,
-    ReplyLevel.STANDARD: frozenset({"created"}) | _TERMINAL,
+    ReplyLevel.ALL: frozenset(JobStatus),
+    ReplyLevel.STANDARD: frozenset({JobStatus.CREATED}) | _TERMINAL,
     ReplyLevel.MINIMAL: _TERMINAL,
 }
 
