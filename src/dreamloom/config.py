@@ -5,10 +5,14 @@ All state lives under one data directory so that a deployment is one folder to b
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The data directory: this user only (files inside are 0600, see store.db).
+PRIVATE_DIR_MODE = 0o700
 
 
 def _default_data_dir() -> Path:
@@ -37,6 +41,10 @@ class Settings(BaseSettings):
     # A running job that sends nothing (no progress, no result) this long has its worker
     # killed and fails; 0 turns the watchdog off. A worker's first job also loads the model.
     job_stall_timeout_s: float = 900.0
+    # How long a database write waits for SQLite's write lock (held by another writer, a
+    # backup, an operator's sqlite3 shell) before giving up: a submission then answers 503
+    # with Retry-After instead of holding the request.
+    database_busy_timeout_s: float = Field(default=10.0, gt=0)
     # Optional JSON/TOML-free override of plan limits: path to a JSON file (see jobs.plans).
     plans_file: Path | None = None
 
@@ -114,5 +122,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'dreamloom.db'}"
 
     def ensure_dirs(self) -> None:
+        """Create the data directory and its folders, readable by this user only: it holds
+        the database (tokens' hashes, prompts, stealth images) and the URL-signing key. One
+        made before this rule (0755) is tightened."""
         for path in (self.data_dir, self.images_dir, self.models_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        # Another user's directory (say, root runs a CLI command on it): theirs to tighten.
+        with contextlib.suppress(PermissionError):
+            self.data_dir.chmod(PRIVATE_DIR_MODE)

@@ -134,10 +134,13 @@ class Client:
         return events
 
 
-def start_server(data_dir: Path, *, processes: int = 1, **env: str) -> Server:
+def start_server(
+    data_dir: Path, *, processes: int = 1, log_dir: Path | None = None, **env: str
+) -> Server:
+    """``log_dir``: where server.log goes (default: the data directory)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "server.log"
+    log_path = (log_dir or data_dir) / "server.log"
     environment = {
         **os.environ,
         "DREAMLOOM_DATA_DIR": str(data_dir),

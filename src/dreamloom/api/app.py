@@ -32,6 +32,7 @@ from dreamloom.api.v3 import jobs as v3_jobs
 from dreamloom.api.v3.webhooks import webhook_renderer
 from dreamloom.config import Settings
 from dreamloom.service import Service, ServiceError
+from dreamloom.service.errors import STORE_FAILURES, unavailable
 
 
 def create_app(
@@ -69,6 +70,21 @@ def create_app(
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database's lock held too long, a full disk: 503, try again later (the write
+        # was rolled back). Anything else of these kinds is still a 500.
+        typed = unavailable(exc, app.state.service.settings.database_busy_timeout_s)
+        if typed is None:
+            raise exc
+        return JSONResponse(
+            {"error": typed.message},
+            status_code=503,
+            headers={"Retry-After": str(typed.retry_after_s)},
+        )
+
+    for kind in STORE_FAILURES:
+        app.add_exception_handler(kind, store_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

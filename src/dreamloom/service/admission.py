@@ -39,6 +39,7 @@ from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
+from dreamloom.store.errors import StoreUnavailable
 from dreamloom.store.jobs_repo import JobRow, JobSpec
 from dreamloom.store.tables import Account, Channel
 
@@ -174,6 +175,12 @@ class AdmissionMixin(ModerationMixin):
     def _admit_batch(self, batch: list[_Submission]) -> None:
         try:
             outcomes = self._admit_together(batch)
+        except StoreUnavailable as exc:
+            # The database takes no write now (its lock held too long, a full disk): one at a
+            # time would only wait as long again for each. Nothing was admitted.
+            for submission in batch:
+                submission.done.set_exception(exc)
+            return
         except Exception as exc:
             if len(batch) > 1:
                 # One submission's database error must not fail the others: alone each.

@@ -63,7 +63,9 @@ class _DispatcherLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
-        handle = open(self._path, "a+")  # noqa: SIM115 - held for the process's lifetime
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # one made 0644 before the data directory's files were private
+        handle = os.fdopen(fd, "r+")  # held for the process's lifetime
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -95,7 +97,9 @@ class ServiceBase:
         self._renderer = renderer
         self._deliveries: DeliveryWorker | None = None
         self._want_dispatch = dispatch and settings.dispatch
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(
+            settings.resolved_database_url(), busy_timeout_s=settings.database_busy_timeout_s
+        )
         self.files = ImageFiles(settings.images_dir)
         self.plans = PlanBook.load(settings.plans_file)
         # Shared with this process's dispatcher, which takes its charges off at once: admission
