@@ -67,8 +67,9 @@ class Settings(BaseSettings):
     # False: this process never schedules jobs, even with no scheduler running; it only
     # queues them (the API processes of a multi-process server).
     dispatch: bool = True
-    # Absolute base URL of this server as clients reach it (image links in webhooks); empty:
-    # taken from the request that created the job.
+    # Absolute base URL of this server as clients reach it: the base of every link in
+    # responses and webhooks (never a request's Host header, which any client chooses).
+    # Empty: `dreamloom serve` sets the address it serves (see api.server.public_base).
     public_url: str = ""
     # Jobs older than this answer 410 Gone (the useapi.net reference: 62 days).
     job_retention_days: float = 62.0
@@ -96,10 +97,16 @@ class Settings(BaseSettings):
     # Output images scoring at or above this NSFW probability are blocked (1.0: only certain
     # ones; the classifier is skipped when it is above 1).
     image_moderation_threshold: float = 0.8
-    # Webhooks: attempts per event and the first retry delay (doubling each time).
+    # Webhooks: attempts per event and the first retry delay (doubling each time, up to
+    # webhook_backoff_max_s).
     webhook_attempts: int = 5
     webhook_backoff_s: float = 0.5
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0)
+    # The time limit of one webhook request, from resolving its host to its answer's status.
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Delivered events are kept this long after their job's last event was settled (a
+    # record to look at), then deleted.
+    delivery_retention_s: float = Field(default=3600.0, ge=0)
 
     @property
     def images_dir(self) -> Path:

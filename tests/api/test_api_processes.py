@@ -12,7 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import Client, Receiver, Server, start_server, stop_server
+from api_helpers import (
+    Client,
+    Receiver,
+    Server,
+    deliveries_across_a_crash,
+    imagine_with_webhook,
+    start_server,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +143,10 @@ def test_each_webhook_event_is_sent_once(multi: Server, receiver: Receiver) -> N
         bodies = receiver.bodies(f"/multi/{i}")
         assert [b["status"] for b in bodies] == ["created", "completed"], bodies
         assert {b["jobid"] for b in bodies} == {job_id}
+
+
+def test_webhooks_survive_a_receiver_down_and_a_sigkill_of_the_server(tmp_path: Path) -> None:
+    deliveries_across_a_crash(tmp_path / "data", imagine_with_webhook, processes=2)
 
 
 def test_a_second_scheduler_on_the_same_data_directory_is_refused(

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "usage_ledger",
     "time_grants",
     "channels",
+    "outbox",
 }
 
 
@@ -40,7 +41,7 @@ def schema_diff(db: Database, metadata: MetaData) -> list[Any]:
 
 def test_upgrade_creates_every_table_at_head(db: Database) -> None:
     assert set(inspect(db.engine).get_table_names()) >= EXPECTED_TABLES
-    assert current_revision(db.engine) == head_revision() == "0004"
+    assert current_revision(db.engine) == head_revision() == "0005"
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:

@@ -25,11 +25,11 @@ from dreamloom.api.events_hub import EventHub
 from dreamloom.api.limits import BodyLimitMiddleware
 from dreamloom.api.native import images as native_images
 from dreamloom.api.native import users as native_users
-from dreamloom.api.urls import Signer, Urls, load_or_create_key
+from dreamloom.api.urls import signer_for
 from dreamloom.api.v3 import accounts as v3_accounts
 from dreamloom.api.v3 import commands as v3_commands
 from dreamloom.api.v3 import jobs as v3_jobs
-from dreamloom.api.v3.webhooks import WebhookWorker
+from dreamloom.api.v3.webhooks import webhook_renderer
 from dreamloom.config import Settings
 from dreamloom.service import Service, ServiceError
 from dreamloom.service.errors import STORE_FAILURES, unavailable
@@ -44,22 +44,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = service or Service(settings)
+        signer = signer_for(service.settings if service is not None else settings)
+        # Webhooks are sent by the service of the process that dispatches, with the body
+        # this API renders (the service does not import the API).
+        svc = service or Service(settings, renderer=webhook_renderer(settings, signer))
         svc.start()
-        signer = Signer(load_or_create_key(svc.settings.data_dir / "url-signing.key"))
         hub = EventHub(svc.events)
-        ctx_holder: list[ApiContext] = []
-
-        def default_base() -> str:
-            return ctx_holder[0].last_base_url if ctx_holder else ""
-
-        webhooks = WebhookWorker(svc, lambda base: Urls(base, signer), default_base)
-        ctx = ApiContext(svc, hub, webhooks, signer)
-        ctx_holder.append(ctx)
+        ctx = ApiContext(svc, hub, signer)
         app.state.service = svc
         app.state.ctx = ctx
-        hub.add_listener(webhooks.on_event)
-        await webhooks.start()
         hub.start(asyncio.get_running_loop())
         if settle_heap:
             server.settle_heap()
@@ -67,7 +60,6 @@ def create_app(
             yield
         finally:
             hub.stop()
-            await webhooks.stop()
             svc.close()
 
     app = FastAPI(title="dreamloom", version="0.1.0", lifespan=lifespan)

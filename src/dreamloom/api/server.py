@@ -19,6 +19,7 @@ import multiprocessing.process
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -44,6 +45,7 @@ def serve(
 
     from dreamloom.api.app import create_app
 
+    settings = with_public_url(settings, host, port)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -59,12 +61,13 @@ def serve(
             raise RuntimeError("the server did not start; see its log")
         return
 
+    from dreamloom.api.v3.webhooks import webhook_renderer
     from dreamloom.service import Service
 
     # Bound before the scheduler starts, and held by this process for its lifetime.
     sockets = listen.shared_sockets(host, port, processes)
     try:
-        with Service(settings) as service:
+        with Service(settings, renderer=webhook_renderer(settings)) as service:
             if not service.dispatching:
                 raise RuntimeError(
                     f"another process already runs the scheduler of {settings.data_dir}; "
@@ -80,6 +83,24 @@ def serve(
     finally:
         for sock in sockets:
             sock.close()
+
+
+def with_public_url(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` with ``public_url`` set: as configured, else the address served. A
+    wildcard bind (0.0.0.0, ::) names no address clients use: the machine's name stands in
+    for it, with a hint to set the URL."""
+    if settings.public_url:
+        return settings
+    if host in ("0.0.0.0", "::", ""):
+        name = socket.gethostname() or "localhost"
+        print(
+            f"links will use http://{name}:{port}; set DREAMLOOM_PUBLIC_URL to the address "
+            "clients reach this server at",
+            file=sys.stderr,
+        )
+        host = name
+    netloc = f"[{host}]" if ":" in host else host
+    return settings.model_copy(update={"public_url": f"http://{netloc}:{port}"})
 
 
 def _supervise(sockets: list[socket.socket], env: dict[str, str], options: dict[str, Any]) -> None:

@@ -15,6 +15,16 @@ import os
 import secrets
 from pathlib import Path
 
+from dreamloom.config import Settings
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def public_base(settings: Settings) -> str:
+    """The base of every link this server hands out (``dreamloom serve`` fills the setting
+    in with the address it serves; an embedding that sets nothing gets the CLI's default)."""
+    return settings.public_url or DEFAULT_PUBLIC_URL
+
 
 def load_or_create_key(path: Path) -> bytes:
     """The server's URL-signing key; created (0600) on first start."""
@@ -27,6 +37,11 @@ def load_or_create_key(path: Path) -> bytes:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(key.hex())
         return key
+
+
+def signer_for(settings: Settings) -> Signer:
+    """The server's signer, its key kept in the data directory."""
+    return Signer(load_or_create_key(settings.data_dir / "url-signing.key"))
 
 
 class Signer:

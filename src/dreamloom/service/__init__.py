@@ -12,6 +12,7 @@ from __future__ import annotations
 from dreamloom.config import Settings
 from dreamloom.jobs.balance import fast_balance_for, grant_fast_time
 from dreamloom.service.channels import ChannelConfig
+from dreamloom.service.deliveries import DeliveryEvent, Renderer
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.media import ImageInput
 from dreamloom.service.reading import ReadingMixin
@@ -32,10 +33,12 @@ __all__ = [
     "AccountView",
     "ChannelConfig",
     "ChannelView",
+    "DeliveryEvent",
     "ImageFile",
     "ImageInput",
     "ImageView",
     "JobView",
+    "Renderer",
     "RunningJobs",
     "Service",
     "ServiceError",
@@ -45,8 +48,10 @@ __all__ = [
 
 
 class Service(ReadingMixin):
-    def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
-        super().__init__(settings, dispatch=dispatch)
+    def __init__(
+        self, settings: Settings, *, dispatch: bool = True, renderer: Renderer | None = None
+    ) -> None:
+        super().__init__(settings, dispatch=dispatch, renderer=renderer)
         self._init_accounts()
         self._init_channels()
         self._init_moderation()

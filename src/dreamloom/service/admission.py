@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
 from dreamloom.jobs.submit import AccountLoad, check_submission, loads_of
-from dreamloom.service.channels import lane_counts
+from dreamloom.service.channels import lane_counts, reply_targets
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.moderation import ModerationMixin
 from dreamloom.service.views import AccountView, JobView
@@ -287,8 +287,15 @@ class AdmissionMixin(ModerationMixin):
             loaded.lanes[account.id] = candidates  # the default lane just made
         jobs = len(submission.specs)
         chosen = self._choose_channel(account, candidates, loaded.counts, jobs, submission.job_type)
+        lane = next((c for c in candidates if c.id == chosen), None)
         placed = [
-            replace(spec, channel=chosen, job_type=submission.job_type) for spec in submission.specs
+            replace(
+                spec,
+                channel=chosen,
+                job_type=submission.job_type,
+                deliveries=reply_targets(spec.request, lane),
+            )
+            for spec in submission.specs
         ]
         plan = self.plans.get(loaded.plans[account.id])
         load = loaded.loads[account.id]

@@ -34,9 +34,10 @@ from dreamloom.jobs.plans import PlanBook
 from dreamloom.jobs.wiring import build_dispatcher
 from dreamloom.prompt.versions import DEFAULT_VERSION
 from dreamloom.safety.decodes import DecodeSlots
+from dreamloom.service.deliveries import DeliveryWorker, Renderer
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.views import AccountView, ImageView, JobView
-from dreamloom.store import jobs_repo
+from dreamloom.store import jobs_repo, outbox
 from dreamloom.store.db import Database, upgrade
 from dreamloom.store.files import ImageFiles
 from dreamloom.store.jobs_repo import JobLike
@@ -83,8 +84,14 @@ class _DispatcherLock:
 class ServiceBase:
     """State and helpers shared by the use-case mixins of :class:`dreamloom.service.Service`."""
 
-    def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, dispatch: bool = True, renderer: Renderer | None = None
+    ) -> None:
+        """``renderer``: the body of a webhook (a client's shape, given by its wiring);
+        without one this process sends no deliveries even when it dispatches."""
         self.settings = settings
+        self._renderer = renderer
+        self._deliveries: DeliveryWorker | None = None
         self._want_dispatch = dispatch and settings.dispatch
         self.db = Database(
             settings.resolved_database_url(), busy_timeout_s=settings.database_busy_timeout_s
@@ -117,11 +124,39 @@ class ServiceBase:
         if self._want_dispatch and self._lock.acquire():
             self._dispatcher = self._make_dispatcher()
             self._dispatcher.start()
-            self._relay_server = RelayServer(self.events, socket_path, self._dispatcher.wake)
+            if self._renderer is not None:
+                self._deliveries = DeliveryWorker(
+                    self.db, self.settings, self._delivery_view, self._renderer
+                )
+                self._deliveries.start()
+            self._relay_server = RelayServer(self.events, socket_path, self._woken)
             self._relay_server.start()
         else:
             self._relay = RelayClient(self.events, socket_path).start()
+        self.db.after_commit(self._committed)
         self._started = True
+
+    def _woken(self) -> None:
+        """Another process queued jobs or wrote outbox entries."""
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
+        if self._deliveries is not None:
+            self._deliveries.wake()
+
+    def _committed(self, session: Session) -> None:
+        """After every commit of this process: one that wrote outbox entries wakes the
+        delivery worker, here or (through the relay) in the dispatching process."""
+        if not outbox.wrote_entries(session):
+            return
+        if self._deliveries is not None:
+            self._deliveries.wake()
+        elif self._relay is not None:
+            self._relay.wake()
+
+    def _delivery_view(self, job_id: str) -> JobView | None:
+        with self.db.session() as session:
+            job = jobs_repo.get_job(session, job_id)
+            return None if job is None else self._job_view(session, job)
 
     def _make_dispatcher(self) -> Dispatcher:
         runner = RUNNERS.get(self.settings.runner, self.settings.runner)
@@ -135,6 +170,9 @@ class ServiceBase:
         )
 
     def close(self) -> None:
+        if self._deliveries is not None:
+            self._deliveries.stop()
+            self._deliveries = None
         if self._relay is not None:
             self._relay.stop()
             self._relay = None

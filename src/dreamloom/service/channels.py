@@ -21,15 +21,20 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from dreamloom.safety import FetchError, FetchPolicy
+from dreamloom.safety.fetch import parse_image_url
+from dreamloom.safety.outbound import refuses_target
 from dreamloom.service.accounts import AccountsMixin
 from dreamloom.service.errors import MODERATION_LOCKED, ServiceError, channel_busy
 from dreamloom.service.views import AccountView, ChannelView
-from dreamloom.store import jobs_repo
+from dreamloom.store import jobs_repo, outbox
+from dreamloom.store.jobs_repo import JobSpec
 from dreamloom.store.tables import Channel
 
 DEFAULT_MAX_JOBS = 3
@@ -95,6 +100,7 @@ class ChannelsMixin(AccountsMixin):
         self.require_subscription(account)
         if config.reply_url is not None:
             _check_reply_url(config.reply_url, REPLY_URL_MAX)
+            self.check_reply_url(config.reply_url)
         with self.db.session(write=True) as session:
             channel_id = config.channel
             if channel_id is None and config.discord:
@@ -351,6 +357,33 @@ class ChannelsMixin(AccountsMixin):
             error=self._channel_error(row, account),
         )
 
+    def check_reply_url(self, url: str | None) -> None:
+        """Refuse (400) a webhook URL this server would never call, under the rules of image
+        fetches (``allow_private_urls``, ``allowed_hosts``): accepted and then silently not
+        called, a client would wait for events that never come. May resolve the host."""
+        if not url:
+            return
+        try:
+            parse_image_url(url)
+        except FetchError:
+            raise ServiceError(f"replyUrl {url} is not a valid http(s) link") from None
+        policy = FetchPolicy(
+            allow_private=self.settings.allow_private_urls,
+            allowed_hosts=frozenset(self.settings.allowed_hosts),
+            timeout_s=min(2.0, self.settings.webhook_timeout_s),
+        )
+        if refuses_target(url, policy):
+            raise ServiceError(
+                f"replyUrl {url} points to a private, loopback or link-local address; "
+                "this server does not send webhooks there"
+            )
+
+    def _targeted(self, session: Session, spec: JobSpec) -> JobSpec:
+        """``spec`` with its delivery targets: its own ``replyUrl`` and its lane's, as the lane
+        is now (for jobs made outside admission, which reads the lanes anyway)."""
+        row = session.get(Channel, spec.channel) if spec.channel is not None else None
+        return replace(spec, deliveries=reply_targets(spec.request, row))
+
     def cached_reply_url(self, channel_id: str | None) -> tuple[bool, str | None]:
         """(known, URL): a channel's webhook URL if it was read moments ago (admission reads
         the lanes of every submission), without the database."""
@@ -385,6 +418,17 @@ def lane_counts(groups: Iterable[jobs_repo.ActiveGroup]) -> Counter[tuple[str, s
             counts[(group.channel, group.job_type)] += group.jobs
             counts[(group.channel, "*")] += group.jobs
     return counts
+
+
+def reply_targets(
+    request: dict[str, Any] | None, lane: Channel | None
+) -> list[dict[str, Any]] | None:
+    """A job's delivery targets: the webhook URLs of the request and of its lane, resolved
+    once, at submission (a lane's URL changed later applies to later jobs)."""
+    request = request or {}
+    urls = [request.get("replyUrl"), lane.reply_url if lane is not None else None]
+    level = request.get("replyLevel")
+    return outbox.webhook_targets(urls, str(level) if level is not None else None)
 
 
 @dataclass(frozen=True)

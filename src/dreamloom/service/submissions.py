@@ -192,9 +192,8 @@ class SubmissionsMixin(AdmissionMixin):
         now = self._now()
         with self.db.session(write=True) as session:
             chosen = self._pick_channel(session, account, channel, 1)
-            (job,) = jobs_repo.create_jobs(
-                session, account.id, [replace(spec, channel=chosen, recipe=None)], now=now
-            )
+            placed = self._targeted(session, replace(spec, channel=chosen, recipe=None))
+            (job,) = jobs_repo.create_jobs(session, account.id, [placed], now=now)
             jobs_repo.mark_failed(session, job.id, PROMPT_FLAGGED, now, status=jobs_repo.MODERATED)
             session.refresh(job)
             self._record_strike(session, account, now)
@@ -216,7 +215,10 @@ class SubmissionsMixin(AdmissionMixin):
 
         The caller publishes its events after the commit (``_announce_instant``)."""
         now = self._now()
-        (job,) = jobs_repo.create_jobs(session, account.id, [spec], now=now)
+        (job,) = jobs_repo.create_jobs(
+            session, account.id, [self._targeted(session, spec)], now=now
+        )
+        jobs_repo.record_changes(session, [job], jobs_repo.COMPLETED, now, progress=100)
         job.status = jobs_repo.COMPLETED
         job.progress = 100
         job.mode_effective = spec.mode

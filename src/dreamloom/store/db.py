@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,11 @@ class Database:
             raise
         finally:
             session.close()
+
+    def after_commit(self, callback: Callable[[Session], None]) -> None:
+        """Call ``callback(session)`` after each commit of this database's sessions (the
+        outbox wakes its worker so; ``session.info`` says what the transaction wrote)."""
+        event.listen(self._sessions, "after_commit", callback)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -19,10 +19,8 @@ def job_response(
     *,
     stream: bool,
     created: bool = True,
-    channel_url: str | None = None,
 ) -> Response:
-    urls = ctx.urls(request)
-    ctx.webhooks.register(view, channel_url, urls.base)
+    urls = ctx.urls()
     if stream:
         return StreamingResponse(
             JobStream(ctx, view, urls).body(),
