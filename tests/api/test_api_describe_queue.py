@@ -138,7 +138,13 @@ def test_a_describe_interrupted_mid_run_delivers_each_webhook_event_once(
     started again; the describe runs again and completes; then the receiver comes up: every
     event of both runs arrives, each event id once, in order."""
     port = free_port()  # the receiver's, before it listens: its connections are refused
-    env = {"DREAMLOOM_RUNNER": "fake", "DREAMLOOM_WEBHOOK_BACKOFF_MAX_S": "0.5"}
+    # Attempts enough to outlast the receiver's downtime: with the default 5, the first
+    # events were given up on before the receiver came up on a busy machine.
+    env = {
+        "DREAMLOOM_RUNNER": "fake",
+        "DREAMLOOM_WEBHOOK_ATTEMPTS": "1000",
+        "DREAMLOOM_WEBHOOK_BACKOFF_MAX_S": "0.5",
+    }
     data_dir = tmp_path / "data"
     server = start_server(data_dir, processes=processes, DREAMLOOM_FAKE_STEP_SECONDS="0.75", **env)
     try:
