@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,6 +103,23 @@ def require_account(session: Session, account_id: int, *, for_update: bool = Fal
     if account is None:
         raise AccountNotFoundError(f"account {account_id} not found")
     return account
+
+
+_IN_IDS = Account.id.in_(bindparam("ids", expanding=True))
+_ACCOUNTS = select(Account).where(_IN_IDS)
+# Under the write lock only the plan is needed: plain rows cost less than ORM objects there.
+_LOCK_PLANS = select(Account.id, Account.plan).where(_IN_IDS).order_by(Account.id).with_for_update()
+
+
+def accounts_by_ids(session: Session, account_ids: Sequence[int]) -> list[Account]:
+    return list(session.scalars(_ACCOUNTS, {"ids": list(account_ids)}))
+
+
+def lock_plans(session: Session, account_ids: Sequence[int]) -> dict[int, str]:
+    """The accounts' plans by id, their rows locked in id order (PostgreSQL) until the
+    transaction ends: two admitting processes cannot deadlock, and two submissions of one
+    account cannot both take its last queue place."""
+    return {row.id: row.plan for row in session.execute(_LOCK_PLANS, {"ids": list(account_ids)})}
 
 
 def list_accounts(session: Session) -> list[Account]:
