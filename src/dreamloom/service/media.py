@@ -16,8 +16,11 @@ from typing import Any
 from PIL import Image
 
 from dreamloom.safety import FetchError, FetchPolicy, fetch_image, load_upload
-from dreamloom.service.commands import CommandsMixin
+from dreamloom.service.accounts import Accounts
+from dreamloom.service.channels import Channels
 from dreamloom.service.errors import ServiceError
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
 from dreamloom.store.jobs_repo import JobSpec
@@ -65,15 +68,22 @@ def describe_image(image: Image.Image) -> list[str]:
     ]
 
 
-class MediaMixin(CommandsMixin):
-    _local_pool: ThreadPoolExecutor
-
-    def _init_media(self) -> None:
+class Media:
+    def __init__(
+        self, runtime: Runtime, accounts: Accounts, channels: Channels, views: JobViews
+    ) -> None:
+        self.db = runtime.db
+        self.settings = runtime.settings
+        self._now = runtime.now
+        self._publish = runtime.publish
+        self._accounts = accounts
+        self._channels = channels
+        self._views = views
         # Describe runs beside the request threads, one at a time: its model is small and a
         # queue of describes must not take every request thread.
         self._local_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dreamloom-local")
 
-    def _close_media(self) -> None:
+    def stop(self) -> None:
         self._local_pool.shutdown(wait=False, cancel_futures=True)
 
     @property
@@ -105,8 +115,8 @@ class MediaMixin(CommandsMixin):
         channel: str | None = None,
     ) -> JobView:
         """Four prompts that could have made the image; the job completes in the background."""
-        self.require_subscription(account)
-        self.require_unlocked(account)
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
         image, _ = self.load_image(source)
         spec = JobSpec(
             verb="describe",
@@ -115,7 +125,7 @@ class MediaMixin(CommandsMixin):
             request=request,
         )
         with self.db.session(write=True) as session:
-            chosen = self._pick_channel(session, account, channel, 1, "text")
+            chosen = self._channels.pick(session, account, channel, 1, "text")
             (job,) = jobs_repo.create_jobs(session, account.id, [spec])
             job.channel = chosen
             # Started at once: the dispatcher only runs jobs with a recipe, and this one is
@@ -124,7 +134,7 @@ class MediaMixin(CommandsMixin):
             job.started = self._now()
             job.mode_effective = spec.mode
             session.flush()
-            view = self._job_view(session, job)
+            view = self._views.of(session, job)
         self._publish(job, jobs_repo.QUEUED)
         self._publish(job, jobs_repo.STARTED)
         self._local_pool.submit(self._run_describe, job.id, image.convert("RGB"))

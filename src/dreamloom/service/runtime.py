@@ -1,0 +1,195 @@
+"""The service's core: lifecycle and the shared state every use-case needs.
+
+One ``Service`` per process. The process that holds the data directory's dispatcher lock runs
+the scheduler and the workers, and relays its job events to the other processes; any other
+process over the same data directory (an API process of a multi-process server, a CLI command
+while the server runs) only writes submissions into the shared queue, wakes the scheduler, and
+hears the events of every job through ``dreamloom.event_relay``, so the scheduler stays the
+single authority on order and limits.
+
+``Runtime`` is that core: the settings, the database, the image files, the plans, the event
+bus, the model's facts, the fast-time balances, and the dispatcher or the relay to it. The
+use-cases (``wiring.py``) receive it through their constructors; it knows none of them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import IO
+
+from dreamloom.config import Settings
+from dreamloom.engine import ModelInfo, model_info
+from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
+from dreamloom.events import EventBus
+from dreamloom.jobs.balance import FastBalanceCache
+from dreamloom.jobs.dispatcher import (
+    BALANCE_CACHE_SECONDS,
+    Dispatcher,
+    build_dispatcher,
+    cancel_job,
+    publish_job_event,
+)
+from dreamloom.jobs.executor.base import ENGINE_RUNNER, FAKE_RUNNER
+from dreamloom.jobs.plans import PlanBook
+from dreamloom.store import jobs_repo
+from dreamloom.store.db import Database, upgrade
+from dreamloom.store.files import ImageFiles
+from dreamloom.store.jobs_repo import JobLike
+from dreamloom.store.tables import Job
+from dreamloom.store.types import utcnow
+
+RUNNERS = {
+    "engine": ENGINE_RUNNER,
+    "fake": FAKE_RUNNER,
+    "instant": "dreamloom.jobs.executor.instant:run",
+}
+
+
+class _DispatcherLock:
+    """An exclusive, non-blocking lock on a file in the data directory; released on exit."""
+
+    def __init__(self, path: os.PathLike[str]) -> None:
+        self._path = path
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> bool:
+        handle = open(self._path, "a+")  # noqa: SIM115 - held for the process's lifetime
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+class Runtime:
+    """What every use-case shares: one per process, started and closed by the ``Service``."""
+
+    def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
+        self.settings = settings
+        self._want_dispatch = dispatch and settings.dispatch
+        self.db = Database(settings.resolved_database_url())
+        self.files = ImageFiles(settings.images_dir)
+        self.plans = PlanBook.load(settings.plans_file)
+        # Shared with this process's dispatcher, which takes its charges off at once: admission
+        # here then sees every charge. Elsewhere (an API process) a balance is at most
+        # BALANCE_CACHE_SECONDS old, and the dispatcher checks again before a fast job starts.
+        self.fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
+        self.events = EventBus()
+        self.model: ModelInfo = model_info(settings.model, settings.models_dir)
+        self._lock = _DispatcherLock(settings.data_dir / "dispatcher.lock")
+        self.dispatcher: Dispatcher | None = None
+        self._relay_server: RelayServer | None = None
+        self._relay: RelayClient | None = None
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self.settings.ensure_dirs()
+        upgrade(self.db)
+        socket_path = relay_socket_path(self.settings.data_dir)
+        if self._want_dispatch and self._lock.acquire():
+            self.dispatcher = self._make_dispatcher()
+            self.dispatcher.start()
+            self._relay_server = RelayServer(self.events, socket_path, self.dispatcher.wake)
+            self._relay_server.start()
+        else:
+            self._relay = RelayClient(self.events, socket_path).start()
+        self._started = True
+
+    def _make_dispatcher(self) -> Dispatcher:
+        runner = RUNNERS.get(self.settings.runner, self.settings.runner)
+        return build_dispatcher(
+            self.settings,
+            self.db,
+            self.events,
+            plans=self.plans,
+            runner=runner,
+            balances=self.fast_balances,
+        )
+
+    def close(self) -> None:
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
+        if self._relay_server is not None:
+            self._relay_server.stop()
+            self._relay_server = None
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
+        self._lock.release()
+        self.db.dispose()
+        self._started = False
+
+    @property
+    def dispatching(self) -> bool:
+        return self.dispatcher is not None
+
+    def lower_scheduler_priority(self, nice: int) -> bool:
+        """Let other processes have the CPU before this one's scheduler (see
+        ``Settings.scheduler_nice``); False when it does not schedule or cannot."""
+        return self.dispatcher is not None and self.dispatcher.lower_priority(nice)
+
+    @property
+    def hears_events(self) -> bool:
+        """Whether this process's bus carries every job's events (it dispatches, or it is
+        connected to the process that does)."""
+        return self.dispatcher is not None or (self._relay is not None and self._relay.connected)
+
+    def wait_for_events(self, timeout: float) -> bool:
+        """Wait until :attr:`hears_events` (a relay connects in the background)."""
+        if self._relay is None:
+            return self.hears_events
+        return self._relay.wait_connected(timeout)
+
+    # -- what the use-cases share -------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return utcnow()
+
+    def expired(self, job: Job, now: datetime | None = None) -> bool:
+        age = (now or self.now()) - job.created
+        return age > timedelta(days=self.settings.job_retention_days)
+
+    def announce(self, jobs: Sequence[JobLike]) -> None:
+        """Tell listeners (SSE, webhooks) that queued jobs exist and wake the scheduler."""
+        if self.dispatcher is not None:
+            self.dispatcher.submitted(jobs)
+            return
+        for job in jobs:
+            self.publish(job, jobs_repo.QUEUED)
+        if self._relay is not None:
+            self._relay.wake()
+
+    def publish(
+        self, job: JobLike, status: str, *, progress: int = 0, error: str | None = None
+    ) -> None:
+        publish_job_event(self.events, job, status, progress=progress, error=error)
+
+    def cancel_running(self, job_id: str) -> None:
+        """Stop a running job: here when this process dispatches; otherwise the request is
+        written, and the dispatching process notices it and stops the run. Raises
+        ``NotCancellableError``."""
+        if self.dispatcher is not None:
+            self.dispatcher.cancel(job_id)
+            return
+        with self.db.session(write=True) as session:
+            cancel_job(session, job_id)
