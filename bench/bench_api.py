@@ -93,6 +93,8 @@ def server(
         "DREAMLOOM_PLANS_FILE": str(plans),
         "DREAMLOOM_ADMIN_TOKEN": ADMIN,
         "DREAMLOOM_IMAGE_MODERATION_THRESHOLD": "2",  # nothing to classify in fake images
+        # Lanes out of the way too: by default they hold at most the reference's 15 jobs.
+        "DREAMLOOM_CHANNEL_MAX_JOBS": "1000000",
     }
     command = [
         sys.executable,

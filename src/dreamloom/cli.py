@@ -151,10 +151,12 @@ def imagine(
         TimeElapsedColumn,
     )
 
+    from dreamloom.api.v3.webhooks import webhook_renderer
     from dreamloom.service import Service, ServiceError
 
     settings = _settings(data_dir)
-    with Service(settings) as service:
+    # While no server runs, this command dispatches, and sends its jobs' deliveries.
+    with Service(settings, renderer=webhook_renderer(settings)) as service:
         account = service.ensure_user(user)
         try:
             jobs = service.submit_imagine(account, prompt)

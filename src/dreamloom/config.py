@@ -5,10 +5,14 @@ All state lives under one data directory so that a deployment is one folder to b
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The data directory: this user only (files inside are 0600, see store.db).
+PRIVATE_DIR_MODE = 0o700
 
 
 def _default_data_dir() -> Path:
@@ -37,6 +41,10 @@ class Settings(BaseSettings):
     # A running job that sends nothing (no progress, no result) this long has its worker
     # killed and fails; 0 turns the watchdog off. A worker's first job also loads the model.
     job_stall_timeout_s: float = 900.0
+    # How long a database write waits for SQLite's write lock (held by another writer, a
+    # backup, an operator's sqlite3 shell) before giving up: a submission then answers 503
+    # with Retry-After instead of holding the request.
+    database_busy_timeout_s: float = Field(default=10.0, gt=0)
     # Optional JSON/TOML-free override of plan limits: path to a JSON file (see jobs.plans).
     plans_file: Path | None = None
 
@@ -59,19 +67,28 @@ class Settings(BaseSettings):
     # False: this process never schedules jobs, even with no scheduler running; it only
     # queues them (the API processes of a multi-process server).
     dispatch: bool = True
-    # Absolute base URL of this server as clients reach it (image links in webhooks); empty:
-    # taken from the request that created the job.
+    # Absolute base URL of this server as clients reach it: the base of every link in
+    # responses and webhooks (never a request's Host header, which any client chooses).
+    # Empty: `dreamloom serve` sets the address it serves (see api.server.public_base).
     public_url: str = ""
     # Jobs older than this answer 410 Gone (the useapi.net reference: 62 days).
     job_retention_days: float = 62.0
     # Bearer token of the operator (POST /native/users); empty disables the admin endpoints.
     admin_token: str = ""
+    # Largest request body accepted (413 beyond it, before it is read or authenticated): a
+    # blend of five 10 MB uploads, the largest legitimate request, with room for the form.
+    max_body_bytes: int = Field(default=52 * 1024 * 1024, gt=0)
     # Upper bound of a channel's maxJobs (the reference: 15; maxImageJobs 12).
     channel_max_jobs: int = 15
     # Server-side fetches of user URLs (image prompts, describe, blend, webhooks) may reach
     # private, loopback and link-local addresses only when allowed, or for these hosts.
     allow_private_urls: bool = False
     allowed_hosts: list[str] = Field(default_factory=list)
+    # User images (describe, blend, region masks): more pixels than this, read from the file's
+    # header, are refused before decoding; at most this many are decoded at once in each HTTP
+    # process, so that a burst of uploads cannot take memory with it (25 Mpx: ~100 MB decoded).
+    image_max_pixels: int = Field(default=25_000_000, gt=0)
+    image_decodes: int = Field(default=2, ge=1)
     # Prompt moderation: an operator's term list file replaces the shipped one; extra terms
     # add to it, allowed terms let words through that it would block.
     moderation_terms_file: Path | None = None
@@ -80,10 +97,16 @@ class Settings(BaseSettings):
     # Output images scoring at or above this NSFW probability are blocked (1.0: only certain
     # ones; the classifier is skipped when it is above 1).
     image_moderation_threshold: float = 0.8
-    # Webhooks: attempts per event and the first retry delay (doubling each time).
+    # Webhooks: attempts per event and the first retry delay (doubling each time, up to
+    # webhook_backoff_max_s).
     webhook_attempts: int = 5
     webhook_backoff_s: float = 0.5
+    webhook_backoff_max_s: float = Field(default=300.0, gt=0)
+    # The time limit of one webhook request, from resolving its host to its answer's status.
     webhook_timeout_s: float = Field(default=10.0, gt=0)
+    # Delivered events are kept this long after their job's last event was settled (a
+    # record to look at), then deleted.
+    delivery_retention_s: float = Field(default=3600.0, ge=0)
 
     @property
     def images_dir(self) -> Path:
@@ -99,5 +122,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'dreamloom.db'}"
 
     def ensure_dirs(self) -> None:
+        """Create the data directory and its folders, readable by this user only: it holds
+        the database (tokens' hashes, prompts, stealth images) and the URL-signing key. One
+        made before this rule (0755) is tightened."""
         for path in (self.data_dir, self.images_dir, self.models_dir):
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        # Another user's directory (say, root runs a CLI command on it): theirs to tighten.
+        with contextlib.suppress(PermissionError):
+            self.data_dir.chmod(PRIVATE_DIR_MODE)

@@ -30,6 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Protocol
 
 from dreamloom.domain import TERMINAL_STATUSES, JobStatus
 
@@ -179,3 +180,35 @@ class EventBus:
                 subs.remove(sub)
                 if not subs:
                     del self._by_job[sub.job_id]
+
+
+class _Job(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def account_id(self) -> int: ...
+
+
+def publish_job_event(
+    events: EventBus,
+    job: _Job,
+    status: str,
+    *,
+    progress: int = 0,
+    error: str | None = None,
+    preview_path: str | None = None,
+    preview_png: bytes | None = None,
+) -> None:
+    """Tell the bus that ``job`` reached ``status``: the one way the dispatcher and the
+    service announce a job."""
+    events.publish(
+        JobEvent(
+            job_id=job.id,
+            account_id=job.account_id,
+            status=status,
+            progress=progress,
+            error=error,
+            preview_path=preview_path,
+            preview_png=preview_png,
+        )
+    )

@@ -241,11 +241,11 @@ def test_remix_edits_the_prompt_only_when_remix_is_on(alice: Client, grid: dict[
     body = {"jobId": grid["jobid"], "button": "V2", "prompt": "a red lighthouse", "stream": False}
     off = alice.post("/jobs/button", json=body)
     assert off.status_code == 400 and "Remix mode is off" in off.json()["error"]
-    toggled = alice.submit("/jobs/remix", {})
+    toggled = alice.run("/jobs/remix", {})
     assert toggled["response"]["settings"] == {"remix": True}
     job = alice.wait(alice.submit("/jobs/button", body)["jobid"])
     assert job["response"]["content"].startswith("**a red lighthouse")
-    assert alice.submit("/jobs/remix", {})["response"]["settings"] == {"remix": False}
+    assert alice.run("/jobs/remix", {})["response"]["settings"] == {"remix": False}
 
 
 def test_video_buttons_and_unavailable_buttons_are_refused(

@@ -8,7 +8,7 @@ from api_helpers import V3, Server
 
 def test_settings_info_and_mode_switches(server: Server) -> None:
     jane = server.user("jane-settings", plan="standard")
-    settings = jane.submit("/jobs/settings", {})
+    settings = jane.run("/jobs/settings", {})
     assert settings["verb"] == "settings" and settings["status"] == "completed"
     assert "jobType" not in settings
     values = settings["response"]["settings"]
@@ -28,19 +28,19 @@ def test_settings_info_and_mode_switches(server: Server) -> None:
         "suffix",
     }
     assert settings["response"]["content"].startswith("Adjust your settings here.")
-    relax = jane.submit("/jobs/relax", {})
+    relax = jane.run("/jobs/relax", {})
     assert relax["response"]["settings"] == {"relax": True, "fast": False, "turbo": False}
-    info = jane.submit("/jobs/info", {})
+    info = jane.run("/jobs/info", {})
     assert info["response"]["settings"] == {"relax": True, "fast": False, "turbo": False}
     assert info["response"]["embeds"][0]["title"] == "Your info - jane-settings"
     assert "**Job Mode**: Relaxed" in info["response"]["content"]
     job = jane.imagine("relaxing --seed 4")
     assert job["response"]["content"].endswith("(relaxed)")
-    turbo = jane.submit("/jobs/turbo", {})
+    turbo = jane.run("/jobs/turbo", {})
     assert turbo["response"]["settings"]["turbo"] is True
-    fast = jane.submit("/jobs/fast", {})
+    fast = jane.run("/jobs/fast", {})
     assert fast["response"]["settings"] == {"relax": False, "fast": True, "turbo": False}
-    variability = jane.submit("/jobs/variability", {})
+    variability = jane.run("/jobs/variability", {})
     assert variability["response"]["settings"] == {"variability": False}
     streamed = jane.stream("/jobs/remix", {})
     assert streamed[-1]["event"] == "midjourney_completed"

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import Client, Receiver, Server, start_server, stop_server
+from api_helpers import (
+    Client,
+    Receiver,
+    Server,
+    deliveries_across_a_crash,
+    imagine_with_webhook,
+    start_server,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +145,10 @@ def test_each_webhook_event_is_sent_once(multi: Server, receiver: Receiver) -> N
         assert {b["jobid"] for b in bodies} == {job_id}
 
 
+def test_webhooks_survive_a_receiver_down_and_a_sigkill_of_the_server(tmp_path: Path) -> None:
+    deliveries_across_a_crash(tmp_path / "data", imagine_with_webhook, processes=2)
+
+
 def test_a_second_scheduler_on_the_same_data_directory_is_refused(
     multi: Server, tmp_path: Path
 ) -> None:
@@ -156,9 +168,9 @@ def test_a_second_scheduler_on_the_same_data_directory_is_refused(
     assert "already runs the scheduler" in result.stderr + result.stdout
 
 
-def test_api_processes_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
-    """A port held by another program: the API processes die at once, and serve says so
-    instead of starting them again forever."""
+def test_a_port_held_by_another_program_is_refused(tmp_path: Path) -> None:
+    """A port held by another program: serve says so before it starts any API process (they
+    used to die at once, one after the other)."""
     import os
     import socket
     import subprocess
@@ -179,4 +191,113 @@ def test_api_processes_that_cannot_start_stop_the_server(tmp_path: Path) -> None
             env={**os.environ, "DREAMLOOM_RUNNER": "fake"},
         )  # fmt: skip
     assert result.returncode == 2
-    assert "exited at start" in result.stderr + result.stdout
+    output = " ".join((result.stderr + result.stdout).split())
+    assert f"port {port} on 127.0.0.1 is already in use" in output
+
+
+def _children(pid: int) -> set[int]:
+    return {
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    }
+
+
+def _gone(pid: int) -> bool:
+    """Exited (a zombie counts: nothing runs, nothing listens; PID 1 may never reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _port_free(port: int) -> bool:
+    """Nobody listens on the port: an exclusive bind (no SO_REUSEPORT) succeeds."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_api_processes_die_with_a_killed_serving_process(tmp_path: Path) -> None:
+    """SIGKILL gives the serving process no chance to stop its API processes: they must go on
+    their own, not keep admitting jobs that no scheduler will run, nor hold the port."""
+    import signal
+
+    running = start_server(tmp_path / "data", processes=2, DREAMLOOM_RUNNER="fake")
+    try:
+        api = _processes_answering(running)
+        assert len(api) == 2 and api <= _children(running.process.pid)
+        running.process.send_signal(signal.SIGKILL)
+        running.process.wait(10)
+        deadline = time.monotonic() + 10
+        while not all(_gone(pid) for pid in api) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [pid for pid in api if not _gone(pid)] == []
+        port = int(running.base.rsplit(":", 1)[1])
+        assert _port_free(port)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{running.base}/healthz", timeout=5)
+    finally:
+        stop_server(running)
+
+
+def _serve_again(port: int, data_dir: Path, processes: int) -> tuple[int, str]:
+    """``dreamloom serve`` on ``port``: its exit code and output; killed with its children
+    (the code before this fix started a second server that shared the port) after 60 s."""
+    import os
+    import signal
+    import subprocess
+
+    command = [
+        sys.executable, "-m", "dreamloom.cli", "serve", "--host", "127.0.0.1",
+        "--port", str(port), "--processes", str(processes), "--data-dir", str(data_dir),
+    ]  # fmt: skip
+    second = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "DREAMLOOM_RUNNER": "fake", "DREAMLOOM_MODEL": "tiny"},
+        start_new_session=True,
+    )
+    try:
+        output, _ = second.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(second.pid, signal.SIGKILL)
+        output, _ = second.communicate()
+        return -1, output
+    return second.returncode, output
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_second_server_on_a_busy_port_is_refused(
+    multi: Server, tmp_path: Path, processes: int
+) -> None:
+    port = int(multi.base.rsplit(":", 1)[1])
+    code, output = _serve_again(port, tmp_path / "second", processes)
+    assert code == 2, output
+    assert f"port {port} on 127.0.0.1 is already in use" in " ".join(output.split())
+    # Every connection still reaches the first server's API processes.
+    api = _children(multi.process.pid)
+    for _ in range(40):
+        health = httpx.get(f"{multi.base}/healthz", timeout=10).json()
+        assert health["process"] in api
+
+
+def test_a_multi_process_server_refuses_the_port_of_a_one_process_server(
+    server: Server, tmp_path: Path
+) -> None:
+    port = int(server.base.rsplit(":", 1)[1])
+    code, output = _serve_again(port, tmp_path / "second", 2)
+    assert code == 2, output
+    assert "is already in use" in " ".join(output.split())
+    assert httpx.get(f"{server.base}/healthz", timeout=10).json()["process"] == server.process.pid

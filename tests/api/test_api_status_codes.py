@@ -102,7 +102,7 @@ def test_running_jobs_are_listed_by_channel(server: Server) -> None:
 def test_moderated_prompts_time_the_account_out_with_596(server: Server) -> None:
     ivan = server.user("ivan-moderated", plan="standard")
     for _ in range(3):
-        job = ivan.submit("/jobs/imagine", {"prompt": "a naked person on a beach"})
+        job = ivan.run("/jobs/imagine", {"prompt": "a naked person on a beach"})
         assert job["status"] == "moderated"
         assert job["error"] == "prompt flagged by AI moderator" and job["code"] == 422
     locked = ivan.post("/jobs/imagine", json={"prompt": "a cat", "stream": False})

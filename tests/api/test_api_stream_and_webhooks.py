@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from api_helpers import Client, Receiver, Server
+from api_helpers import (
+    Client,
+    Receiver,
+    Server,
+    deliveries_across_a_crash,
+    imagine_with_webhook,
+)
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +24,17 @@ def bob(server: Server) -> Client:
 
 
 def test_imagine_stream_runs_from_initialized_to_completed(bob: Client) -> None:
-    events = bob.stream("/jobs/imagine", {"prompt": "a quiet harbour --seed 4"})
+    fetched: list[httpx.Response] = []
+
+    def fetch_first_preview(event: dict[str, Any]) -> None:
+        # While the job runs: its preview goes once the run is over.
+        for attachment in event.get("job", {}).get("response", {}).get("attachments", []):
+            if "/previews/" in attachment["url"] and not fetched:
+                fetched.append(httpx.get(attachment["url"]))
+
+    events = bob.stream(
+        "/jobs/imagine", {"prompt": "a quiet harbour --seed 4"}, on_event=fetch_first_preview
+    )
     names = [e["event"] for e in events]
     assert names[0] == "initialized" and events[0]["seq"] == 0
     assert events[0]["message"] == "Stream initialized"
@@ -35,7 +54,9 @@ def test_imagine_stream_runs_from_initialized_to_completed(bob: Client) -> None:
         if j["status"] == "progress" and "attachments" in j.get("response", {})
     ]
     assert previews, "progress events carry preview attachments"
-    assert bob.http.get(previews[-1]).headers["content-type"] == "image/png"
+    assert fetched[0].status_code == 200
+    assert fetched[0].headers["content-type"] == "image/png"
+    assert bob.http.get(previews[-1]).status_code == 404  # gone with its run
     done = jobs[-1]
     assert done["code"] == 200 and len(done["response"]["imageUx"]) == 4
     assert done == {**bob.get(f"/jobs/{job_id}").json(), "updated": done["updated"]}
@@ -127,15 +148,63 @@ def test_webhooks_are_retried_and_channel_urls_get_events_too(
     assert carol.wait(job["jobid"])["status"] == "completed"
 
 
-def test_webhooks_to_private_addresses_are_not_called(bob: Client, receiver: Receiver) -> None:
-    loopback = f"http://127.0.0.1:{receiver.port}/private-hook"
-    job = bob.submit(
-        "/jobs/imagine",
-        {"prompt": "a door --seed 3", "replyUrl": loopback, "replyLevel": "minimal"},
+def test_a_private_reply_url_is_refused_at_submission(bob: Client) -> None:
+    """Accepted, it would never be called: the client learns it at once (400), for the job's
+    replyUrl and for a channel's."""
+    for url in ("http://127.0.0.1:9/private-hook", "http://[::1]:9/x", "http://169.254.169.254/"):
+        response = bob.post(
+            "/jobs/imagine", json={"prompt": "a door --seed 3", "replyUrl": url, "stream": False}
+        )
+        assert response.status_code == 400, response.text
+        assert url in response.json()["error"] and "private" in response.json()["error"]
+    channel = bob.http.post(
+        "/v3/midjourney/accounts", json={"replyUrl": "http://10.0.0.7/channel-hook"}
     )
-    assert bob.wait(job["jobid"])["status"] == "completed"
-    time.sleep(0.5)
-    assert receiver.bodies("/private-hook") == []
+    assert channel.status_code == 400, channel.text
+    assert "http://10.0.0.7/channel-hook" in channel.json()["error"]
+
+
+def test_another_users_host_header_never_reaches_your_links(
+    server: Server, receiver: Receiver
+) -> None:
+    """Links are built on the configured public URL (by default the address served), not on
+    whatever Host a request names: one user's ``Host: evil.example:6666`` must not end up in
+    another user's webhooks or responses (stealth links carry signatures)."""
+    alice = server.user("alice-links", plan="pro")
+    mallory = server.user("mallory-links", plan="pro")
+    evil = {"Host": "evil.example:6666", "Authorization": f"Bearer {mallory.token}"}
+    theirs = httpx.post(
+        f"{server.base}/v3/midjourney/jobs/imagine",
+        json={"prompt": "a mask --seed 9", "stream": False},
+        headers=evil,
+    )
+    assert theirs.status_code == 201, theirs.text
+    job = alice.submit(
+        "/jobs/imagine",
+        {
+            "prompt": "a secret garden --stealth --seed 9",
+            "replyUrl": receiver.url("/links-hook"),
+            "replyLevel": "minimal",
+        },
+    )
+    _wait_for(receiver, "/links-hook", "completed")
+    (hooked,) = receiver.bodies("/links-hook")
+    done = alice.wait(job["jobid"])
+    mallory.wait(theirs.json()["jobid"])
+    # Even the answer to the request that names another host links to this server.
+    mallorys = httpx.get(
+        f"{server.base}/v3/midjourney/jobs/{theirs.json()['jobid']}", headers=evil
+    ).json()
+    for body in (hooked, done, mallorys):
+        links = [a["url"] for a in body["response"]["attachments"]]
+        links += [image["url"] for image in body["response"]["imageUx"]]
+        assert links and all(link.startswith(f"{server.base}/images/") for link in links), links
+        assert "evil" not in json.dumps(body)
+    assert "?sig=" in hooked["response"]["attachments"][0]["url"]  # a stealth link
+
+
+def test_webhooks_survive_a_receiver_down_and_a_sigkill(tmp_path: Path) -> None:
+    deliveries_across_a_crash(tmp_path / "data", imagine_with_webhook)
 
 
 def _statuses(events: list[dict[str, Any]]) -> list[str]:

@@ -17,13 +17,13 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 from dreamloom.events import EventBus, JobEvent, Subscription
-from dreamloom.jobs.dispatcher import (
+from dreamloom.jobs.cancel import (
     CANCELLED_ERROR,
-    Dispatcher,
     JobNotFoundError,
     NotCancellableError,
     cancel_job,
 )
+from dreamloom.jobs.dispatcher import Dispatcher
 from dreamloom.jobs.executor.base import FAKE_RUNNER, Task, TaskResult
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.grid import png_size
@@ -177,7 +177,8 @@ def test_a_job_runs_to_completion_with_progress_events_and_five_images(env: Env)
     )
     assert job.gpu_seconds > 0 and job.cost_seconds == pytest.approx(job.gpu_seconds)
     assert job.started is not None and job.finished is not None and job.error is None
-    assert job.preview_path is not None and env.files.exists(job.preview_path)
+    # The preview showed the run in progress: it goes with the run.
+    assert job.preview_path is None and not env.files.exists(previews[-1].preview_path)
     with env.db.session() as session:
         images = jobs_repo.images_of_job(session, job_id)
     assert [i.index for i in images] == [0, 1, 2, 3, 4]

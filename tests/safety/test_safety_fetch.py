@@ -169,7 +169,7 @@ def _png_declaring(width: int, height: int) -> bytes:
 def test_decompression_bomb_from_a_url_is_refused(server: LocalServer) -> None:
     server.serve_bytes("/bomb.png", _png_declaring(8000, 6000))
     message = refused(server.url("/bomb.png"), LOCAL)
-    assert message == ("Image is too large: 8000×6000 pixels (at most 40,000,000 pixels in total)")
+    assert message == ("Image is too large: 8000×6000 pixels (at most 25,000,000 pixels in total)")
 
 
 # --- addresses -----------------------------------------------------------------------------

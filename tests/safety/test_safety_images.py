@@ -127,13 +127,13 @@ def test_decompression_bombs_are_refused_from_their_header(data: bytes) -> None:
     assert len(data) < 100
     message = refused(data)
     assert message.startswith("Image ")
-    assert "at most 40,000,000 pixels in total" in message
+    assert "at most 25,000,000 pixels in total" in message
     assert before == Image.MAX_IMAGE_PIXELS
 
 
 def test_pixel_limit_below_pillows_is_the_policy_s() -> None:
     assert refused(_png_declaring(8000, 6000)) == (
-        "Image is too large: 8000×6000 pixels (at most 40,000,000 pixels in total)"
+        "Image is too large: 8000×6000 pixels (at most 25,000,000 pixels in total)"
     )
     assert refused(png_bytes((16, 16)), FetchPolicy(max_pixels=255)).startswith(
         "Image is too large: 16×16"

@@ -4,8 +4,13 @@ resolution of the name."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
+import socket
+import threading
+import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -101,3 +106,72 @@ def test_the_next_address_is_tried_when_one_does_not_connect(
 
     with pytest.raises(httpx.ConnectError):
         post("http://hooks.example/h", httpx.MockTransport(down))
+
+
+class _RawServer:
+    """A TCP server on 127.0.0.1 that reads a request and answers with ``answer(sock)``;
+    ``sent`` counts the bytes it managed to write."""
+
+    def __init__(self, answer: Callable[[socket.socket, _RawServer], None]) -> None:
+        self.sent = 0
+        self._answer = answer
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self._listener.accept()
+            with conn:
+                conn.recv(65536)
+                with contextlib.suppress(OSError):
+                    self._answer(conn, self)
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+LOCAL = FetchPolicy(allow_private=True, timeout_s=1.0)
+
+
+def test_a_slow_drip_receiver_is_cut_off_at_the_total_time_limit() -> None:
+    """One byte every 0.2 s never trips a per-read timeout of 1 s: the limit is the whole
+    request's (a receiver once held a job's events for 92 s)."""
+
+    def drip(conn: socket.socket, server: _RawServer) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000:
+            conn.sendall(bytes([byte]))
+            server.sent += 1
+            time.sleep(0.2)
+
+    server = _RawServer(drip)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        asyncio.run(
+            asyncio.wait_for(
+                post_json(f"http://127.0.0.1:{server.port}/hook", {}, {}, LOCAL), timeout=15
+            )
+        )
+    assert time.monotonic() - started < 3.0
+    server.close()
+
+
+def test_an_oversized_answer_is_not_read() -> None:
+    """Only the status counts: a 200 MB answer is left unread (it once took the server's
+    memory from 2.2 to 3.1 GB)."""
+    size = 200 * 1024 * 1024
+
+    def flood(conn: socket.socket, server: _RawServer) -> None:
+        conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Length: {size}\r\n\r\n".encode())
+        chunk = b"\0" * 65536
+        conn.settimeout(2.0)
+        while server.sent < size:
+            conn.sendall(chunk)
+            server.sent += len(chunk)
+
+    server = _RawServer(flood)
+    status = asyncio.run(post_json(f"http://127.0.0.1:{server.port}/hook", {}, {}, LOCAL))
+    assert status == 200
+    time.sleep(0.5)
+    assert server.sent < 20 * 1024 * 1024, server.sent
+    server.close()

@@ -140,12 +140,19 @@ def test_only_one_process_dispatches_per_data_dir(tmp_path: Path) -> None:
         first.db.dispose()
 
 
-def test_queue_depth_refuses_the_fourteenth_waiting_job_with_429(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, model="tiny")
-    with Service(settings, dispatch=False) as svc:
+def _queue_of_eight(tmp_path: Path) -> Settings:
+    """Standard plan with 8 waiting jobs: 3 running + 8 fit in a lane (at most 12 image jobs,
+    the reference's range), so the plan's queue is what refuses."""
+    plans = tmp_path / "plans.json"
+    plans.write_text('{"plans": {"standard": {"queue_depth": 8}}}', encoding="utf-8")
+    return Settings(data_dir=tmp_path, model="tiny", plans_file=plans)
+
+
+def test_queue_depth_refuses_the_twelfth_waiting_job_with_429(tmp_path: Path) -> None:
+    with Service(_queue_of_eight(tmp_path), dispatch=False) as svc:
         account = svc.ensure_user("busy", plan="standard")
-        # Nothing runs here: 3 jobs would start at once, 10 more may wait.
-        for i in range(13):
+        # Nothing runs here: 3 jobs would start at once, 8 more may wait.
+        for i in range(11):
             svc.submit_imagine(account, f"a cat number {i}")
         with pytest.raises(ServiceError) as err:
             svc.submit_imagine(account, "one too many")
@@ -153,14 +160,27 @@ def test_queue_depth_refuses_the_fourteenth_waiting_job_with_429(tmp_path: Path)
         assert "queue is full" in err.value.message
 
 
+def test_the_default_lane_keeps_the_references_limits(tmp_path: Path) -> None:
+    """A pro plan lets 12 run and 10 wait, but a lane holds at most 12 image jobs (the
+    reference's 1-12): the 13th is refused by the lane, and the lane reports its limits."""
+    with Service(Settings(data_dir=tmp_path, model="tiny"), dispatch=False) as svc:
+        account = svc.ensure_user("pro-user", plan="pro")
+        for i in range(12):
+            svc.submit_imagine(account, f"a cat number {i}")
+        with pytest.raises(ServiceError) as err:
+            svc.submit_imagine(account, "one too many")
+        assert err.value.status == 429 and "busy executing 12 image jobs" in err.value.message
+        (lane,) = svc.list_channels(account)
+        assert (lane.max_jobs, lane.max_image_jobs, lane.max_video_jobs) == (15, 12, 12)
+
+
 def test_concurrent_submissions_are_admitted_together_within_the_plan(tmp_path: Path) -> None:
     """Submissions racing from many threads are admitted in shared transactions: each one
-    sees those admitted before it, so exactly 13 of one account's 30 fit (3 start, 10 wait),
+    sees those admitted before it, so exactly 11 of one account's 30 fit (3 start, 8 wait),
     every accepted job is in the database, and other accounts are unaffected."""
     import threading
 
-    settings = Settings(data_dir=tmp_path, model="tiny")
-    with Service(settings, dispatch=False) as svc:
+    with Service(_queue_of_eight(tmp_path), dispatch=False) as svc:
         busy = svc.ensure_user("busy", plan="standard")
         calm = svc.ensure_user("calm", plan="standard")
         accepted: list[str] = []
@@ -183,8 +203,8 @@ def test_concurrent_submissions_are_admitted_together_within_the_plan(tmp_path: 
             thread.start()
         for thread in threads:
             thread.join(60)
-        assert len(accepted) == 13
-        assert len(refused) == 30 - 13
+        assert len(accepted) == 11
+        assert len(refused) == 30 - 11
         assert {err.status for err in refused} == {429}
         assert len(calm_jobs) == 10
         for job_id in accepted + calm_jobs:

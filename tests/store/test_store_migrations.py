@@ -8,7 +8,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, inspect
+from sqlalchemy import Column, Integer, MetaData, inspect, text
 
 from dreamloom.store.db import (
     Database,
@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "usage_ledger",
     "time_grants",
     "channels",
+    "outbox",
 }
 
 
@@ -40,7 +41,7 @@ def schema_diff(db: Database, metadata: MetaData) -> list[Any]:
 
 def test_upgrade_creates_every_table_at_head(db: Database) -> None:
     assert set(inspect(db.engine).get_table_names()) >= EXPECTED_TABLES
-    assert current_revision(db.engine) == head_revision() == "0003"
+    assert current_revision(db.engine) == head_revision() == "0005"
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:
@@ -81,5 +82,51 @@ def test_migrations_do_not_depend_on_the_working_directory(
     database = Database(db_url)
     try:
         assert current_revision(database.engine) == head_revision()
+    finally:
+        database.dispose()
+
+
+def test_image_keys_are_backfilled_random_and_unique(db_url: str) -> None:
+    """0004 gives every existing image its own random key, and keys stay unique after."""
+    upgrade(db_url, "0003")
+    database = Database(db_url)
+    try:
+        with database.engine.begin() as conn:
+            now = "2026-01-01 00:00:00"
+            conn.execute(
+                text(
+                    "insert into accounts (id, name, plan, created, settings,"
+                    " moderation_strikes, cycle_start)"
+                    " values (1, 'old', 'pro', :now, '{}', 0, :now)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "insert into jobs (id, account_id, verb, job_type, status, progress,"
+                    " mode_requested, batch_index, prompt_text, draft, priority, enqueued_at,"
+                    " attempts, created, updated, gpu_seconds, cost_seconds, visibility)"
+                    " values ('j1', 1, 'imagine', 'image', 'completed', 100, 'fast', 0, 'x',"
+                    " false, 0, :now, 1, :now, :now, 0, 0, 'public')"
+                ),
+                {"now": now},
+            )
+            for index in range(5):
+                conn.execute(
+                    text(
+                        'insert into images (job_id, "index", path, width, height, moderation,'
+                        " visibility, likes, created) values ('j1', :i, :p, 8, 8, 'ok',"
+                        " 'public', 0, :now)"
+                    ),
+                    {"i": index, "p": f"j1/{index}.png", "now": now},
+                )
+        upgrade(db_url)
+        with database.engine.connect() as conn:
+            keys = [row[0] for row in conn.execute(text("select key from images"))]
+        assert len(keys) == 5 and len(set(keys)) == 5
+        assert all(len(key) >= 22 and not key.isdigit() for key in keys)
+        assert schema_diff(database, Base.metadata) == []
+        with pytest.raises(Exception, match=r"(?i)unique"), database.engine.begin() as conn:
+            conn.execute(text("update images set key = :k"), {"k": keys[0]})
     finally:
         database.dispose()

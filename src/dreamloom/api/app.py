@@ -22,15 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dreamloom.api import server
 from dreamloom.api.context import ApiContext
 from dreamloom.api.events_hub import EventHub
+from dreamloom.api.limits import BodyLimitMiddleware
 from dreamloom.api.native import images as native_images
 from dreamloom.api.native import users as native_users
-from dreamloom.api.urls import Signer, Urls, load_or_create_key
+from dreamloom.api.urls import signer_for
 from dreamloom.api.v3 import accounts as v3_accounts
 from dreamloom.api.v3 import commands as v3_commands
 from dreamloom.api.v3 import jobs as v3_jobs
-from dreamloom.api.v3.webhooks import WebhookWorker
+from dreamloom.api.v3.webhooks import webhook_renderer
 from dreamloom.config import Settings
 from dreamloom.service import Service, ServiceError
+from dreamloom.service.errors import STORE_FAILURES, unavailable
 
 
 def create_app(
@@ -42,22 +44,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = service or Service(settings)
+        signer = signer_for(service.settings if service is not None else settings)
+        # Webhooks are sent by the service of the process that dispatches, with the body
+        # this API renders (the service does not import the API).
+        svc = service or Service(settings, renderer=webhook_renderer(settings, signer))
         svc.start()
-        signer = Signer(load_or_create_key(svc.settings.data_dir / "url-signing.key"))
         hub = EventHub(svc.events)
-        ctx_holder: list[ApiContext] = []
-
-        def default_base() -> str:
-            return ctx_holder[0].last_base_url if ctx_holder else ""
-
-        webhooks = WebhookWorker(svc, lambda base: Urls(base, signer), default_base)
-        ctx = ApiContext(svc, hub, webhooks, signer)
-        ctx_holder.append(ctx)
+        ctx = ApiContext(svc, hub, signer)
         app.state.service = svc
         app.state.ctx = ctx
-        hub.add_listener(webhooks.on_event)
-        await webhooks.start()
         hub.start(asyncio.get_running_loop())
         if settle_heap:
             server.settle_heap()
@@ -65,14 +60,31 @@ def create_app(
             yield
         finally:
             hub.stop()
-            await webhooks.stop()
             svc.close()
 
     app = FastAPI(title="dreamloom", version="0.1.0", lifespan=lifespan)
+    # Outside every route: a body over the limit is refused before it is read or the token
+    # is looked at.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database's lock held too long, a full disk: 503, try again later (the write
+        # was rolled back). Anything else of these kinds is still a 500.
+        typed = unavailable(exc, app.state.service.settings.database_busy_timeout_s)
+        if typed is None:
+            raise exc
+        return JSONResponse(
+            {"error": typed.message},
+            status_code=503,
+            headers={"Retry-After": str(typed.retry_after_s)},
+        )
+
+    for kind in STORE_FAILURES:
+        app.add_exception_handler(kind, store_unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,5 +1,5 @@
-"""What every route needs, in one object on ``app.state``: the service, the event hub, the
-webhook worker, link signing, and the one way routes run service calls.
+"""What every route needs, in one object on ``app.state``: the service, the event hub, link
+signing, and the one way routes run service calls.
 
 Routes are ``async``; the service is synchronous (database, files), so each request makes one
 trip to the thread pool with authentication and the use-case together.
@@ -10,17 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.events_hub import EventHub
-from dreamloom.api.urls import Signer, Urls
+from dreamloom.api.urls import Signer, Urls, public_base
 from dreamloom.service import AccountView, Service, ServiceError
-
-if TYPE_CHECKING:
-    from dreamloom.api.v3.webhooks import WebhookWorker
 
 T = TypeVar("T")
 
@@ -28,22 +25,22 @@ UNAUTHORIZED = "Unauthorized"
 
 
 class ApiContext:
-    def __init__(
-        self, service: Service, hub: EventHub, webhooks: WebhookWorker, signer: Signer
-    ) -> None:
+    def __init__(self, service: Service, hub: EventHub, signer: Signer) -> None:
         self.service = service
         self.hub = hub
-        self.webhooks = webhooks
         self.signer = signer
-        self.last_base_url = service.settings.public_url or "http://127.0.0.1"
+        self._urls = Urls(public_base(service.settings), signer)
 
-    def urls(self, request: Request | None = None) -> Urls:
-        """Links as the client reached this server (or the configured public URL)."""
-        if self.service.settings.public_url:
-            return Urls(self.service.settings.public_url, self.signer)
-        if request is not None:
-            self.last_base_url = str(request.base_url)
-        return Urls(self.last_base_url, self.signer)
+    def urls(self) -> Urls:
+        """Links on the configured public URL: never on a request's Host header, which any
+        client chooses (and which would then end up in other users' links)."""
+        return self._urls
+
+    async def check_reply_url(self, url: str | None) -> None:
+        """400 for a ``replyUrl`` the server would never call (off the loop: it may resolve
+        the host). Requests without one cost nothing."""
+        if url:
+            await run_in_threadpool(self.service.check_reply_url, url)
 
     async def call(self, request: Request, work: Callable[[AccountView], T]) -> T:
         """Authenticate the bearer token and run ``work`` for its account, off the loop."""

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
 
 from dreamloom.events import EventBus, JobEvent
 
@@ -26,7 +25,6 @@ class EventHub:
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
         self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
-        self._listeners: list[Callable[[JobEvent], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,10 +66,6 @@ class EventHub:
             if not queues:
                 del self._streams[job_id]
 
-    def add_listener(self, listener: Callable[[JobEvent], None]) -> None:
-        """Called on the loop with every event (keep it quick: queue the work)."""
-        self._listeners.append(listener)
-
     @property
     def streams(self) -> int:
         return sum(len(queues) for queues in self._streams.values())
@@ -80,8 +74,3 @@ class EventHub:
         for event in batch:
             for queue in self._streams.get(event.job_id, ()):
                 queue.put_nowait(event)
-            for listener in self._listeners:
-                try:
-                    listener(event)
-                except Exception:
-                    log.exception("event listener failed")

@@ -3,8 +3,10 @@
 One process (the embedded default) runs everything: HTTP, admission, the scheduler and its
 workers. With ``processes > 1`` this process keeps the scheduler, the workers and the event
 relay, and starts that many API processes, each a uvicorn server on its own SO_REUSEPORT
-socket. They admit jobs into the shared database (SQLite serialises their writes, PostgreSQL
-locks rows), wake the scheduler, and hear every job's events through ``dreamloom.event_relay``.
+socket (``api.listen``: a port another program or server listens on is refused, in both
+modes); an API process ends when this process dies (``api.lifeline``). They admit jobs into
+the shared database (SQLite serialises their writes, PostgreSQL locks rows), wake the
+scheduler, and hear every job's events through ``dreamloom.event_relay``.
 Python runs one thread at a time per process: this is how a server uses more cores for requests.
 """
 
@@ -17,10 +19,12 @@ import multiprocessing.process
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from typing import Any
 
+from dreamloom.api import lifeline, listen
 from dreamloom.config import Settings
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -41,6 +45,7 @@ def serve(
 
     from dreamloom.api.app import create_app
 
+    settings = with_public_url(settings, host, port)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -48,42 +53,76 @@ def serve(
         "access_log": access_log,
     }
     if processes <= 1:
-        uvicorn.run(create_app(settings, settle_heap=True), **options)
+        # Bound before the app starts: a busy port is refused before the database is touched.
+        sock = listen.exclusive_socket(host, port)
+        server = uvicorn.Server(uvicorn.Config(create_app(settings, settle_heap=True), **options))
+        server.run(sockets=[sock])
+        if not server.started:
+            raise RuntimeError("the server did not start; see its log")
         return
 
+    from dreamloom.api.v3.webhooks import webhook_renderer
     from dreamloom.service import Service
 
-    with Service(settings) as service:
-        if not service.dispatching:
-            raise RuntimeError(
-                f"another process already runs the scheduler of {settings.data_dir}; stop it first"
-            )
-        settle_heap()
-        if settings.scheduler_nice:
-            service.lower_scheduler_priority(settings.scheduler_nice)
-        # The API processes are fresh interpreters: they read their settings from the
-        # environment, and never schedule.
-        env = settings_env(settings) | {"DREAMLOOM_DISPATCH": "false"}
-        _supervise(processes, env, options)
+    # Bound before the scheduler starts, and held by this process for its lifetime.
+    sockets = listen.shared_sockets(host, port, processes)
+    try:
+        with Service(settings, renderer=webhook_renderer(settings)) as service:
+            if not service.dispatching:
+                raise RuntimeError(
+                    f"another process already runs the scheduler of {settings.data_dir}; "
+                    "stop it first"
+                )
+            settle_heap()
+            if settings.scheduler_nice:
+                service.lower_scheduler_priority(settings.scheduler_nice)
+            # The API processes are fresh interpreters: they read their settings from the
+            # environment, and never schedule.
+            env = settings_env(settings) | {"DREAMLOOM_DISPATCH": "false"}
+            _supervise(sockets, env, options)
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
-def _supervise(count: int, env: dict[str, str], options: dict[str, Any]) -> None:
-    """Run ``count`` API processes until SIGINT or SIGTERM, starting again any that dies.
+def with_public_url(settings: Settings, host: str, port: int) -> Settings:
+    """``settings`` with ``public_url`` set: as configured, else the address served. A
+    wildcard bind (0.0.0.0, ::) names no address clients use: the machine's name stands in
+    for it, with a hint to set the URL."""
+    if settings.public_url:
+        return settings
+    if host in ("0.0.0.0", "::", ""):
+        name = socket.gethostname() or "localhost"
+        print(
+            f"links will use http://{name}:{port}; set DREAMLOOM_PUBLIC_URL to the address "
+            "clients reach this server at",
+            file=sys.stderr,
+        )
+        host = name
+    netloc = f"[{host}]" if ":" in host else host
+    return settings.model_copy(update={"public_url": f"http://{netloc}:{port}"})
+
+
+def _supervise(sockets: list[socket.socket], env: dict[str, str], options: dict[str, Any]) -> None:
+    """Run an API process per socket until SIGINT or SIGTERM, starting again any that dies.
 
     Each process listens on its own SO_REUSEPORT socket, so the kernel spreads connections
     evenly over them. (uvicorn's own workers share one socket, and whichever process is
     idle at that moment accepts: a burst of keep-alive clients ended up 39 to 11, and the
-    busier process set everyone's latency.)"""
+    busier process set everyone's latency.) This process keeps the sockets open too: the
+    connections waiting on a dead process's socket go to the process started in its place."""
     context = multiprocessing.get_context("spawn")
     stop = threading.Event()
 
-    def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_api_process, args=(env, options), daemon=True)
+    def start(sock: socket.socket) -> multiprocessing.process.BaseProcess:
+        process = context.Process(
+            target=_api_process, args=(env, options, sock, os.getpid()), daemon=True
+        )
         process.start()
         return process
 
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
-    children = [(start(), time.monotonic()) for _ in range(count)]
+    children = [(start(sock), time.monotonic()) for sock in sockets]
     try:
         while not stop.wait(0.5):
             for i, (child, started) in enumerate(children):
@@ -95,7 +134,7 @@ def _supervise(count: int, env: dict[str, str], options: dict[str, Any]) -> None
                     raise RuntimeError(
                         f"an API process exited at start (code {child.exitcode}); see its log"
                     )
-                children[i] = (start(), time.monotonic())
+                children[i] = (start(sockets[i]), time.monotonic())
     finally:
         for child, _ in children:
             child.terminate()
@@ -107,17 +146,13 @@ def _supervise(count: int, env: dict[str, str], options: dict[str, Any]) -> None
             signal.signal(sig, handler)
 
 
-def _api_process(env: dict[str, str], options: dict[str, Any]) -> None:
+def _api_process(
+    env: dict[str, str], options: dict[str, Any], sock: socket.socket, parent: int
+) -> None:
     import uvicorn
 
+    lifeline.die_with_parent(parent)
     os.environ.update(env)
-    host, port = options["host"], options["port"]
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
     config = uvicorn.Config("dreamloom.api.app:create_served_app", factory=True, **options)
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -1,6 +1,7 @@
 """Links to images: absolute URLs, signed for stealth images.
 
-Public images are readable by anyone with the link (they are what the gallery shows). A
+Links name an image by its random key (never its row id), so that nobody can list the images by
+counting. Public images are readable by anyone with the link (they are what the gallery shows). A
 stealth image is readable by its owner's token, or through the signed link the owner's job
 JSON carries (clients fetch attachment URLs without headers, as they do Discord's): the
 signature is an HMAC of the image under a key kept in the data directory.
@@ -13,6 +14,16 @@ import hmac
 import os
 import secrets
 from pathlib import Path
+
+from dreamloom.config import Settings
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+def public_base(settings: Settings) -> str:
+    """The base of every link this server hands out (``dreamloom serve`` fills the setting
+    in with the address it serves; an embedding that sets nothing gets the CLI's default)."""
+    return settings.public_url or DEFAULT_PUBLIC_URL
 
 
 def load_or_create_key(path: Path) -> bytes:
@@ -28,6 +39,11 @@ def load_or_create_key(path: Path) -> bytes:
         return key
 
 
+def signer_for(settings: Settings) -> Signer:
+    """The server's signer, its key kept in the data directory."""
+    return Signer(load_or_create_key(settings.data_dir / "url-signing.key"))
+
+
 class Signer:
     def __init__(self, key: bytes) -> None:
         self._key = key
@@ -39,8 +55,8 @@ class Signer:
         return signature is not None and hmac.compare_digest(self.sign(subject), signature)
 
 
-def image_subject(image_id: int) -> str:
-    return f"image:{image_id}"
+def image_subject(key: str) -> str:
+    return f"image:{key}"
 
 
 def preview_subject(job_id: str) -> str:
@@ -54,10 +70,11 @@ class Urls:
         self.base = base.rstrip("/")
         self._signer = signer
 
-    def image(self, image_id: int, *, stealth: bool, ext: str = "png") -> str:
-        url = f"{self.base}/images/{image_id}.{ext}"
+    def image(self, key: str, *, stealth: bool, ext: str = "png") -> str:
+        """An image's link, by its random key (``Image.key``): unguessable, not a count."""
+        url = f"{self.base}/images/{key}.{ext}"
         if stealth:
-            url += f"?sig={self._signer.sign(image_subject(image_id))}"
+            url += f"?sig={self._signer.sign(image_subject(key))}"
         return url
 
     def preview(self, job_id: str, progress: int, *, stealth: bool) -> str:

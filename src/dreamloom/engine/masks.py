@@ -59,6 +59,21 @@ def decode_mask(data: str | bytes, size: tuple[int, int] | None = None) -> Image
     return mask
 
 
+def check_mask_pixels(data: str | bytes, max_pixels: int) -> None:
+    """Refuse a mask whose header declares more than ``max_pixels`` (before any decoding:
+    the operator's limit for user pictures, lower than the engine's own ``MAX_PIXELS``)."""
+    try:
+        with Image.open(io.BytesIO(_image_bytes(data))) as opened:
+            width, height = opened.size
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise MaskError("the mask must be a base64-encoded PNG or JPEG image") from None
+    if width * height > max_pixels:
+        raise MaskError(
+            f"the mask image is too large: {width}×{height} pixels "
+            f"(at most {max_pixels:,} pixels in total)"
+        )
+
+
 def decode_mask_png(data: str | bytes, size: tuple[int, int] | None = None) -> bytes:
     """`decode_mask` as PNG bytes, the form a recipe carries."""
     return png_bytes(decode_mask(data, size))

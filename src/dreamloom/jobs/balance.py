@@ -93,6 +93,12 @@ def fast_balances_for(
     return balances
 
 
+# A fast-time balance computed for a scheduling pass is reused for this long (every wake-up
+# would otherwise recompute it for every account in the queue); the dispatcher's own charges
+# drop it at once, so only time granted by another process is seen up to this late.
+BALANCE_CACHE_SECONDS = 1.0
+
+
 class FastBalanceCache:
     """Fast seconds left per account, recomputed at most every ``ttl`` seconds.
 

@@ -23,74 +23,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from dreamloom.events import EventBus, JobEvent
-from dreamloom.jobs import scheduler
-from dreamloom.jobs.balance import FastBalanceCache, relax_usage
-from dreamloom.jobs.buttons import cost_action
+from dreamloom.domain import RUNNING_STATUSES, JobStatus, Verb
+from dreamloom.engine.describe import is_describe
+from dreamloom.events import EventBus, publish_job_event
+from dreamloom.jobs import scheduler, scheduling
+from dreamloom.jobs.balance import BALANCE_CACHE_SECONDS, FastBalanceCache
+from dreamloom.jobs.cancel import CANCELLED_ERROR, cancel_job
 from dreamloom.jobs.executor.base import (
     ENGINE_RUNNER,
+    MODERATION_KEY,
     Executor,
     ExecutorEvent,
-    SavedImage,
     Task,
     TaskFailure,
     TaskProgress,
     TaskResult,
 )
-from dreamloom.jobs.executor.local import LocalExecutor
-from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
+from dreamloom.jobs.outcomes import Flight, Outcomes
+from dreamloom.jobs.outputs import LEGACY_DESCRIBE_ERROR
 from dreamloom.jobs.plans import PlanBook
-from dreamloom.jobs.pricing import GRID_SECONDS_KEY, Charge, price
-from dreamloom.store import jobs_repo, ledger
+from dreamloom.store import jobs_repo
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
-from dreamloom.store.jobs_repo import Completion, ImageSpec, JobLike, JobRow
-from dreamloom.store.ledger import Usage
-from dreamloom.store.tables import Account, Job
+from dreamloom.store.jobs_repo import JobLike, JobRow
+from dreamloom.store.tables import Job
 from dreamloom.store.types import utcnow
 
-if TYPE_CHECKING:
-    from dreamloom.config import Settings
-
 log = logging.getLogger(__name__)
-
-# useapi v3 semantics: a cancelled job ends "failed" with this error.
-CANCELLED_ERROR = "Job cancelled by user"
-# The task's recipe carries the output filter's threshold under this key (the engine runner
-# takes it out before the recipe is read); absent: outputs are not classified.
-MODERATION_KEY = "_moderation_threshold"
-# How many queued jobs, oldest first, one scheduling pass looks at.
-SCAN_LIMIT = 128
-# A fast-time balance computed for a scheduling pass is reused for this long (every wake-up
-# would otherwise recompute it for every account in the queue); this dispatcher's own charges
-# drop it at once, so only time granted by another process is seen up to this late.
-BALANCE_CACHE_SECONDS = 1.0
-
-
-class JobNotFoundError(LookupError):
-    pass
-
-
-class NotCancellableError(ValueError):
-    """Only running jobs can be cancelled; ``message`` is the user-facing text."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True)
-class _Flight:
-    """A job handed to the executor and not yet settled."""
-
-    account_id: int
-    mode: str
-    created: datetime
 
 
 @dataclass(frozen=True)
@@ -100,31 +60,6 @@ class _Cancel:
 
 _WAKE = object()
 _Message = ExecutorEvent | _Cancel | object
-
-
-def cancel_job(session: Session, job_id: str, now: datetime | None = None) -> Job:
-    """Mark a running job cancelled in the database (``Dispatcher.cancel`` does this and
-    stops the run). A process without the dispatcher may call it directly: the dispatcher
-    notices within ``poll_seconds`` and stops the run then."""
-    job = jobs_repo.get_job(session, job_id)
-    if job is None:
-        raise JobNotFoundError(f"Job {job_id} not found")
-    if job.status == jobs_repo.QUEUED:
-        raise NotCancellableError(
-            "Only running jobs can be cancelled: this job is still waiting in the queue"
-        )
-    if not jobs_repo.mark_failed(
-        session,
-        job_id,
-        CANCELLED_ERROR,
-        now or utcnow(),
-        from_statuses=jobs_repo.RUNNING_STATUSES,
-    ):
-        raise NotCancellableError(
-            f"Only running jobs can be cancelled: this job is already {job.status}"
-        )
-    session.refresh(job)
-    return job
 
 
 class Dispatcher:
@@ -158,14 +93,16 @@ class Dispatcher:
         self.backend_ref = backend_ref
         self.device = device
         self.runner = runner
-        self.retries = retries
         self.poll_seconds = poll_seconds
         self.moderation_threshold = moderation_threshold
         self._clock = clock
         self._inbox: queue.Queue[_Message] = queue.Queue()
-        self._in_flight: dict[str, _Flight] = {}
+        self._in_flight: dict[str, Flight] = {}
         self._cancel_sent: set[str] = set()  # in-flight jobs the executor was told to stop
         self._balances = balances or FastBalanceCache(plans, ttl=BALANCE_CACHE_SECONDS)
+        self._outcomes = Outcomes(
+            db, files, plans, events, self._balances, clock=clock, retries=retries
+        )
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread: threading.Thread | None = None
@@ -214,12 +151,13 @@ class Dispatcher:
         now = self._clock()
         requeued: list[Job] = []
         with self.db.session(write=True) as session:
-            for job in jobs_repo.jobs_with_status(session, jobs_repo.RUNNING_STATUSES):
+            for job in jobs_repo.jobs_with_status(session, RUNNING_STATUSES):
                 if jobs_repo.requeue(session, job.id, now):
                     requeued.append(job)
         for job in requeued:
             log.info("re-queued job %s interrupted by a restart", job.id)
-            publish_job_event(self.events, job, jobs_repo.QUEUED)
+            self._end_run(job.id, job.created)
+            publish_job_event(self.events, job, JobStatus.CREATED)
         return [job.id for job in requeued]
 
     # -- what the service calls -----------------------------------------------------------
@@ -232,7 +170,7 @@ class Dispatcher:
     def submitted(self, jobs: Sequence[JobLike]) -> None:
         """Announce freshly queued jobs ("created" events) and wake the dispatch loop."""
         for job in jobs:
-            publish_job_event(self.events, job, jobs_repo.QUEUED)
+            publish_job_event(self.events, job, JobStatus.CREATED)
         self.wake()
 
     def cancel(self, job_id: str) -> Job:
@@ -291,6 +229,7 @@ class Dispatcher:
                 self._guarded(self._fill)
             if polled:
                 self._guarded(self._reap_cancelled)
+                self._guarded(self._outcomes.record_unrecorded)
                 next_poll = time.monotonic() + self.poll_seconds
 
     def _guarded(self, fn: Callable[..., None], *args: object) -> None:
@@ -302,11 +241,15 @@ class Dispatcher:
 
     def _handle(self, message: _Message) -> None:
         if isinstance(message, TaskProgress):
-            self._on_progress(message)
+            flight = self._in_flight.get(message.job_id)
+            if flight is not None:  # else: its run was settled or cancelled meanwhile
+                self._outcomes.progress(message, flight)
         elif isinstance(message, TaskFailure):
-            self._settle(message.job_id, lambda flight: self._on_failure(message, flight))
+            self._settle(message.job_id, partial(self._outcomes.failure, message))
         elif isinstance(message, _Cancel):
             self._stop_run(message.job)
+
+    # -- runs ending ----------------------------------------------------------------------------
 
     def _stop_run(self, job: Job) -> None:
         """Stop the run of a job cancelled in the database; announce it once."""
@@ -315,7 +258,7 @@ class Dispatcher:
         if job.id in self._in_flight:
             self._cancel_sent.add(job.id)
             self.executor.cancel(job.id)
-        publish_job_event(self.events, job, jobs_repo.FAILED, error=job.error or CANCELLED_ERROR)
+        publish_job_event(self.events, job, JobStatus.FAILED, error=job.error or CANCELLED_ERROR)
 
     def _reap_cancelled(self) -> None:
         """Stop runs whose job ended in the database behind our back (``cancel_job`` called
@@ -326,25 +269,53 @@ class Dispatcher:
         with self.db.session() as session:
             jobs = [jobs_repo.get_job(session, job_id) for job_id in candidates]
         for job in jobs:
-            if job is not None and job.status not in jobs_repo.RUNNING_STATUSES:
+            if job is not None and job.status not in RUNNING_STATUSES:
                 self._stop_run(job)
 
-    def _settle(self, job_id: str, handler: Callable[[_Flight], None]) -> None:
+    def _settle(self, job_id: str, handler: Callable[[Flight], None]) -> None:
         flight = self._take_flight(job_id)
         if flight is not None:
             self._record_or_fail(job_id, partial(handler, flight))
 
-    def _take_flight(self, job_id: str) -> _Flight | None:
+    def _end_run(self, job_id: str, created: datetime) -> None:
+        """A run is over (whatever becomes of its job): its preview goes, before the outcome
+        is announced. No progress of it is written after this (progress needs the flight)."""
+        try:
+            self.files.delete_preview(job_id, created)
+        except OSError:
+            log.warning("could not delete the preview of job %s", job_id, exc_info=True)
+
+    def _take_flight(self, job_id: str) -> Flight | None:
         """The flight of a job whose run ended; None when it is not ours (a stale event)."""
         self._cancel_sent.discard(job_id)
-        return self._in_flight.pop(job_id, None)
+        flight = self._in_flight.pop(job_id, None)
+        if flight is not None:
+            self._end_run(job_id, flight.created)
+        return flight
 
     def _record_or_fail(self, job_id: str, record: Callable[[], None]) -> None:
         try:
             record()
         except Exception as exc:
             log.exception("could not record the outcome of job %s", job_id)
-            self._fail(job_id, f"Internal error while recording the job's outcome: {exc}")
+            self._outcomes.fail(job_id, f"Internal error while recording the job's outcome: {exc}")
+
+    def _settle_results(self, results: Sequence[TaskResult]) -> None:
+        """Record results that arrived together in one go (``Outcomes.results``); should that
+        fail, each is recorded on its own."""
+        settled = [
+            (result, flight)
+            for result in results
+            if (flight := self._take_flight(result.job_id)) is not None
+        ]
+        if len(settled) > 1:
+            try:
+                self._outcomes.results(settled)
+                return
+            except Exception:
+                log.exception("could not record %d results together; one at a time", len(settled))
+        for result, flight in settled:
+            self._record_or_fail(result.job_id, partial(self._outcomes.results, [(result, flight)]))
 
     # -- starting jobs ----------------------------------------------------------------------
 
@@ -352,82 +323,26 @@ class Dispatcher:
         free = self.executor.slots - len(self._in_flight)
         if free <= 0:
             return
-        now = self._clock()
         with self.db.session() as session:
-            # The head of the queue is enough to choose from: loading a backlog of thousands
-            # on every wake-up would cost more than the jobs (relax fairness then works
-            # among the oldest SCAN_LIMIT waiting jobs).
-            queued = jobs_repo.queue_entries(session, (jobs_repo.QUEUED,), limit=SCAN_LIMIT)
-            if not queued:
-                if not self._in_flight:
-                    self._idle.set()
-                return
-            states = self._account_states(session, queued, now)
-        queue_view = [_queued_view(entry) for entry in queued]
+            read = scheduling.read_pass(session, self.plans, self._balances, self._clock())
+        if not read.queued:
+            if not self._in_flight:
+                self._idle.set()
+            return
         # What runs is what this dispatcher runs (the only one per database; ``recover``
         # re-queued what a previous one left): no query needed. A run cancelled by another
         # process counts until its worker stops, as its GPU is busy until then.
-        running_view = [
+        running = [
             scheduler.RunningJob(job_id, flight.account_id, flight.mode)
             for job_id, flight in self._in_flight.items()
         ]
-        by_id = {entry.id: entry for entry in queued}
-        chosen: list[tuple[str, str]] = []
-        while free > 0:
-            decision = scheduler.pick_next(
-                queue_view,
-                running_view,
-                states,
-                turbo_available=self.plans.turbo_available,
-                relax_inflight_seconds=self.plans.relax_inflight_seconds,
-            )
-            if decision is None:
-                break
-            queue_view = [q for q in queue_view if q.id != decision.job_id]
-            entry = by_id[decision.job_id]
-            if isinstance(decision, scheduler.Reject):
-                self._fail(entry.id, decision.reason, from_statuses=(jobs_repo.QUEUED,))
-                continue
-            chosen.append((entry.id, decision.mode))
-            running_view.append(scheduler.RunningJob(entry.id, entry.account_id, decision.mode))
-            free -= 1
-        if chosen and self._start(chosen) < len(chosen):
+        picks = scheduling.pick(read, running, free, self.plans)
+        for job_id, reason in picks.rejects:
+            self._outcomes.fail(job_id, reason, from_statuses=(JobStatus.CREATED,))
+        if picks.starts and self._start(picks.starts) < len(picks.starts):
             self.wake()  # some were cancelled meanwhile: their slots are free for others
-        if not self._in_flight and not queue_view:
+        if not self._in_flight and not picks.waiting:
             self._idle.set()
-
-    def _account_states(
-        self, session: Session, queued: Sequence[jobs_repo.QueueEntry], now: datetime
-    ) -> dict[int, scheduler.AccountState]:
-        """The plan, fast time and recent relax use of each account with waiting jobs: a
-        few queries for all of them, run after every finished job."""
-        ids = sorted({entry.account_id for entry in queued})
-        accounts = {
-            account.id: account
-            for account in session.scalars(select(Account).where(Account.id.in_(ids)))
-        }
-        # Fast time only gates fast and turbo jobs; relax fairness only orders relax jobs,
-        # which includes fast jobs of accounts out of fast time (they fall back to relax).
-        needs_fast = {e.account_id for e in queued if e.mode_requested != "relax"}
-        fast = self._balances.remaining(
-            session, [a for i, a in accounts.items() if i in needs_fast], now
-        )
-        may_relax = {
-            e.account_id
-            for e in queued
-            if e.mode_requested == "relax" or fast.get(e.account_id, 0.0) <= 0
-        }
-        usage = relax_usage(
-            session, [a for i, a in accounts.items() if i in may_relax], self.plans, now
-        )
-        return {
-            account_id: scheduler.AccountState(
-                plan=self.plans.get(account.plan),
-                fast_remaining=fast.get(account_id, 0.0),
-                relax_usage=usage.get(account_id, 0.0),
-            )
-            for account_id, account in accounts.items()
-        }
 
     def _start(self, chosen: Sequence[tuple[str, str]]) -> int:
         """Mark the chosen jobs (id, mode) started in one transaction and hand them to the
@@ -441,6 +356,11 @@ class Dispatcher:
 
     def _launch(self, job: JobRow) -> None:
         """Hand a job just marked started (``mode_effective`` set) to the executor."""
+        if job.verb == Verb.DESCRIBE and not is_describe(job.recipe):
+            # Queued by a version that ran describes beside the queue and stored no image:
+            # nothing here can run it again.
+            self._outcomes.fail(job.id, LEGACY_DESCRIBE_ERROR)
+            return
         mode = job.mode_effective or job.mode_requested
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:
@@ -458,7 +378,7 @@ class Dispatcher:
                 else None
             ),
         )
-        self._in_flight[job.id] = _Flight(job.account_id, mode, job.created)
+        self._in_flight[job.id] = Flight(job.account_id, mode, job.created)
         self._idle.clear()
         try:
             self.executor.submit(task)
@@ -468,272 +388,7 @@ class Dispatcher:
             with self.db.session(write=True) as session:
                 jobs_repo.requeue(session, job.id, self._clock())
             return
-        publish_job_event(self.events, job, jobs_repo.STARTED)
-
-    # -- recording outcomes -------------------------------------------------------------------
-
-    def _on_progress(self, event: TaskProgress) -> None:
-        flight = self._in_flight.get(event.job_id)
-        if flight is None:
-            return
-        percent = max(0, min(99, (100 * event.step) // max(1, event.total)))
-        preview_path = None
-        if event.preview_png is not None:
-            preview_path = self.files.save_preview(event.job_id, event.preview_png, flight.created)
-        with self.db.session(write=True) as session:
-            if not jobs_repo.mark_progress(
-                session, event.job_id, percent, self._clock(), preview_path
-            ):
-                return  # cancelled meanwhile
-            job = jobs_repo.get_job(session, event.job_id)
-        if job is not None:
-            publish_job_event(
-                self.events,
-                job,
-                jobs_repo.PROGRESS,
-                progress=percent,
-                preview_path=preview_path,
-                preview_png=event.preview_png,
-            )
-
-    def _settle_results(self, results: Sequence[TaskResult]) -> None:
-        """Record results that arrived together: one read and one write transaction for all
-        of them (fast jobs finish by the hundred a second, and a transaction each was most
-        of the dispatcher's time). Should that fail, each is recorded on its own."""
-        settled = [
-            (result, flight)
-            for result in results
-            if (flight := self._take_flight(result.job_id)) is not None
-        ]
-        if len(settled) > 1:
-            try:
-                self._record_results(settled)
-                return
-            except Exception:
-                log.exception("could not record %d results together; one at a time", len(settled))
-        for result, flight in settled:
-            self._record_or_fail(result.job_id, partial(self._record_results, [(result, flight)]))
-
-    def _record_results(self, settled: Sequence[tuple[TaskResult, _Flight]]) -> None:
-        with self.db.session() as session:
-            jobs = jobs_repo.job_rows(session, [result.job_id for result, _ in settled])
-        finished: list[tuple[JobRow, _Flight, TaskResult, Completion]] = []
-        for result, flight in settled:
-            job = jobs.get(result.job_id)
-            if job is None:
-                continue
-            if job.status not in jobs_repo.RUNNING_STATUSES:
-                self._discard_saved(job, result, flight.created)
-                self._charge_late(job, flight, result.compute_seconds)  # cancelled meanwhile
-                continue
-            # Files first, outside the transaction: the write lock is not held during disk I/O.
-            images = self._save_outputs(job, result, flight.created)
-            cost = self._cost(job, flight.mode, result.compute_seconds)
-            finished.append(
-                (job, flight, result, Completion(job.id, result.compute_seconds, cost, images))
-            )
-        if not finished:
-            return
-        now = self._clock()
-        with self.db.session(write=True) as session:
-            done = jobs_repo.complete_jobs(session, [c for *_, c in finished], now)
-            ledger.record_usages(
-                session,
-                [
-                    Usage(job.account_id, job.id, flight.mode, c.gpu_seconds, c.cost_seconds)
-                    for job, flight, _, c in finished
-                    if job.id in done
-                ],
-                now,
-            )
-        for job, flight, result, completion in finished:
-            if job.id in done:
-                self._balances.charge(job.account_id, completion.cost_seconds)
-                publish_job_event(self.events, job, jobs_repo.COMPLETED, progress=100)
-            else:  # cancelled between the read and the write
-                for image in completion.images:
-                    self.files.delete(image.path)
-                self._charge_late(job, flight, result.compute_seconds)
-
-    def _save_outputs(self, job: JobLike, result: TaskResult, created: datetime) -> list[ImageSpec]:
-        saved = list(result.saved)  # written by the worker already
-        if not saved:
-            grid = result.grid_png
-            if grid is None and len(result.images_png) > 1:
-                grid = compose_grid_png(result.images_png)
-            for index, data in numbered_pngs(result.images_png, grid):
-                self.files.save(job.id, index, data, created)
-                saved.append(SavedImage(index, *png_size(data)))
-        return [
-            ImageSpec(
-                image.index,
-                self.files.image_path(job.id, image.index, created),
-                image.width,
-                image.height,
-                _seed_of(image.index, result.seeds, job.seed),
-                visibility=job.visibility,
-            )
-            for image in saved
-        ]
-
-    def _discard_saved(self, job: JobLike, result: TaskResult, created: datetime) -> None:
-        """Delete what a worker wrote for a job that will not keep it (cancelled meanwhile)."""
-        for image in result.saved:
-            self.files.delete(self.files.image_path(job.id, image.index, created))
-
-    def _on_failure(self, failure: TaskFailure, flight: _Flight) -> None:
-        with self.db.session() as session:
-            job = jobs_repo.get_job(session, failure.job_id)
-        if job is None:
-            return
-        if job.status not in jobs_repo.RUNNING_STATUSES:
-            self._charge_late(job, flight, failure.compute_seconds)  # cancelled by the user
-            return
-        if failure.moderated:
-            # Blocked by the output filter: no image is kept and nothing is charged.
-            self._fail(job.id, failure.error, status=jobs_repo.MODERATED)
-            return
-        if failure.cancelled:
-            # Cancelled by someone other than Dispatcher.cancel (e.g. an operator's tool).
-            self._charge_late(job, flight, failure.compute_seconds)
-            self._fail(job.id, CANCELLED_ERROR)
-            return
-        if failure.retryable and job.attempts <= self.retries:
-            log.warning("job %s: %s; retrying", job.id, failure.error)
-            with self.db.session(write=True) as session:
-                requeued = jobs_repo.requeue(session, job.id, self._clock())
-            if requeued:
-                publish_job_event(self.events, job, jobs_repo.QUEUED)
-            return
-        error = failure.error
-        if failure.retryable:
-            error = f"{error} (gave up after {job.attempts} attempts)"
-        self._fail(job.id, error)
-
-    def _fail(
-        self,
-        job_id: str,
-        error: str,
-        *,
-        status: str = jobs_repo.FAILED,
-        from_statuses: Sequence[str] = jobs_repo.ACTIVE_STATUSES,
-    ) -> None:
-        with self.db.session(write=True) as session:
-            failed = jobs_repo.mark_failed(
-                session, job_id, error, self._clock(), status=status, from_statuses=from_statuses
-            )
-            job = jobs_repo.get_job(session, job_id)
-        if failed and job is not None:
-            publish_job_event(self.events, job, status, error=error)
-
-    def _cost(self, job: JobLike, mode: str, compute_seconds: float) -> float:
-        grid = (job.response or {}).get(GRID_SECONDS_KEY)
-        charge = Charge(
-            action=cost_action(job.verb, job.button),
-            measured_seconds=compute_seconds,
-            mode=mode,
-            draft=job.draft,
-            grid_seconds=grid if isinstance(grid, float) else None,
-        )
-        return price(charge, self.plans.costs)
-
-    def _charge_late(self, job: JobLike, flight: _Flight, compute_seconds: float) -> None:
-        """Charge the measured time of a run that ended after its job was cancelled."""
-        if compute_seconds <= 0:
-            return
-        cost = self._cost(job, flight.mode, compute_seconds)
-        self._balances.charge(job.account_id, cost)
-        with self.db.session(write=True) as session:
-            jobs_repo.add_cost(session, job.id, compute_seconds, cost)
-            ledger.record_usage(
-                session,
-                job.account_id,
-                job.id,
-                flight.mode,
-                compute_seconds,
-                cost,
-                now=self._clock(),  # the month it counts against is the dispatcher's
-            )
-
-
-def publish_job_event(
-    events: EventBus,
-    job: JobLike,
-    status: str,
-    *,
-    progress: int = 0,
-    error: str | None = None,
-    preview_path: str | None = None,
-    preview_png: bytes | None = None,
-) -> None:
-    """Tell the bus that ``job`` reached ``status`` (the dispatcher's and the service's
-    one way of announcing a job)."""
-    events.publish(
-        JobEvent(
-            job_id=job.id,
-            account_id=job.account_id,
-            status=status,
-            progress=progress,
-            error=error,
-            preview_path=preview_path,
-            preview_png=preview_png,
-        )
-    )
-
-
-def build_dispatcher(
-    settings: Settings,
-    db: Database,
-    events: EventBus,
-    *,
-    runner: str = ENGINE_RUNNER,
-    executor: Executor | None = None,
-    plans: PlanBook | None = None,
-    balances: FastBalanceCache | None = None,
-) -> Dispatcher:
-    """A dispatcher wired from Settings: local workers, images under the data directory,
-    plans from ``settings.plans_file``."""
-    return Dispatcher(
-        db,
-        executor
-        if executor is not None
-        else LocalExecutor(
-            settings.workers,
-            queue=settings.worker_queue,
-            stall_timeout_s=settings.job_stall_timeout_s,
-        ),
-        ImageFiles(settings.images_dir),
-        plans if plans is not None else PlanBook.load(settings.plans_file),
-        events,
-        cache_dir=settings.models_dir,
-        backend_ref=settings.model,
-        device=settings.device,
-        runner=runner,
-        retries=settings.job_retries,
-        balances=balances,
-        # Above 1 nothing could be blocked: skip the classifier altogether.
-        moderation_threshold=(
-            settings.image_moderation_threshold
-            if settings.image_moderation_threshold <= 1.0
-            else None
-        ),
-    )
-
-
-def _queued_view(job: jobs_repo.QueueEntry) -> scheduler.QueuedJob:
-    return scheduler.QueuedJob(
-        id=job.id,
-        account_id=job.account_id,
-        mode=job.mode_requested,
-        enqueued_at=job.enqueued_at,
-        batch_index=job.batch_index,
-        priority=job.priority,
-    )
-
-
-def _seed_of(index: int, seeds: Sequence[int], default: int | None) -> int | None:
-    """The seed of image ``index`` (1...; the grid, 0, has the job's)."""
-    return seeds[index - 1] if 1 <= index <= len(seeds) else default
+        publish_job_event(self.events, job, JobStatus.STARTED)
 
 
 def _superseded(progress: TaskProgress, later: Sequence[_Message]) -> bool:

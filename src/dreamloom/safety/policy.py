@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from dreamloom.safety.decodes import DecodeSlots
+
 MIB: Final = 1024 * 1024
+DEFAULT_MAX_PIXELS: Final = 25_000_000
 
 
 class FetchError(ValueError):
@@ -42,11 +45,14 @@ class FetchPolicy:
     allowed_hosts: frozenset[str] = field(default_factory=frozenset)
     # The useapi.net v3 API documents "Max file size 10 MB" for image URLs and blobs alike.
     max_bytes: int = 10 * MIB
-    # Pillow warns at ~89 Mpx; 40 Mpx is far above any real photo a prompt needs and keeps a
-    # decoded RGBA image under ~160 MB of memory.
-    max_pixels: int = 40_000_000
+    # Checked from the file's header, before any pixel is decoded. 25 Mpx takes a 24 Mpx
+    # camera's photo and keeps one decoded RGBA picture under 100 MB; the service sets it from
+    # ``Settings.image_max_pixels``.
+    max_pixels: int = DEFAULT_MAX_PIXELS
     timeout_s: float = 10.0
     max_redirects: int = 3
+    # Shared by every request of a server (``Settings.image_decodes``); None: unbounded.
+    decodes: DecodeSlots | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0 or self.max_pixels <= 0:

@@ -12,6 +12,7 @@ files, plans, event bus, dispatcher) and ``job_views.JobViews``; ``wiring.py`` b
 from __future__ import annotations
 
 from dreamloom.service.channels import ChannelConfig
+from dreamloom.service.deliveries import DeliveryEvent, Renderer
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.facade import Service
 from dreamloom.service.media import ImageInput
@@ -31,10 +32,12 @@ __all__ = [
     "AccountView",
     "ChannelConfig",
     "ChannelView",
+    "DeliveryEvent",
     "ImageFile",
     "ImageInput",
     "ImageView",
     "JobView",
+    "Renderer",
     "RunningJobs",
     "Service",
     "ServiceError",

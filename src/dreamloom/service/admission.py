@@ -33,13 +33,14 @@ from sqlalchemy.orm import Session
 
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
 from dreamloom.jobs.submit import AccountLoad, check_submission, loads_of
-from dreamloom.service.channels import Channels, lane_counts
+from dreamloom.service.channels import Channels, lane_counts, reply_targets
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.job_views import JobViews
 from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import accounts as accounts_repo
 from dreamloom.store import jobs_repo
+from dreamloom.store.errors import StoreUnavailable
 from dreamloom.store.jobs_repo import JobRow, JobSpec
 from dreamloom.store.tables import Channel
 
@@ -175,6 +176,12 @@ class Admission:
     def _admit_batch(self, batch: list[_Submission]) -> None:
         try:
             outcomes = self._admit_together(batch)
+        except StoreUnavailable as exc:
+            # The database takes no write now (its lock held too long, a full disk): one at a
+            # time would only wait as long again for each. Nothing was admitted.
+            for submission in batch:
+                submission.done.set_exception(exc)
+            return
         except Exception as exc:
             if len(batch) > 1:
                 # One submission's database error must not fail the others: alone each.
@@ -283,8 +290,15 @@ class Admission:
         chosen = self._channels.choose(
             account, candidates, loaded.counts, jobs, submission.job_type
         )
+        lane = next((c for c in candidates if c.id == chosen), None)
         placed = [
-            replace(spec, channel=chosen, job_type=submission.job_type) for spec in submission.specs
+            replace(
+                spec,
+                channel=chosen,
+                job_type=submission.job_type,
+                deliveries=reply_targets(spec.request, lane),
+            )
+            for spec in submission.specs
         ]
         plan = self.plans.get(loaded.plans[account.id])
         load = loaded.loads[account.id]

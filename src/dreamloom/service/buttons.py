@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dreamloom.engine import Recipe, recipe_for_imagine
+from dreamloom.engine.masks import check_mask_pixels
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_button, split_zoom
 from dreamloom.jobs.buttons import (
     CUSTOM_ZOOM,
@@ -56,8 +57,10 @@ class Buttons:
         views: JobViews,
     ) -> None:
         self.db = runtime.db
+        self.settings = runtime.settings
         self.files = runtime.files
         self.model = runtime.model
+        self.decodes = runtime.decodes
         self._accounts = accounts
         self._channels = channels
         self._moderation = moderation
@@ -242,17 +245,21 @@ class Buttons:
                     response[GRID_SECONDS_KEY] = grid_seconds
                 image_png = self.files.read(image.path)
             try:
-                recipe = recipe_for_button(
-                    action,
-                    Recipe.from_dict(parent.recipe or {}),
-                    image_png,
-                    seed=seed,
-                    info=self.model,
-                    prompt=remix,
-                    variability=str(account.settings.get("variability") or "high"),
-                    mask=mask,
-                    zoom=zoom,
-                )
+                if mask is not None:
+                    check_mask_pixels(mask, self.settings.image_max_pixels)
+                # Decodes the picture and the user's mask: one of the bounded decodes.
+                with self.decodes.held():
+                    recipe = recipe_for_button(
+                        action,
+                        Recipe.from_dict(parent.recipe or {}),
+                        image_png,
+                        seed=seed,
+                        info=self.model,
+                        prompt=remix,
+                        variability=str(account.settings.get("variability") or "high"),
+                        mask=mask,
+                        zoom=zoom,
+                    )
             except (ButtonInputError, ValueError) as err:
                 raise ServiceError(str(err)) from None
         spec = replace(

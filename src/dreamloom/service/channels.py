@@ -8,8 +8,10 @@ as the reference discovers the channel from the token) and is kept redacted.
 
 An account without channels gets one the first time it submits, so that clients that never
 configure channels (the CLI, the web app, a v3 client that skips POST /accounts) work as well.
-That lane's limits are the plan's own (running jobs plus queue depth), so the plan's rules and
-texts decide there; limits a client configures (the reference's 1-15) bind in addition.
+That lane's limits are the plan's own (running jobs plus queue depth) as far as the reference's
+ranges allow (maxJobs 1-15, 1-12 of one type), so the plan's rules and texts decide below them;
+limits a client configures bind in addition. Every lane reports and enforces limits inside
+those ranges (``lane_limits``).
 """
 
 from __future__ import annotations
@@ -19,16 +21,21 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dreamloom.safety import FetchError, FetchPolicy
+from dreamloom.safety.fetch import parse_image_url
+from dreamloom.safety.outbound import refuses_target
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.errors import MODERATION_LOCKED, ServiceError, channel_busy
 from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, ChannelView
 from dreamloom.store import channels as channels_repo
-from dreamloom.store import jobs_repo
+from dreamloom.store import jobs_repo, outbox
+from dreamloom.store.jobs_repo import JobSpec
 from dreamloom.store.tables import Channel
 from dreamloom.ttl_cache import TtlCache
 
@@ -99,6 +106,7 @@ class Channels:
         self._accounts.require_subscription(account)
         if config.reply_url is not None:
             _check_reply_url(config.reply_url, REPLY_URL_MAX)
+            self.check_reply_url(config.reply_url)
         with self.db.session(write=True) as session:
             channel_id = config.channel
             if channel_id is None and config.discord:
@@ -137,9 +145,7 @@ class Channels:
         """Validate the limits a client gave (the reference's ranges, or the operator's cap)
         and apply them; limits not given stay as they are."""
         cap = self.settings.channel_max_jobs
-        # The reference allows 1-15 jobs and 1-12 of one type; an operator raising the cap
-        # raises both.
-        type_cap = min(12, cap) if cap <= 15 else cap
+        type_cap = _type_cap(cap)
         max_jobs = row.max_jobs
         if config.max_jobs is not None:
             if not 1 <= config.max_jobs <= cap:
@@ -252,11 +258,12 @@ class Channels:
                 "issues before making new requests.",
                 MODERATION_LOCKED,
             )
+        cap = self.settings.channel_max_jobs
         with_room = [
             c
             for c in usable
-            if counts[(c.id, "*")] + jobs <= c.max_jobs
-            and counts[(c.id, job_type)] + jobs <= _type_limit(c, job_type)
+            if counts[(c.id, "*")] + jobs <= (limits := lane_limits(c, cap)).jobs
+            and counts[(c.id, job_type)] + jobs <= limits.of_type(job_type)
         ]
         if not with_room:
             busiest = min(usable, key=lambda c: counts[(c.id, "*")])
@@ -315,13 +322,22 @@ class Channels:
 
     def _default_channel(self, session: Session, account: AccountView) -> Channel:
         plan = self.plans.get(account.plan)
-        # Never tighter than the plan: every waiting submission may be a full batch.
-        capacity = plan.max_running + plan.queue_depth * plan.batch_cap
+        # As loose as the plan (every waiting submission may be a full batch), within the
+        # reference's ranges: the plan's own rules and texts decide below those.
+        cap = self.settings.channel_max_jobs
+        capacity = min(plan.max_running + plan.queue_depth * plan.batch_cap, cap)
         channel_id = _digits_from(f"{account.id}:default")
         existing = channels_repo.get_channel(session, channel_id)
         if existing is not None:
             return existing
-        row = channels_repo.add_channel(session, channel_id, account.id, capacity, self._now())
+        row = channels_repo.add_channel(
+            session,
+            channel_id,
+            account.id,
+            capacity,
+            self._now(),
+            type_jobs=min(capacity, _type_cap(cap)),
+        )
         session.flush()
         return row
 
@@ -334,16 +350,44 @@ class Channels:
         return row
 
     def view(self, row: Channel, account: AccountView) -> ChannelView:
+        limits = lane_limits(row, self.settings.channel_max_jobs)
         return ChannelView(
             id=row.id,
             account_id=row.account_id,
             discord=row.discord,
-            max_jobs=row.max_jobs,
-            max_image_jobs=row.max_image_jobs,
-            max_video_jobs=row.max_video_jobs,
+            max_jobs=limits.jobs,
+            max_image_jobs=limits.image_jobs,
+            max_video_jobs=limits.video_jobs,
             reply_url=row.reply_url,
             error=self._channel_error(row, account),
         )
+
+    def check_reply_url(self, url: str | None) -> None:
+        """Refuse (400) a webhook URL this server would never call, under the rules of image
+        fetches (``allow_private_urls``, ``allowed_hosts``): accepted and then silently not
+        called, a client would wait for events that never come. May resolve the host."""
+        if not url:
+            return
+        try:
+            parse_image_url(url)
+        except FetchError:
+            raise ServiceError(f"replyUrl {url} is not a valid http(s) link") from None
+        policy = FetchPolicy(
+            allow_private=self.settings.allow_private_urls,
+            allowed_hosts=frozenset(self.settings.allowed_hosts),
+            timeout_s=min(2.0, self.settings.webhook_timeout_s),
+        )
+        if refuses_target(url, policy):
+            raise ServiceError(
+                f"replyUrl {url} points to a private, loopback or link-local address; "
+                "this server does not send webhooks there"
+            )
+
+    def targeted(self, session: Session, spec: JobSpec) -> JobSpec:
+        """``spec`` with its delivery targets: its own ``replyUrl`` and its lane's, as the lane
+        is now (for jobs made outside admission, which reads the lanes anyway)."""
+        row = channels_repo.get_channel(session, spec.channel) if spec.channel else None
+        return replace(spec, deliveries=reply_targets(spec.request, row))
 
     def cached_reply_url(self, channel_id: str | None) -> tuple[bool, str | None]:
         """(known, URL): a channel's webhook URL if it was read moments ago (admission reads
@@ -379,12 +423,51 @@ def lane_counts(groups: Iterable[jobs_repo.ActiveGroup]) -> Counter[tuple[str, s
     return counts
 
 
-def _type_limit(channel: Channel, job_type: str) -> int:
-    if job_type == "video":
-        return channel.max_video_jobs
-    if job_type == "image":
-        return channel.max_image_jobs
-    return channel.max_jobs
+def reply_targets(
+    request: dict[str, Any] | None, lane: Channel | None
+) -> list[dict[str, Any]] | None:
+    """A job's delivery targets: the webhook URLs of the request and of its lane, resolved
+    once, at submission (a lane's URL changed later applies to later jobs)."""
+    request = request or {}
+    urls = [request.get("replyUrl"), lane.reply_url if lane is not None else None]
+    level = request.get("replyLevel")
+    return outbox.webhook_targets(urls, str(level) if level is not None else None)
+
+
+@dataclass(frozen=True)
+class LaneLimits:
+    """A lane's limits as reported and enforced: always inside the reference's ranges."""
+
+    jobs: int
+    image_jobs: int
+    video_jobs: int
+
+    def of_type(self, job_type: str) -> int:
+        if job_type == "video":
+            return self.video_jobs
+        if job_type == "image":
+            return self.image_jobs
+        return self.jobs
+
+
+def _type_cap(cap: int) -> int:
+    # The reference allows 1-15 jobs and 1-12 of one type; an operator raising the cap
+    # raises both.
+    return min(12, cap) if cap <= 15 else cap
+
+
+def lane_limits(channel: Channel, cap: int) -> LaneLimits:
+    """A lane's stored limits brought into range (1 to ``cap`` jobs, 1 to the type cap and
+    at most the lane's jobs of one type): rows stored before the cap was kept (a default
+    lane once held its plan's running jobs plus its whole queue, e.g. 412) or under a higher
+    cap read as the range allows."""
+    jobs = max(1, min(channel.max_jobs, cap))
+    type_cap = min(_type_cap(cap), jobs)
+    return LaneLimits(
+        jobs=jobs,
+        image_jobs=max(1, min(channel.max_image_jobs, type_cap)),
+        video_jobs=max(1, min(channel.max_video_jobs, type_cap)),
+    )
 
 
 def _check_reply_url(url: str, limit: int) -> None:

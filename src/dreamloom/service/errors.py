@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from typing import Final
 
+from sqlalchemy.exc import OperationalError
+
+from dreamloom.store.errors import StoreUnavailable, unavailable
+
+# What a client answers "try again later" (503 with Retry-After) when ``unavailable`` names
+# it: the database's write lock held too long, a full disk. Re-exported for the API, which
+# does not reach into the store.
+STORE_FAILURES: Final = (StoreUnavailable, OperationalError, OSError)
+__all__ = ["STORE_FAILURES", "ServiceError", "StoreUnavailable", "unavailable"]
+
 NO_SUBSCRIPTION: Final = "Account has no subscription or subscription expired"
 JOB_NOT_FOUND: Final = "Job not found"
 PARENT_NOT_FOUND: Final = "Parent job not found"

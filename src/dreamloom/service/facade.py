@@ -16,6 +16,7 @@ from PIL import Image
 
 from dreamloom.config import Settings
 from dreamloom.service.channels import ChannelConfig
+from dreamloom.service.deliveries import Renderer
 from dreamloom.service.media import ImageInput
 from dreamloom.service.views import (
     AccountView,
@@ -29,8 +30,10 @@ from dreamloom.service.wiring import wire
 
 
 class Service:
-    def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
-        self.wiring = wire(settings, dispatch=dispatch)
+    def __init__(
+        self, settings: Settings, *, dispatch: bool = True, renderer: Renderer | None = None
+    ) -> None:
+        self.wiring = wire(settings, dispatch=dispatch, renderer=renderer)
         self.runtime = self.wiring.runtime
         self.settings = self.runtime.settings
         self.db = self.runtime.db
@@ -134,6 +137,9 @@ class Service:
     def reset_channel(self, account: AccountView, channel_id: str) -> None:
         self.channels.reset_channel(account, channel_id)
 
+    def check_reply_url(self, url: str | None) -> None:
+        self.channels.check_reply_url(url)
+
     def cached_reply_url(self, channel_id: str | None) -> tuple[bool, str | None]:
         return self.channels.cached_reply_url(channel_id)
 
@@ -235,8 +241,8 @@ class Service:
     def cancel(self, account: AccountView, job_id: str, *, queued_too: bool = False) -> JobView:
         return self.reading.cancel(account, job_id, queued_too=queued_too)
 
-    def image_file(self, image_id: int) -> ImageFile | None:
-        return self.reading.image_file(image_id)
+    def image_file(self, key: str) -> ImageFile | None:
+        return self.reading.image_file(key)
 
     def preview_file(self, job_id: str) -> ImageFile | None:
         return self.reading.preview_file(job_id)

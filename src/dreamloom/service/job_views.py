@@ -34,6 +34,7 @@ class JobViews:
                 seed=img.seed,
                 id=img.id,
                 visibility=img.visibility,
+                key=img.key,
             )
             for img in jobs_repo.images_of_job(session, job.id)
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from dreamloom.jobs.dispatcher import CANCELLED_ERROR, NotCancellableError
+from dreamloom.jobs.cancel import CANCELLED_ERROR, NotCancellableError
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.channels import Channels
 from dreamloom.service.errors import JOB_NOT_FOUND, ServiceError, job_expired
@@ -149,9 +149,10 @@ class Reading:
 
     # -- files -------------------------------------------------------------------------------
 
-    def image_file(self, image_id: int) -> ImageFile | None:
+    def image_file(self, key: str) -> ImageFile | None:
+        """The image a link names by its key (``Image.key``); None when there is none."""
         with self.db.session() as session:
-            image = jobs_repo.get_image(session, image_id)
+            image = jobs_repo.image_by_key(session, key)
             if image is None:
                 return None
             job = jobs_repo.get_job(session, image.job_id)

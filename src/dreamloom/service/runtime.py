@@ -20,21 +20,23 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import IO
 
+from sqlalchemy.orm import Session
+
 from dreamloom.config import Settings
 from dreamloom.engine import ModelInfo, model_info
 from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
-from dreamloom.events import EventBus
-from dreamloom.jobs.balance import FastBalanceCache
-from dreamloom.jobs.dispatcher import (
-    BALANCE_CACHE_SECONDS,
-    Dispatcher,
-    build_dispatcher,
-    cancel_job,
-    publish_job_event,
-)
+from dreamloom.events import EventBus, publish_job_event
+from dreamloom.jobs.balance import BALANCE_CACHE_SECONDS, FastBalanceCache
+from dreamloom.jobs.cancel import cancel_job
+from dreamloom.jobs.dispatcher import Dispatcher
 from dreamloom.jobs.executor.base import ENGINE_RUNNER, FAKE_RUNNER
 from dreamloom.jobs.plans import PlanBook
-from dreamloom.store import jobs_repo
+from dreamloom.jobs.wiring import build_dispatcher
+from dreamloom.safety.decodes import DecodeSlots
+from dreamloom.service.deliveries import DeliveryWorker, Renderer
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.views import JobView
+from dreamloom.store import jobs_repo, outbox
 from dreamloom.store.db import Database, upgrade
 from dreamloom.store.files import ImageFiles
 from dreamloom.store.jobs_repo import JobLike
@@ -56,7 +58,9 @@ class _DispatcherLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> bool:
-        handle = open(self._path, "a+")  # noqa: SIM115 - held for the process's lifetime
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # one made 0644 before the data directory's files were private
+        handle = os.fdopen(fd, "r+")  # held for the process's lifetime
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -79,10 +83,18 @@ class _DispatcherLock:
 class Runtime:
     """What every use-case shares: one per process, started and closed by the ``Service``."""
 
-    def __init__(self, settings: Settings, *, dispatch: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, *, dispatch: bool = True, renderer: Renderer | None = None
+    ) -> None:
+        """``renderer``: the body of a webhook (a client's shape, given by its wiring);
+        without one this process sends no deliveries even when it dispatches."""
         self.settings = settings
+        self._renderer = renderer
+        self._deliveries: DeliveryWorker | None = None
         self._want_dispatch = dispatch and settings.dispatch
-        self.db = Database(settings.resolved_database_url())
+        self.db = Database(
+            settings.resolved_database_url(), busy_timeout_s=settings.database_busy_timeout_s
+        )
         self.files = ImageFiles(settings.images_dir)
         self.plans = PlanBook.load(settings.plans_file)
         # Shared with this process's dispatcher, which takes its charges off at once: admission
@@ -91,6 +103,10 @@ class Runtime:
         self.fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
         self.events = EventBus()
         self.model: ModelInfo = model_info(settings.model, settings.models_dir)
+        self.views = JobViews(self.files)
+        # Every decode of a user's picture (uploads, URLs, blend inputs, region masks) takes a
+        # slot: a burst of requests costs at most this many decoded pictures of memory.
+        self.decodes = DecodeSlots(settings.image_decodes)
         self._lock = _DispatcherLock(settings.data_dir / "dispatcher.lock")
         self.dispatcher: Dispatcher | None = None
         self._relay_server: RelayServer | None = None
@@ -108,11 +124,39 @@ class Runtime:
         if self._want_dispatch and self._lock.acquire():
             self.dispatcher = self._make_dispatcher()
             self.dispatcher.start()
-            self._relay_server = RelayServer(self.events, socket_path, self.dispatcher.wake)
+            if self._renderer is not None:
+                self._deliveries = DeliveryWorker(
+                    self.db, self.settings, self._delivery_view, self._renderer
+                )
+                self._deliveries.start()
+            self._relay_server = RelayServer(self.events, socket_path, self._woken)
             self._relay_server.start()
         else:
             self._relay = RelayClient(self.events, socket_path).start()
+        self.db.after_commit(self._committed)
         self._started = True
+
+    def _woken(self) -> None:
+        """Another process queued jobs or wrote outbox entries."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+        if self._deliveries is not None:
+            self._deliveries.wake()
+
+    def _committed(self, session: Session) -> None:
+        """After every commit of this process: one that wrote outbox entries wakes the
+        delivery worker, here or (through the relay) in the dispatching process."""
+        if not outbox.wrote_entries(session):
+            return
+        if self._deliveries is not None:
+            self._deliveries.wake()
+        elif self._relay is not None:
+            self._relay.wake()
+
+    def _delivery_view(self, job_id: str) -> JobView | None:
+        with self.db.session() as session:
+            job = jobs_repo.get_job(session, job_id)
+            return None if job is None else self.views.of(session, job)
 
     def _make_dispatcher(self) -> Dispatcher:
         runner = RUNNERS.get(self.settings.runner, self.settings.runner)
@@ -126,6 +170,9 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if self._deliveries is not None:
+            self._deliveries.stop()
+            self._deliveries = None
         if self._relay is not None:
             self._relay.stop()
             self._relay = None

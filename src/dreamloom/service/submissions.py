@@ -74,6 +74,7 @@ class Submissions:
         self.db = runtime.db
         self.plans = runtime.plans
         self.model = runtime.model
+        self.decodes = runtime.decodes
         self._now = runtime.now
         self._publish = runtime.publish
         self._accounts = accounts
@@ -160,7 +161,8 @@ class Submissions:
         prompt = replace(parsed, text="", parts=())
         seed = new_seed()
         try:
-            recipe = recipe_for_blend(prompt, self.model, seed, images)
+            with self.decodes.held():  # decodes every input again, to mix them
+                recipe = recipe_for_blend(prompt, self.model, seed, images)
         except ButtonInputError as err:
             raise ServiceError(str(err)) from None
         mode = self.speed_mode(account, prompt)
@@ -220,9 +222,8 @@ class Submissions:
         now = self._now()
         with self.db.session(write=True) as session:
             chosen = self._channels.pick(session, account, channel, 1)
-            (job,) = jobs_repo.create_jobs(
-                session, account.id, [replace(spec, channel=chosen, recipe=None)], now=now
-            )
+            placed = self._channels.targeted(session, replace(spec, channel=chosen, recipe=None))
+            (job,) = jobs_repo.create_jobs(session, account.id, [placed], now=now)
             jobs_repo.mark_failed(session, job.id, PROMPT_FLAGGED, now, status=jobs_repo.MODERATED)
             session.refresh(job)
             self._moderation.record_strike(session, account, now)
@@ -244,7 +245,10 @@ class Submissions:
 
         The caller publishes its events after the commit (``announce_instant``)."""
         now = self._now()
-        (job,) = jobs_repo.create_jobs(session, account.id, [spec], now=now)
+        (job,) = jobs_repo.create_jobs(
+            session, account.id, [self._channels.targeted(session, spec)], now=now
+        )
+        jobs_repo.record_changes(session, [job], jobs_repo.COMPLETED, now, progress=100)
         job.status = jobs_repo.COMPLETED
         job.progress = 100
         job.mode_effective = spec.mode

@@ -52,6 +52,7 @@ class ImageView:
     seed: int | None
     id: int = 0
     visibility: str = "public"
+    key: str = ""  # what links name it by (random)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Builds the service's use-case objects once, in dependency order, and starts and stops them.
 
 Read top to bottom, ``wire`` is the map of who calls whom: each object receives, through its
-constructor, the shared ``Runtime`` (database, files, plans, event bus, clock, dispatcher) and
-the use-cases built before it that it calls. Nothing calls upwards in this list::
+constructor, the shared ``Runtime`` (database, files, plans, event bus, clock, dispatcher,
+delivery worker) and the use-cases built before it that it calls. Nothing calls upwards in
+this list::
 
-    Runtime, JobViews
+    Runtime (with its JobViews and, when it dispatches, the DeliveryWorker)
       Accounts        users, tokens (auth cache), plan and moderation-lock checks
       Channels        an account's lanes (lanes and webhook-URL caches)      <- Accounts
       Moderation      prompt checks, strikes                                 <- Accounts
@@ -13,7 +14,7 @@ the use-cases built before it that it calls. Nothing calls upwards in this list:
       Reading         get/list/wait/cancel jobs, image files                 <- Channels
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
       Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
-      Media           user images in, /describe                              <- Channels
+      Media           user images in, /describe (a queued job)               <- Admission
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dreamloom.service.admission import Admission
 from dreamloom.service.buttons import Buttons
 from dreamloom.service.channels import Channels
 from dreamloom.service.commands import Commands
+from dreamloom.service.deliveries import Renderer
 from dreamloom.service.job_views import JobViews
 from dreamloom.service.media import Media
 from dreamloom.service.moderation import Moderation
@@ -54,16 +56,16 @@ class Wiring:
 
     def close(self) -> None:
         """Stop in the reverse order of need: no new admissions, then the background
-        look-ups and describes, then the dispatcher, the relay and the database."""
+        look-ups, then the dispatcher, the relay and the database."""
         self.admission.stop()
         self.accounts.stop()
-        self.media.stop()
         self.runtime.close()
 
 
-def wire(settings: Settings, *, dispatch: bool = True) -> Wiring:
-    runtime = Runtime(settings, dispatch=dispatch)
-    views = JobViews(runtime.files)
+def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None = None) -> Wiring:
+    """``renderer``: the body of a webhook, in the client's shape (see ``Runtime``)."""
+    runtime = Runtime(settings, dispatch=dispatch, renderer=renderer)
+    views = runtime.views
     accounts = Accounts(runtime)
     channels = Channels(runtime, accounts)
     moderation = Moderation(settings, accounts)
@@ -74,7 +76,7 @@ def wire(settings: Settings, *, dispatch: bool = True) -> Wiring:
         runtime, accounts, channels, moderation, admission, submissions, reading, views
     )
     commands = Commands(runtime, accounts, channels, submissions, views)
-    media = Media(runtime, accounts, channels, views)
+    media = Media(runtime, accounts, admission)
     return Wiring(
         runtime=runtime,
         views=views,

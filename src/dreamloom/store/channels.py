@@ -35,15 +35,23 @@ def channels_by_account(session: Session, account_ids: Sequence[int]) -> dict[in
 
 
 def add_channel(
-    session: Session, channel_id: str, account_id: int, max_jobs: int, now: datetime
+    session: Session,
+    channel_id: str,
+    account_id: int,
+    max_jobs: int,
+    now: datetime,
+    *,
+    type_jobs: int | None = None,
 ) -> Channel:
-    """A new channel whose limits (of all jobs, of each type) are ``max_jobs``."""
+    """A new channel: at most ``max_jobs`` active jobs, ``type_jobs`` (default: as many) of
+    one type."""
+    per_type = max_jobs if type_jobs is None else type_jobs
     row = Channel(
         id=channel_id,
         account_id=account_id,
         max_jobs=max_jobs,
-        max_image_jobs=max_jobs,
-        max_video_jobs=max_jobs,
+        max_image_jobs=per_type,
+        max_video_jobs=per_type,
         created=now,
         updated=now,
     )

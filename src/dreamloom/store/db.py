@@ -8,13 +8,10 @@ package, so deploying needs no alembic.ini and no particular working directory.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from alembic import command
@@ -23,25 +20,36 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from dreamloom.store.errors import unavailable
+from dreamloom.store.write_lock import DEFAULT_TIMEOUT_S, PRIVATE_FILE_MODE, SQLiteWriteLock
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-# How long a SQLite writer waits for another writer's lock before "database is locked".
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SQLITE_FILES = ("", "-wal", "-shm", "-journal", "-writelock")
 
 # Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE (see below).
 _WRITE_OPTION = "dreamloom_write"
 
 
-def create_engine_for(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with the per-dialect settings this project relies on."""
+def create_engine_for(
+    url: str, *, busy_timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any
+) -> Engine:
+    """An engine for ``url`` with the per-dialect settings this project relies on.
+
+    ``busy_timeout_s``: how long a SQLite writer waits for a lock another program holds
+    (``dreamloom``'s own writers queue in ``SQLiteWriteLock`` first) before "database is
+    locked", which ``Database.session`` raises as ``StoreBusy``."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, **kwargs)
 
+    if parsed.database not in (None, "", ":memory:"):
+        make_private(parsed.database)
     connect_args = dict(kwargs.pop("connect_args", {}))
     # The dispatcher thread and the request threads share the pool.
     connect_args.setdefault("check_same_thread", False)
@@ -49,11 +57,24 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
         # One connection, or every checkout would see a different empty database.
         kwargs.setdefault("poolclass", StaticPool)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, round(busy_timeout_s * 1000))
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def make_private(database: str) -> None:
+    """Make a SQLite database and its companion files readable by this user only (0600).
+
+    SQLite creates a database file 0644 and gives its -wal and -shm files the database
+    file's mode, so the file is created here first; files made before this rule are
+    tightened."""
+    with contextlib.suppress(OSError):  # no such folder: SQLite says so when it opens it
+        os.close(os.open(database, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE))
+    for suffix in _SQLITE_FILES:
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.chmod(f"{database}{suffix}", PRIVATE_FILE_MODE)
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # The sqlite3 module's legacy transaction handling skips BEGIN before SELECT, so a
@@ -65,7 +86,7 @@ def _configure_sqlite(engine: Engine) -> None:
             # WAL: readers never block the writer and the writer never blocks readers.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
         finally:
             cursor.close()
@@ -80,57 +101,20 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-class SQLiteWriteLock:
-    """One SQLite writer at a time, handed over at once: between this process's threads by a
-    lock, and between processes by ``flock`` on a file beside the database (a waiter wakes
-    when the holder lets go). Left to SQLite, each waiter would sleep in its busy handler, up
-    to 100 ms a nap, and poll. Re-entrant, like the write sessions that nest."""
-
-    def __init__(self, database: str | None) -> None:
-        self._threads = threading.RLock()
-        self._path = f"{database}-writelock" if database not in (None, "", ":memory:") else None
-        self._fd: int | None = None
-        self._depth = 0
-
-    def __enter__(self) -> None:
-        self._threads.acquire()
-        try:
-            if self._depth == 0 and self._path is not None:
-                if self._fd is None:
-                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._threads.release()
-            raise
-        self._depth += 1
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._depth -= 1
-        if self._depth == 0 and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-        self._threads.release()
-
-    def close(self) -> None:
-        with self._threads:
-            if self._fd is not None and self._depth == 0:
-                os.close(self._fd)
-                self._fd = None
-
-
 class Database:
     """An engine plus a session factory. Thread-safe; share one per process."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self, url: str, *, engine: Engine | None = None, busy_timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> None:
         self.url = url
-        self.engine = engine if engine is not None else create_engine_for(url)
+        self.engine = (
+            engine if engine is not None else create_engine_for(url, busy_timeout_s=busy_timeout_s)
+        )
+        self._busy_timeout_s = busy_timeout_s
         # SQLite has one writer at a time: writers queue for it here (see SQLiteWriteLock).
         self._write_lock: SQLiteWriteLock | contextlib.AbstractContextManager[None] = (
-            SQLiteWriteLock(self.engine.url.database)
+            SQLiteWriteLock(self.engine.url.database, busy_timeout_s)
             if self.engine.dialect.name == "sqlite"
             else contextlib.nullcontext()
         )
@@ -149,14 +133,23 @@ class Database:
         Pass ``write=True`` when the block reads and then writes based on what it read
         (admission checks, state transitions): on SQLite it takes the write lock first; on
         PostgreSQL use ``with_for_update()`` on the rows that matter.
+
+        A write that cannot be made now (the lock held longer than ``busy_timeout_s``, a full
+        disk) raises :class:`StoreUnavailable`, the transaction rolled back.
         """
-        if not write:
-            with self._session() as session:
+        try:
+            if not write:
+                with self._session() as session:
+                    yield session
+                return
+            with self._write_lock, self._session() as session:
+                session.connection(execution_options={_WRITE_OPTION: True})
                 yield session
-            return
-        with self._write_lock, self._session() as session:
-            session.connection(execution_options={_WRITE_OPTION: True})
-            yield session
+        except (OperationalError, OSError) as exc:
+            typed = unavailable(exc, self._busy_timeout_s)
+            if typed is None:
+                raise
+            raise typed from exc
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -169,6 +162,11 @@ class Database:
             raise
         finally:
             session.close()
+
+    def after_commit(self, callback: Callable[[Session], None]) -> None:
+        """Call ``callback(session)`` after each commit of this database's sessions (the
+        outbox wakes its worker so; ``session.info`` says what the transaction wrote)."""
+        event.listen(self._sessions, "after_commit", callback)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -46,7 +46,15 @@ class ImageFiles:
 
     def save_preview(self, job_id: str, data: bytes, when: datetime) -> str:
         """Store (replace) a job's latest progress preview."""
-        return self._write(f"{self.job_dir(job_id, when)}/preview.png", data)
+        return self._write(self.preview_path(job_id, when), data)
+
+    def preview_path(self, job_id: str, when: datetime) -> str:
+        """Where ``save_preview`` puts a job's preview (relative to the root)."""
+        return f"{self.job_dir(job_id, when)}/preview.png"
+
+    def delete_preview(self, job_id: str, when: datetime) -> bool:
+        """Delete a job's preview, once its run is over (it only shows a run in progress)."""
+        return self.delete(self.preview_path(job_id, when))
 
     def resolve(self, relative: str) -> Path:
         """The absolute path of a stored file; refuses anything outside the root."""

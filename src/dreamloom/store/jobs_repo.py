@@ -3,13 +3,17 @@
 Status transitions are conditional updates ("... WHERE status IN (...)") so that two actors (the
 dispatcher finishing a job, a user cancelling it) can race without either overwriting the other:
 the loser sees ``False`` and re-reads.
+
+Every transition of a job with delivery targets (``deliveries``) writes the events it causes
+into the outbox (``store.outbox``) in the caller's transaction: read back with the update
+itself (``RETURNING``), so a job without targets costs no extra statement.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -18,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from dreamloom import domain
 from dreamloom.domain import JobStatus
-from dreamloom.store.tables import Image, Job
+from dreamloom.store import outbox
+from dreamloom.store.tables import IMAGE_KEY_MAX, Image, Job, new_image_key
 from dreamloom.store.types import utcnow
 
 # Short names for the statuses this module's transitions move between (one vocabulary:
@@ -32,6 +37,8 @@ MODERATED = JobStatus.MODERATED
 RUNNING_STATUSES = domain.RUNNING_STATUSES
 ACTIVE_STATUSES = domain.ACTIVE_STATUSES
 TERMINAL_STATUSES = domain.TERMINAL_STATUSES
+# Longest job id the table holds (``jobs.id``); a longer one names no job.
+JOB_ID_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class JobSpec:
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = field(default=None)
     channel: str | None = None
+    deliveries: list[dict[str, Any]] | None = None  # store.outbox.Target as JSON
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class JobRow:
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     channel: str | None = None
+    deliveries: list[dict[str, Any]] | None = None
 
 
 # A job as the service reads it: an ORM object or its row.
@@ -146,15 +155,17 @@ def new_jobs(account_id: int, specs: Sequence[JobSpec], now: datetime) -> list[J
             request=spec.request,
             response=spec.response,
             channel=spec.channel,
+            deliveries=spec.deliveries,
         )
         for i, spec in enumerate(specs)
     ]
 
 
 def insert_jobs(session: Session, jobs: Sequence[JobRow]) -> None:
-    """Write many submissions' rows in one statement."""
+    """Write many submissions' rows in one statement (and their "created" events)."""
     if jobs:
         session.execute(insert(_JOBS), [dict(job.__dict__) for job in jobs])
+        record_changes(session, jobs, QUEUED, jobs[0].created)
 
 
 def create_jobs(
@@ -165,13 +176,37 @@ def create_jobs(
     now: datetime | None = None,
 ) -> list[Job]:
     """Insert the jobs of one submission (queued) as ORM objects of this session."""
-    jobs = [Job(**vars(row)) for row in new_jobs(account_id, specs, now or utcnow())]
+    rows = new_jobs(account_id, specs, now or utcnow())
+    jobs = [Job(**vars(row)) for row in rows]
     session.add_all(jobs)
     session.flush()
+    record_changes(session, rows, QUEUED, rows[0].created)
     return jobs
 
 
+def record_changes(
+    session: Session,
+    jobs: Sequence[JobLike],
+    status: str,
+    now: datetime,
+    *,
+    progress: int = 0,
+    error: str | None = None,
+) -> None:
+    """The outbox entries of jobs that reached ``status`` in this transaction; for the
+    callers that set a status themselves (instant jobs), the transitions here call it."""
+    changed = [j for j in jobs if j.deliveries]
+    if changed:
+        outbox.record(
+            session,
+            [outbox.Change(j.id, j.deliveries, status, progress, error) for j in changed],
+            now,
+        )
+
+
 def get_job(session: Session, job_id: str) -> Job | None:
+    if len(job_id) > JOB_ID_MAX:  # no such job: spare the database a look
+        return None
     return session.get(Job, job_id)
 
 
@@ -309,14 +344,29 @@ def queued_submissions(session: Session, account_id: int) -> int:
 # -- status transitions -------------------------------------------------------------------
 
 
-def _transition(session: Session, job_id: str, from_statuses: Sequence[str], **values: Any) -> bool:
+def _transition(
+    session: Session,
+    job_id: str,
+    from_statuses: Sequence[str],
+    *,
+    event: outbox.Change | None = None,
+    **values: Any,
+) -> bool:
+    """One conditional update; when it applied, ``event`` (its job's targets filled in from
+    the row) goes to the outbox."""
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(list(from_statuses)))
         .values(**values)
+        .returning(Job.deliveries)
         .execution_options(synchronize_session="fetch")
     )
-    return bool(getattr(result, "rowcount", 0))
+    row = result.first()
+    if row is None:
+        return False
+    if event is not None and row.deliveries:
+        outbox.record(session, [replace(event, deliveries=row.deliveries)], values["updated"])
+    return True
 
 
 def start_jobs(session: Session, chosen: Sequence[tuple[str, str]], now: datetime) -> list[JobRow]:
@@ -342,6 +392,7 @@ def start_jobs(session: Session, chosen: Sequence[tuple[str, str]], now: datetim
             .returning(*_JOBS.c)
         )
         started += [JobRow(**row._mapping) for row in rows]
+    record_changes(session, started, STARTED, now)
     order = {job_id: i for i, (job_id, _) in enumerate(chosen)}
     return sorted(started, key=lambda row: order[row.id])
 
@@ -352,7 +403,8 @@ def mark_progress(
     values: dict[str, Any] = {"status": PROGRESS, "progress": progress, "updated": now}
     if preview_path is not None:
         values["preview_path"] = preview_path
-    return _transition(session, job_id, RUNNING_STATUSES, **values)
+    event = outbox.Change(job_id, None, PROGRESS, progress, preview_path=preview_path)
+    return _transition(session, job_id, RUNNING_STATUSES, event=event, **values)
 
 
 @dataclass(frozen=True)
@@ -363,6 +415,10 @@ class Completion:
     gpu_seconds: float
     cost_seconds: float
     images: Sequence[ImageSpec] = ()
+    # The job's whole stored response when the run changes it (a text result); None keeps it.
+    response: dict[str, Any] | None = None
+    # A recipe to store instead of the one that ran (one whose inputs are no longer needed).
+    recipe: dict[str, Any] | None = None
 
 
 def complete_jobs(session: Session, completions: Sequence[Completion], now: datetime) -> set[str]:
@@ -370,6 +426,7 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
     jobs without ORM objects; returns the ids of those that were still running (a job
     cancelled meanwhile keeps its status and gets no images)."""
     done: set[str] = set()
+    events: list[outbox.Change] = []
     for completion in completions:
         result = session.execute(
             update(_JOBS)
@@ -382,10 +439,18 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
                 gpu_seconds=completion.gpu_seconds,
                 cost_seconds=completion.cost_seconds,
                 error=None,
+                preview_path=None,  # the file goes with the run (Dispatcher._end_run)
+                **({} if completion.response is None else {"response": completion.response}),
+                **({} if completion.recipe is None else {"recipe": completion.recipe}),
             )
+            .returning(_JOBS.c.deliveries)
         )
-        if getattr(result, "rowcount", 0):
+        row = result.first()
+        if row is not None:
             done.add(completion.job_id)
+            if row.deliveries:
+                events.append(outbox.Change(completion.job_id, row.deliveries, COMPLETED, 100))
+    outbox.record(session, events, now)
     images = [
         _image_row(completion.job_id, spec, now)
         for completion in completions
@@ -408,16 +473,26 @@ def mark_failed(
 ) -> bool:
     """Active -> failed (or moderated) with a reason."""
     return _transition(
-        session, job_id, from_statuses, status=status, error=error, finished=now, updated=now
+        session,
+        job_id,
+        from_statuses,
+        event=outbox.Change(job_id, None, status, error=error),
+        status=status,
+        error=error,
+        finished=now,
+        updated=now,
+        preview_path=None,
     )
 
 
 def requeue(session: Session, job_id: str, now: datetime, *, note: str | None = None) -> bool:
-    """Running -> queued again, keeping its place (enqueued_at) in the queue."""
+    """Running -> queued again, keeping its place (enqueued_at) in the queue; its targets
+    hear "created" again."""
     return _transition(
         session,
         job_id,
         RUNNING_STATUSES,
+        event=outbox.Change(job_id, None, QUEUED),
         status=QUEUED,
         progress=0,
         started=None,
@@ -458,6 +533,7 @@ def _image_row(job_id: str, spec: ImageSpec, now: datetime) -> dict[str, Any]:
     """The stored columns of one image of a job (``add_images``, ``complete_jobs``)."""
     return {
         "job_id": job_id,
+        "key": new_image_key(),
         "index": spec.index,
         "path": spec.path,
         "width": spec.width,
@@ -476,6 +552,13 @@ def images_of_job(session: Session, job_id: str) -> list[Image]:
 
 def get_image(session: Session, image_id: int) -> Image | None:
     return session.get(Image, image_id)
+
+
+def image_by_key(session: Session, key: str) -> Image | None:
+    """The image a link names; None for keys that cannot exist (too long)."""
+    if not key or len(key) > IMAGE_KEY_MAX:
+        return None
+    return session.scalars(select(Image).where(Image.key == key)).first()
 
 
 # -- the service's reads about a job's family and an account's jobs -----------------------------

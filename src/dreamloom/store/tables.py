@@ -11,6 +11,7 @@ Conventions:
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -40,6 +41,8 @@ NAMING_CONVENTION = {
 }
 
 JsonDict = dict[str, Any]
+# Longest stored image key (new keys have 22 characters).
+IMAGE_KEY_MAX = 32
 
 
 class Base(DeclarativeBase):
@@ -137,6 +140,10 @@ class Job(Base):
     response: Mapped[JsonDict | None] = mapped_column(default=None)
     # The lane (useapi "channel") the job runs in; None for jobs of clients without lanes.
     channel: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Where this job's events go (``store.outbox.Target`` as JSON: kind, address, level),
+    # fixed at admission; None for the common job that has none, so that its state changes
+    # write no outbox rows and cost no extra statement.
+    deliveries: Mapped[list[JsonDict] | None] = mapped_column(JSON, default=None)
 
 
 class Channel(Base):
@@ -164,11 +171,22 @@ class Channel(Base):
     updated: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+def new_image_key() -> str:
+    """An image's public name: 128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
 class Image(Base):
     __tablename__ = "images"
-    __table_args__ = (UniqueConstraint("job_id", "index", name="uq_images_job_id_index"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "index", name="uq_images_job_id_index"),
+        Index("ix_images_key", "key", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # What links name the image by (``/images/<key>.png``): random, so that images cannot be
+    # listed by counting, as sequential ids would allow.
+    key: Mapped[str] = mapped_column(String(IMAGE_KEY_MAX), default=new_image_key)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     index: Mapped[int] = mapped_column()  # 0 = the 2x2 grid, 1-4 = the single images
     path: Mapped[str] = mapped_column(String(512))  # relative to Settings.images_dir
@@ -214,3 +232,32 @@ class TimeGrant(Base):
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class OutboxEntry(Base):
+    """One event of a job for one target (a webhook URL; later a bot channel, a browser),
+    written in the transaction that changed the job, and settled by the delivery worker."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # The worker's scan: the first pending entry of each (job, target).
+        Index("ix_outbox_state_job", "state", "job_id", "kind", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Unique per event and target: what a receiver drops duplicates by (at-least-once).
+    event_id: Mapped[str] = mapped_column(String(32), unique=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # store.outbox.DeliveryKind
+    address: Mapped[str] = mapped_column(Text)  # the webhook URL
+    # The job as the event saw it (the body is rendered from the job and these at sending).
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    preview_path: Mapped[str | None] = mapped_column(String(512), default=None)
+    occurred: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # store.outbox.DeliveryState
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt: Mapped[datetime] = mapped_column(default=utcnow)
+    settled: Mapped[datetime | None] = mapped_column(default=None)  # delivered or given up
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,4 +1,4 @@
-"""GET /images/{id}.png|webp and /images/previews/{jobid}.png: image files, by their owner's
+"""GET /images/{key}.png|webp and /images/previews/{jobid}.png: image files, by their owner's
 rules.
 
 A public image is served to anyone with the link. A stealth image is served to its owner's
@@ -43,13 +43,15 @@ async def _allowed(ctx: ApiContext, request: Request, image: ImageFile, subject:
     return ctx.signer.verify(subject, request.query_params.get("sig"))
 
 
-@router.get("/images/{image_id}.{ext}")
-async def image(image_id: int, ext: str, request: Request) -> Response:
+@router.get("/images/{key}.{ext}")
+async def image(key: str, ext: str, request: Request) -> Response:
+    """``key``: the image's random key (``Image.key``); anything else, such as the row ids
+    links held before, names no image."""
     ctx = context_of(request)
     if ext not in _FORMATS:
         return _not_found()
-    found = await run_in_threadpool(ctx.service.image_file, image_id)
-    if found is None or not await _allowed(ctx, request, found, image_subject(image_id)):
+    found = await run_in_threadpool(ctx.service.image_file, key)
+    if found is None or not await _allowed(ctx, request, found, image_subject(key)):
         return _not_found()
     if ext == "png":
         return FileResponse(found.path, media_type="image/png", headers={"Cache-Control": _CACHE})

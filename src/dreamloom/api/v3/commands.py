@@ -20,14 +20,14 @@ def _command_route(verb: str) -> None:
         ctx = context_of(request)
         body = await read_body(request)
         model = parse(CommandRequest, body.fields)
+        await ctx.check_reply_url(model.replyUrl)
         echo = model.echo(body.fields)
 
-        def work(account: AccountView) -> tuple[JobView, str | None]:
-            view = ctx.service.run_command(account, verb, channel=model.channel, request=echo)
-            return view, ctx.service.channel_reply_url(view.channel)
+        def work(account: AccountView) -> JobView:
+            return ctx.service.run_command(account, verb, channel=model.channel, request=echo)
 
-        view, channel_url = await ctx.call(request, work)
-        return job_response(ctx, request, view, stream=model.stream, channel_url=channel_url)
+        view = await ctx.call(request, work)
+        return job_response(ctx, request, view, stream=model.stream)
 
     command.__name__ = f"command_{verb}"
     router.add_api_route(f"/jobs/{verb}", command, methods=["POST"], name=f"jobs_{verb}")

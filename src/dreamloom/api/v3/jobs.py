@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.context import context_of
 from dreamloom.api.v3.jobs_view import iso, render_job
@@ -33,6 +32,7 @@ async def imagine(request: Request) -> Response:
     ctx = context_of(request)
     body = await read_body(request)
     model = parse(ImagineRequest, body.fields)
+    await ctx.check_reply_url(model.replyUrl)
     echo = model.echo(body.fields, "prompt")
 
     def queue(account: AccountView) -> Future[list[JobView]]:
@@ -41,10 +41,7 @@ async def imagine(request: Request) -> Response:
         )
 
     view = (await ctx.submit(request, queue))[0]
-    known, channel_url = ctx.service.cached_reply_url(view.channel)
-    if not known:
-        channel_url = await run_in_threadpool(ctx.service.channel_reply_url, view.channel)
-    return job_response(ctx, request, view, stream=model.stream, channel_url=channel_url)
+    return job_response(ctx, request, view, stream=model.stream)
 
 
 @router.post("/jobs/button")
@@ -52,10 +49,11 @@ async def button(request: Request) -> Response:
     ctx = context_of(request)
     body = await read_body(request)
     model = parse(ButtonRequest, body.fields)
+    await ctx.check_reply_url(model.replyUrl)
     echo = model.echo(body.fields, "button", "jobId", "prompt", "mask")
 
-    def work(account: AccountView) -> tuple[JobView, bool, str | None]:
-        view, created = ctx.service.press_button(
+    def work(account: AccountView) -> tuple[JobView, bool]:
+        return ctx.service.press_button(
             account,
             model.jobId or "",
             model.button or "",
@@ -63,12 +61,9 @@ async def button(request: Request) -> Response:
             mask=model.mask,
             request=echo,
         )
-        return view, created, ctx.service.channel_reply_url(view.channel)
 
-    view, created, channel_url = await ctx.call(request, work)
-    return job_response(
-        ctx, request, view, stream=model.stream, created=created, channel_url=channel_url
-    )
+    view, created = await ctx.call(request, work)
+    return job_response(ctx, request, view, stream=model.stream, created=created)
 
 
 @router.post("/jobs/describe")
@@ -76,15 +71,15 @@ async def describe(request: Request) -> Response:
     ctx = context_of(request)
     body = await read_body(request)
     model = parse(DescribeRequest, body.fields)
+    await ctx.check_reply_url(model.replyUrl)
     source, described = describe_input(model, body)
     echo = model.echo(body.fields) | {"describeUrl": described}
 
-    def work(account: AccountView) -> tuple[JobView, str | None]:
-        view = ctx.service.describe(account, source, request=echo, channel=model.channel)
-        return view, ctx.service.channel_reply_url(view.channel)
+    def work(account: AccountView) -> JobView:
+        return ctx.service.describe(account, source, request=echo, channel=model.channel)
 
-    view, channel_url = await ctx.call(request, work)
-    return job_response(ctx, request, view, stream=model.stream, channel_url=channel_url)
+    view = await ctx.call(request, work)
+    return job_response(ctx, request, view, stream=model.stream)
 
 
 @router.post("/jobs/blend")
@@ -92,21 +87,21 @@ async def blend(request: Request) -> Response:
     ctx = context_of(request)
     body = await read_body(request)
     model = parse(BlendRequest, body.fields)
+    await ctx.check_reply_url(model.replyUrl)
     inputs, urls = blend_inputs(body)
     echo = model.echo(body.fields) | {
         "blendUrls": urls,
         "blendDimensions": model.blendDimensions,
     }
 
-    def work(account: AccountView) -> tuple[JobView, str | None]:
+    def work(account: AccountView) -> JobView:
         images = [ctx.service.load_image(source)[1] for source in inputs]
-        view = ctx.service.submit_blend(
+        return ctx.service.submit_blend(
             account, images, model.blendDimensions, request=echo, channel=model.channel
         )
-        return view, ctx.service.channel_reply_url(view.channel)
 
-    view, channel_url = await ctx.call(request, work)
-    return job_response(ctx, request, view, stream=model.stream, channel_url=channel_url)
+    view = await ctx.call(request, work)
+    return job_response(ctx, request, view, stream=model.stream)
 
 
 @router.post("/jobs/seed")
@@ -114,16 +109,14 @@ async def seed(request: Request) -> Response:
     ctx = context_of(request)
     body = await read_body(request)
     model = parse(SeedRequest, body.fields)
+    await ctx.check_reply_url(model.replyUrl)
     echo = model.echo(body.fields, "jobId")
 
-    def work(account: AccountView) -> tuple[JobView, bool, str | None]:
-        view, created = ctx.service.get_seed(account, model.jobId or "", request=echo)
-        return view, created, ctx.service.channel_reply_url(view.channel)
+    def work(account: AccountView) -> tuple[JobView, bool]:
+        return ctx.service.get_seed(account, model.jobId or "", request=echo)
 
-    view, created, channel_url = await ctx.call(request, work)
-    return job_response(
-        ctx, request, view, stream=model.stream, created=created, channel_url=channel_url
-    )
+    view, created = await ctx.call(request, work)
+    return job_response(ctx, request, view, stream=model.stream, created=created)
 
 
 @router.get("/jobs")
@@ -137,7 +130,7 @@ async def running_jobs(request: Request) -> dict[str, Any]:
 async def get_job(jobid: str, request: Request) -> JSONResponse:
     ctx = context_of(request)
     view = await ctx.call(request, lambda account: ctx.service.get_job(jobid, account))
-    return JSONResponse(render_job(view, ctx.urls(request)))
+    return JSONResponse(render_job(view, ctx.urls()))
 
 
 @router.delete("/jobs/{jobid}", status_code=204)

@@ -68,6 +68,19 @@ def render_job(view: JobView, urls: Urls, live: LiveState | None = None) -> dict
     return job
 
 
+def render_created(view: JobView) -> dict[str, Any]:
+    """The job as the 201 of its POST shows it: just created, as in the reference's examples,
+    whatever happened since (a job may finish before its 201 is written). GET, the stream and
+    webhooks show what followed."""
+    job: dict[str, Any] = {"jobid": view.id, "verb": view.verb}
+    if view.verb in IMAGE_VERBS:
+        job["jobType"] = "image"
+    job["status"] = "created"
+    job["created"] = iso(view.created)
+    job["request"] = dict(view.request)
+    return job
+
+
 def _response(
     view: JobView, urls: Urls, status: str, progress: int, live: LiveState | None
 ) -> dict[str, Any]:
@@ -126,7 +139,7 @@ def _add_results(response: dict[str, Any], view: JobView, urls: Urls) -> None:
     stealth = view.visibility == "stealth"
     if grid is not None and singles:
         response["imageUx"] = [
-            {"id": img.index, "url": urls.image(img.id, stealth=stealth)} for img in singles
+            {"id": img.index, "url": urls.image(img.key, stealth=stealth)} for img in singles
         ]
     response["buttons"] = list(view.buttons)
     response["children"] = {child: button or "" for child, button in view.children}
@@ -135,14 +148,15 @@ def _add_results(response: dict[str, Any], view: JobView, urls: Urls) -> None:
 
 def _attachment(view: JobView, image: ImageView, urls: Urls) -> dict[str, Any]:
     stealth = view.visibility == "stealth"
-    url = urls.image(image.id, stealth=stealth)
+    url = urls.image(image.key, stealth=stealth)
     name = "grid" if image.index == 0 else str(image.index)
     try:
         size = image.path.stat().st_size
     except OSError:
         size = 0
     return {
-        "id": str(image.id),
+        # The key, as in the link: a row id would tell how many images the server holds.
+        "id": image.key,
         "filename": f"{view.id}_{name}.png",
         "url": url,
         "proxy_url": url,

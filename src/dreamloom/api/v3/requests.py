@@ -8,7 +8,6 @@ where it has them ("Parameter prompt is required", "jobId is required", ...).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -16,6 +15,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from starlette.datastructures import UploadFile
 
+from dreamloom.api.json_body import check_text, load_json
 from dreamloom.service import ImageInput, ServiceError
 
 MAX_UPLOAD = 10 * 1024 * 1024  # the reference: images up to 10 MB
@@ -45,14 +45,12 @@ async def read_body(request: Request) -> Body:
                 body.files[key] = data
             else:
                 body.fields[key] = value
+        check_text(body.fields)
         return body
     raw = await request.body()
     if not raw.strip():
         return Body()
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ServiceError("Request body must be JSON or multipart/form-data") from None
+    data = load_json(raw)
     if not isinstance(data, dict):
         raise ServiceError("Request body must be a JSON object")
     return Body(fields=data)

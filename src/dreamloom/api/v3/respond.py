@@ -1,5 +1,5 @@
 """How a jobs/* POST answers: the SSE stream (``stream: true``, the default) or the job as
-JSON (201 for a new job, 200 for an execute-once button pressed again)."""
+JSON (201 for a new job, shown as created; 200 for an execute-once button pressed again)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from dreamloom.api.context import ApiContext
-from dreamloom.api.v3.jobs_view import render_job
+from dreamloom.api.v3.jobs_view import render_created, render_job
 from dreamloom.api.v3.streaming import JobStream
 from dreamloom.service import JobView
 
@@ -19,10 +19,8 @@ def job_response(
     *,
     stream: bool,
     created: bool = True,
-    channel_url: str | None = None,
 ) -> Response:
-    urls = ctx.urls(request)
-    ctx.webhooks.register(view, channel_url, urls.base)
+    urls = ctx.urls()
     if stream:
         return StreamingResponse(
             JobStream(ctx, view, urls).body(),
@@ -31,4 +29,7 @@ def job_response(
             # Proxies must pass events on as they come.
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    return JSONResponse(render_job(view, urls), status_code=201 if created else 200)
+    if created:
+        return JSONResponse(render_created(view), status_code=201)
+    # An execute-once button pressed again: the job it made, as it is now.
+    return JSONResponse(render_job(view, urls), status_code=200)

@@ -20,6 +20,9 @@ from typing import Any, Protocol
 
 ENGINE_RUNNER = "dreamloom.jobs.executor.engine_runner:run"
 FAKE_RUNNER = "dreamloom.jobs.executor.fake:run"
+# A task's recipe carries the output filter's threshold under this key (the engine runner
+# takes it out before the recipe is read); absent: outputs are not classified.
+MODERATION_KEY = "_moderation_threshold"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class TaskResult:
     # The images the worker wrote into ``Task.output_dir`` (then ``images_png`` and
     # ``grid_png`` are empty).
     saved: tuple[SavedImage, ...] = ()
+    # A text result (describe's prompts); a job has images or prompts, not both.
+    prompts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class RunnerOutput:
     images_png: list[bytes]
     seeds: list[int]
     compute_seconds: float
+    prompts: tuple[str, ...] = ()  # a text result (describe) instead of images
 
 
 ProgressCallback = Callable[[int, int, bytes | None], None]  # step, total, preview PNG

@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING
 
 from dreamloom.jobs.executor.base import (
+    MODERATION_KEY,
     CancelledCallback,
     ProgressCallback,
     RunnerOutput,
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 _loaded: tuple[tuple[str, str, str], Backend] | None = None
 # The output filter, loaded on the first job that asks for it (per threshold).
 _moderators: dict[float, ImageModerator] = {}
-# Kept in step with jobs.dispatcher.MODERATION_KEY (not imported: workers stay light).
-MODERATION_KEY = "_moderation_threshold"
 
 
 def _backend(task: Task) -> Backend:
@@ -51,7 +50,13 @@ def png_bytes(image: Image) -> bytes:
 
 def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
     from dreamloom.engine import Cancelled, Recipe
+    from dreamloom.engine.describe import is_describe
+    from dreamloom.jobs.executor.describe_run import run_describe
 
+    if is_describe(task.recipe):
+        # The bundled model's image encoder describes whatever model is served: the served
+        # model is not loaded for it.
+        return run_describe(task)
     backend = _backend(task)
     data = dict(task.recipe)
     threshold = data.pop(MODERATION_KEY, None)

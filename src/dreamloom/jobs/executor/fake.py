@@ -10,6 +10,10 @@ Recipe keys (all optional):
 - ``fake_ignore_cancel``: keep running after cancellation (to test the executor's kill);
 - ``fake_hang_seconds``: after the first step, sleep this long without a word (a hung run);
 - ``seed`` (0): the first image's seed; image i gets seed + i.
+
+A describe recipe runs the same steps, then answers the prompts measured from its pixels.
+``DREAMLOOM_FAKE_STEP_SECONDS`` in the environment (inherited by the workers) sets the default
+sleep per step, so that a test can make every job of a real server slow enough to interrupt.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from __future__ import annotations
 import io
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
 
+from dreamloom.engine.describe import is_describe
 from dreamloom.jobs.executor.base import (
     CancelledCallback,
     ProgressCallback,
@@ -29,6 +35,9 @@ from dreamloom.jobs.executor.base import (
     TaskCancelled,
     TaskModerated,
 )
+from dreamloom.jobs.executor.describe_run import run_describe
+
+STEP_SECONDS_ENV = "DREAMLOOM_FAKE_STEP_SECONDS"
 
 
 def _png(size: int, color: tuple[int, int, int]) -> bytes:
@@ -50,7 +59,7 @@ def _maybe_crash(spec: object) -> None:
 def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
     recipe = task.recipe
     steps = int(recipe.get("fake_steps", 4))
-    step_seconds = float(recipe.get("fake_step_seconds", 0.01))
+    step_seconds = float(recipe.get("fake_step_seconds", os.environ.get(STEP_SECONDS_ENV, 0.01)))
     size = int(recipe.get("fake_size", 16))
     count = int(recipe.get("fake_images", 4))
     seed = int(recipe.get("seed", 0))
@@ -69,6 +78,9 @@ def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) ->
             time.sleep(float(recipe["fake_hang_seconds"]))
     if recipe.get("fake_moderated"):
         raise TaskModerated(str(recipe["fake_moderated"]))
+    if is_describe(recipe):
+        described = run_describe(task, use_model=False)
+        return replace(described, compute_seconds=time.perf_counter() - started)
     images = [_png(size, ((seed + i) * 53 % 256, i * 60, 200)) for i in range(count)]
     return RunnerOutput(
         images_png=images,

@@ -11,12 +11,14 @@ from functools import lru_cache
 
 from PIL import Image
 
+from dreamloom.engine.describe import is_describe
 from dreamloom.jobs.executor.base import (
     CancelledCallback,
     ProgressCallback,
     RunnerOutput,
     Task,
 )
+from dreamloom.jobs.executor.describe_run import run_describe
 
 
 @lru_cache(maxsize=8)
@@ -27,6 +29,8 @@ def _png(shade: int) -> bytes:
 
 
 def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
+    if is_describe(task.recipe):
+        return run_describe(task, use_model=False)
     count = max(1, int(task.recipe.get("batch", 4)))
     seed = int(task.recipe.get("seed", 0))
     return RunnerOutput(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import signal
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from dreamloom.jobs.executor.base import (
@@ -27,6 +28,7 @@ from dreamloom.jobs.executor.base import (
     load_runner,
 )
 from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
+from dreamloom.jobs.outputs import save_error
 from dreamloom.store.files import job_image_name, write_atomically
 
 
@@ -85,13 +87,27 @@ def _run(
             return TaskFailure(task.job_id, f"cannot compose the grid: {exc}", retryable=False)
     if task.output_dir is None:
         return TaskResult(
-            task.job_id, output.images_png, output.seeds, output.compute_seconds, grid_png=grid
+            task.job_id,
+            output.images_png,
+            output.seeds,
+            output.compute_seconds,
+            grid_png=grid,
+            prompts=output.prompts,
         )
     files = numbered_pngs(output.images_png, grid)
+    written: list[Path] = []
     try:
         for index, data in files:
-            write_atomically(task.output_dir / job_image_name(index), data)
+            target = task.output_dir / job_image_name(index)
+            write_atomically(target, data)
+            written.append(target)
     except OSError as exc:
-        return TaskFailure(task.job_id, f"cannot store the images: {exc}", retryable=False)
+        # A full disk: the job keeps none of its images (the ones written would only take
+        # the space the next job needs) and fails now with a reason the user understands.
+        for path in written:
+            path.unlink(missing_ok=True)
+        return TaskFailure(task.job_id, save_error(exc), retryable=False)
     saved = tuple(SavedImage(index, *png_size(data)) for index, data in files)
-    return TaskResult(task.job_id, [], output.seeds, output.compute_seconds, saved=saved)
+    return TaskResult(
+        task.job_id, [], output.seeds, output.compute_seconds, saved=saved, prompts=output.prompts
+    )
