@@ -6,9 +6,22 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from api_helpers import Client, Files, Server, png, start_server, stop_server
+from api_helpers import (
+    Client,
+    Files,
+    Server,
+    events_once,
+    free_port,
+    header,
+    kill_server,
+    png,
+    start_receiver,
+    start_server,
+    stop_server,
+)
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +125,76 @@ def flat_png(width: int, height: int) -> bytes:
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
     )
+
+
+PATH = "/describe"
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_describe_interrupted_mid_run_delivers_each_webhook_event_once(
+    tmp_path: Path, processes: int
+) -> None:
+    """Its receiver is down while the describe runs; the server is SIGKILLed mid-run and
+    started again; the describe runs again and completes; then the receiver comes up: every
+    event of both runs arrives, each event id once, in order."""
+    port = free_port()  # the receiver's, before it listens: its connections are refused
+    env = {"DREAMLOOM_RUNNER": "fake", "DREAMLOOM_WEBHOOK_BACKOFF_MAX_S": "0.5"}
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, processes=processes, DREAMLOOM_FAKE_STEP_SECONDS="0.75", **env)
+    try:
+        client = server.user("kim-describe-hooks")
+        upload = client.post(
+            "/jobs/describe",
+            files={"imageBlob": ("red.png", png((96, 64), (220, 30, 30)), "image/png")},
+            data={
+                "stream": "false",
+                "replyUrl": f"http://localhost:{port}{PATH}",
+                "replyLevel": "all",
+            },
+        )
+        assert upload.status_code == 201, upload.text
+        job_id = upload.json()["jobid"]
+        deadline = time.monotonic() + 30
+        while _status(client, job_id) not in ("started", "progress"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        kill_server(server)  # SIGKILL, mid-run
+    server = start_server(data_dir, processes=processes, DREAMLOOM_FAKE_STEP_SECONDS="0.05", **env)
+    try:
+        assert Client(server, client.token).wait(job_id, timeout=60)["status"] == "completed"
+        receiver, stop = start_receiver(port)
+        try:
+            deadline = time.monotonic() + 60
+            while not any(
+                b["status"] == "completed" for _, b in events_once(receiver, "/describe")
+            ):
+                assert time.monotonic() < deadline, receiver.received
+                time.sleep(0.1)
+            time.sleep(1.0)  # anything sent twice would have arrived by now
+        finally:
+            stop()
+        events = events_once(receiver, PATH)
+        statuses = [body["status"] for _, body in events]
+        collapsed = [s for i, s in enumerate(statuses) if i == 0 or s != statuses[i - 1]]
+        # The first run's events, then the second's after the restart re-queued the job.
+        assert collapsed[:2] == ["created", "started"], statuses
+        assert collapsed[-3:] == ["created", "started", "completed"] or collapsed[-4:] == [
+            "created",
+            "started",
+            "progress",
+            "completed",
+        ], statuses
+        assert {body["jobid"] for _, body in events} == {job_id}
+        assert len(events[-1][1]["response"]["prompts"]) == 4
+        # Every event the outbox holds for the job was delivered, and each arrived once.
+        posted = [header(h, "X-Dreamloom-Event-Id") for p, h, _ in receiver.received]
+        with server.db() as db:
+            rows = db.execute(
+                "SELECT event_id, state FROM outbox WHERE job_id = ?", (job_id,)
+            ).fetchall()
+        assert rows and {state for _, state in rows} == {"delivered"}
+        assert sorted({event_id for event_id, _ in rows}) == sorted(set(posted))
+        assert len(posted) == len(set(posted)), "an event was delivered twice"
+    finally:
+        stop_server(server)

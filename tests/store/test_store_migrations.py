@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -41,7 +42,7 @@ def schema_diff(db: Database, metadata: MetaData) -> list[Any]:
 
 def test_upgrade_creates_every_table_at_head(db: Database) -> None:
     assert set(inspect(db.engine).get_table_names()) >= EXPECTED_TABLES
-    assert current_revision(db.engine) == head_revision() == "0005"
+    assert current_revision(db.engine) == head_revision() == "0006"
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:
@@ -128,5 +129,58 @@ def test_image_keys_are_backfilled_random_and_unique(db_url: str) -> None:
         assert schema_diff(database, Base.metadata) == []
         with pytest.raises(Exception, match=r"(?i)unique"), database.engine.begin() as conn:
             conn.execute(text("update images set key = :k"), {"k": keys[0]})
+    finally:
+        database.dispose()
+
+
+def test_a_buttons_grid_seconds_move_from_its_response_to_their_column(db_url: str) -> None:
+    """0006 moves the grid's seconds a button job kept in its response into ``grid_seconds``
+    and leaves the rest of the response as it was."""
+    upgrade(db_url, "0005")
+    database = Database(db_url)
+    try:
+        with database.engine.begin() as conn:
+            now = "2026-01-01 00:00:00"
+            conn.execute(
+                text(
+                    "insert into accounts (id, name, plan, created, settings,"
+                    " moderation_strikes, cycle_start)"
+                    " values (1, 'old', 'pro', :now, '{}', 0, :now)"
+                ),
+                {"now": now},
+            )
+            for job_id, verb, response in (
+                ("b1", "button", '{"_grid_seconds": 2.5, "_source_image": 7}'),
+                ("b2", "button", '{"_grid_seconds": 1.0}'),
+                ("i1", "imagine", '{"content": "x"}'),
+            ):
+                conn.execute(
+                    text(
+                        "insert into jobs (id, account_id, verb, job_type, status, progress,"
+                        " mode_requested, batch_index, prompt_text, draft, priority,"
+                        " enqueued_at, attempts, created, updated, gpu_seconds, cost_seconds,"
+                        " visibility, response) values (:id, 1, :verb, 'image', 'created', 0,"
+                        " 'fast', 0, 'x', false, 0, :now, 0, :now, :now, 0, 0, 'public',"
+                        " :response)"
+                    ),
+                    {"id": job_id, "verb": verb, "response": response, "now": now},
+                )
+        upgrade(db_url)
+        with database.engine.connect() as conn:
+            rows = {
+                row[0]: (row[1], row[2])
+                for row in conn.execute(text("select id, grid_seconds, response from jobs"))
+            }
+        # SQLite hands JSON back as text, PostgreSQL as a dict.
+        decoded = {
+            job_id: (seconds, json.loads(response) if isinstance(response, str) else response)
+            for job_id, (seconds, response) in rows.items()
+        }
+        assert decoded == {
+            "b1": (2.5, {"_source_image": 7}),
+            "b2": (1.0, None),
+            "i1": (None, {"content": "x"}),
+        }
+        assert schema_diff(database, Base.metadata) == []
     finally:
         database.dispose()

@@ -25,7 +25,7 @@ from dreamloom.jobs.executor.base import SavedImage, TaskFailure, TaskProgress, 
 from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
 from dreamloom.jobs.outputs import describe_response, save_error
 from dreamloom.jobs.plans import PlanBook
-from dreamloom.jobs.pricing import GRID_SECONDS_KEY, Charge, price
+from dreamloom.jobs.pricing import Charge, price
 from dreamloom.store import jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
@@ -258,13 +258,12 @@ class Outcomes:
     # -- charges --------------------------------------------------------------------------------
 
     def _cost(self, job: JobLike, mode: str, compute_seconds: float) -> float:
-        grid = (job.response or {}).get(GRID_SECONDS_KEY)
         charge = Charge(
             action=cost_action(job.verb, job.button),
             measured_seconds=compute_seconds,
             mode=mode,
             draft=job.draft,
-            grid_seconds=grid if isinstance(grid, float) else None,
+            grid_seconds=job.grid_seconds,
         )
         return price(charge, self.plans.costs)
 

@@ -32,8 +32,6 @@ class CostAction(StrEnum):
 
 # Billed seconds of a button job per measured second of the grid it started from.
 GRID_RATIOS: Final = {CostAction.UPSCALE: 2.0, CostAction.VARIATION: 0.85}
-# Where the service records the grid's measured seconds in a button job's stored response.
-GRID_SECONDS_KEY: Final = "_grid_seconds"
 
 
 @dataclass(frozen=True)

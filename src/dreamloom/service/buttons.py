@@ -24,7 +24,6 @@ from dreamloom.jobs.buttons import (
     is_video_button,
     result_kind,
 )
-from dreamloom.jobs.pricing import GRID_SECONDS_KEY
 from dreamloom.prompt import Prompt, PromptError
 from dreamloom.prompt.versions import DEFAULT_VERSION
 from dreamloom.service.accounts import Accounts
@@ -240,9 +239,7 @@ class Buttons:
             with self.db.session() as session:
                 image = self._source_image(session, parent, action)
                 response["_source_image"] = image.id
-                grid_seconds = self._grid_seconds(session, parent)
-                if grid_seconds is not None:
-                    response[GRID_SECONDS_KEY] = grid_seconds
+                spec = replace(spec, grid_seconds=self._grid_seconds(session, parent))
                 image_png = self.files.read(image.path)
             try:
                 if mask is not None:

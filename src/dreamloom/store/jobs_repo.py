@@ -61,6 +61,7 @@ class JobSpec:
     response: dict[str, Any] | None = field(default=None)
     channel: str | None = None
     deliveries: list[dict[str, Any]] | None = None  # store.outbox.Target as JSON
+    grid_seconds: float | None = None  # a button's grid's measured seconds (jobs.pricing)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class JobRow:
     response: dict[str, Any] | None = None
     channel: str | None = None
     deliveries: list[dict[str, Any]] | None = None
+    grid_seconds: float | None = None
 
 
 # A job as the service reads it: an ORM object or its row.
@@ -156,6 +158,7 @@ def new_jobs(account_id: int, specs: Sequence[JobSpec], now: datetime) -> list[J
             response=spec.response,
             channel=spec.channel,
             deliveries=spec.deliveries,
+            grid_seconds=spec.grid_seconds,
         )
         for i, spec in enumerate(specs)
     ]

@@ -144,6 +144,9 @@ class Job(Base):
     # fixed at admission; None for the common job that has none, so that its state changes
     # write no outbox rows and cost no extra statement.
     deliveries: Mapped[list[JsonDict] | None] = mapped_column(JSON, default=None)
+    # A button job priced against its grid (jobs.pricing): the grid's measured seconds,
+    # fixed when the button is pressed; None for every other job.
+    grid_seconds: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Channel(Base):
