@@ -47,9 +47,9 @@ def _revoke_behind_its_back(service: Service, token: str) -> None:
 
 def _wait_for_renewals(service: Service) -> None:
     deadline = time.monotonic() + 10
-    while service._auth_renewing and time.monotonic() < deadline:
+    while service.accounts._auth_renewing and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not service._auth_renewing
+    assert not service.accounts._auth_renewing
 
 
 def test_fresh_entry_answers_without_the_database(service: Service, clock: _Clock) -> None:
@@ -59,7 +59,7 @@ def test_fresh_entry_answers_without_the_database(service: Service, clock: _Cloc
     _revoke_behind_its_back(service, token)
     clock.now += accounts_mod.AUTH_CACHE_SECONDS - 0.1
     assert service.cached_account(token) == account  # fresh: the revocation is not seen yet
-    assert not service._auth_renewing
+    assert not service.accounts._auth_renewing
 
 
 def test_stale_entry_answers_and_is_renewed_in_the_background(
@@ -85,7 +85,7 @@ def test_renewal_keeps_a_valid_token_cached(service: Service, clock: _Clock) -> 
     _wait_for_renewals(service)
     clock.now += accounts_mod.AUTH_CACHE_SECONDS - 0.2  # fresh again after the renewal
     assert service.cached_account(token) == account
-    assert not service._auth_renewing
+    assert not service.accounts._auth_renewing
 
 
 def test_entry_past_the_stale_limit_is_not_trusted(service: Service, clock: _Clock) -> None:
@@ -105,7 +105,7 @@ def test_change_made_here_is_not_undone_by_a_look_up_in_flight(
 
     def changed_meanwhile(session: object, token: str) -> object:
         found = real(session, token)  # type: ignore[arg-type]
-        service._forget_account(account.id)  # e.g. its settings changed through this process
+        service.accounts.forget(account.id)  # e.g. its settings changed through this process
         return found
 
     monkeypatch.setattr(accounts_mod.accounts_repo, "find_token", changed_meanwhile)

@@ -125,8 +125,8 @@ def test_a_second_process_hears_every_event_and_wakes_the_scheduler(tmp_path: Pa
     settings = Settings(data_dir=tmp_path, model="tiny", runner="fake", workers=1)
     with Service(settings) as server:
         assert server.dispatching and server.hears_events
-        assert server._dispatcher is not None
-        server._dispatcher.poll_seconds = 60.0
+        assert server.runtime.dispatcher is not None
+        server.runtime.dispatcher.poll_seconds = 60.0
         time.sleep(0.7)  # the poll already under way ends; the next one waits a minute
         with Service(settings, dispatch=False) as other:
             assert not other.dispatching

@@ -131,12 +131,12 @@ def test_only_one_process_dispatches_per_data_dir(tmp_path: Path) -> None:
         a.ensure_user("x")
     first = Service(settings)
     # Take the lock without spawning workers: a second service must then not dispatch.
-    assert first._lock.acquire()
+    assert first.runtime._lock.acquire()
     try:
         with Service(settings) as second:
             assert not second.dispatching
     finally:
-        first._lock.release()
+        first.runtime._lock.release()
         first.db.dispose()
 
 
@@ -226,7 +226,7 @@ def test_a_lane_made_by_another_process_meanwhile_is_used_not_a_new_default_one(
         Service(settings, dispatch=False) as other,
     ):
         account = svc.ensure_user("newcomer", plan="standard")
-        read_batch = svc._read_batch
+        read_batch = svc.admission._read_batch
 
         def read_then_other_configures(batch):  # type: ignore[no-untyped-def]
             lanes, fast = read_batch(batch)
@@ -234,7 +234,7 @@ def test_a_lane_made_by_another_process_meanwhile_is_used_not_a_new_default_one(
             other.configure_channel(other.ensure_user("newcomer"), ChannelConfig(channel="42"))
             return lanes, fast
 
-        svc._read_batch = read_then_other_configures  # type: ignore[method-assign]
+        svc.admission._read_batch = read_then_other_configures  # type: ignore[method-assign]
         (job,) = svc.submit_imagine(account, "a first cat")
         assert [lane.id for lane in svc.list_channels(account)] == ["42"]
         assert job.channel == "42"
@@ -278,7 +278,7 @@ def test_jobs_started_ahead_per_worker_all_run(tmp_path: Path) -> None:
     takes workers x (1 + queue) at once, and every job still runs once and completes."""
     settings = Settings(data_dir=tmp_path, model="tiny", runner="instant", worker_queue=3)
     with Service(settings) as svc:
-        assert svc._dispatcher is not None and svc._dispatcher.executor.slots == 4
+        assert svc.runtime.dispatcher is not None and svc.runtime.dispatcher.executor.slots == 4
         account = svc.ensure_user("eager", plan="pro")
         jobs = [
             j for i in range(3) for j in svc.submit_imagine(account, f"a {{red, blue}} fox {i}")

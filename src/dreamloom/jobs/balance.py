@@ -21,6 +21,7 @@ from dreamloom.jobs.plans import PlanBook
 from dreamloom.store import ledger
 from dreamloom.store.tables import Account, TimeGrant
 from dreamloom.store.types import utcnow
+from dreamloom.ttl_cache import TtlCache
 
 # A chain of overlapping grants could in principle reach back forever; a year is plenty.
 _MAX_LOOKBACK_CYCLES = 12
@@ -111,9 +112,8 @@ class FastBalanceCache:
 
     def __init__(self, book: PlanBook, ttl: float = 1.0) -> None:
         self._book = book
-        self._ttl = ttl
-        self._entries: dict[int, tuple[float, float]] = {}  # account -> (expires, seconds)
-        self._lock = threading.Lock()
+        self._entries: TtlCache[int, float] = TtlCache(ttl, max_entries=100_000)
+        self._lock = threading.Lock()  # a charge reads and writes an entry
 
     def remaining(
         self, session: Session, accounts: Sequence[Account], now: datetime
@@ -123,18 +123,16 @@ class FastBalanceCache:
         stale: list[Account] = []
         with self._lock:
             for account in accounts:
-                entry = self._entries.get(account.id)
-                if entry is not None and entry[0] > clock:
-                    found[account.id] = entry[1]
+                entry = self._entries.get(account.id, now=clock)
+                if entry is not None:
+                    found[account.id] = entry.value
                 else:
                     stale.append(account)
         fresh = fast_balances_for(session, stale, self._book, now)
         with self._lock:
-            if len(self._entries) > 100_000:
-                self._entries.clear()
             for account_id, balance in fresh.items():
                 found[account_id] = balance.remaining
-                self._entries[account_id] = (clock + self._ttl, balance.remaining)
+                self._entries.put(account_id, balance.remaining, now=clock)
         return found
 
     def cached(self, account_ids: Iterable[int]) -> dict[int, float]:
@@ -142,22 +140,20 @@ class FastBalanceCache:
         clock = time.monotonic()
         with self._lock:
             return {
-                account_id: entry[1]
+                account_id: entry.value
                 for account_id in account_ids
-                if (entry := self._entries.get(account_id)) is not None and entry[0] > clock
+                if (entry := self._entries.get(account_id, now=clock)) is not None
             }
 
     def charge(self, account_id: int, seconds: float) -> None:
         """Take a charge off a cached balance, as the ledger would: what a job costs beyond
         the time left is forgiven, so it never goes below zero."""
         with self._lock:
-            entry = self._entries.get(account_id)
-            if entry is not None:
-                self._entries[account_id] = (entry[0], max(0.0, entry[1] - seconds))
+            self._entries.update(account_id, lambda left: max(0.0, left - seconds))
 
     def forget(self, account_id: int) -> None:
         with self._lock:
-            self._entries.pop(account_id, None)
+            self._entries.pop(account_id)
 
 
 def _grant_info(grant: TimeGrant) -> GrantInfo:

@@ -10,13 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from dreamloom.jobs.balance import fast_balance_for
-from dreamloom.service.base import ServiceBase, account_view
+from dreamloom.jobs.balance import fast_balance_for, grant_fast_time
 from dreamloom.service.errors import MODERATION_LOCKED, NO_SUBSCRIPTION, ServiceError
+from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, UserRow
 from dreamloom.store import accounts as accounts_repo
 from dreamloom.store.tables import Account
 from dreamloom.store.types import utcnow
+from dreamloom.ttl_cache import TtlCache
 
 # Plans that mean "no subscription": the account exists but may not use GPU time (402).
 NO_PLAN = ("none", "")
@@ -33,21 +34,25 @@ AUTH_CACHE_SECONDS = 5.0
 AUTH_STALE_SECONDS = 2 * AUTH_CACHE_SECONDS
 
 
-class AccountsMixin(ServiceBase):
-    _auth_cache: dict[str, tuple[float, AccountView]]
-    _auth_lock: threading.Lock
-    _auth_renewing: set[str]
-    _auth_renewals: ThreadPoolExecutor
-    _auth_generation: int
+class Accounts:
+    """Users and tokens, and the checks every other use-case makes of an account."""
 
-    def _init_accounts(self) -> None:
-        self._auth_cache = {}
+    def __init__(self, runtime: Runtime) -> None:
+        self.db = runtime.db
+        self.plans = runtime.plans
+        self._now = runtime.now
+        self._fast_balances = runtime.fast_balances
+        # token digest -> account; fresh for AUTH_CACHE_SECONDS, answering up to
+        # AUTH_STALE_SECONDS while renewed (``cached_account``)
+        self._auth_cache: TtlCache[str, AccountView] = TtlCache(
+            AUTH_CACHE_SECONDS, max_entries=10_000
+        )
         self._auth_lock = threading.Lock()
-        self._auth_renewing = set()
+        self._auth_renewing: set[str] = set()
         self._auth_generation = 0  # bumped by every forget: a look-up begun before it is stale
         self._auth_renewals = ThreadPoolExecutor(1, thread_name_prefix="dreamloom-auth")
 
-    def _stop_accounts(self) -> None:
+    def stop(self) -> None:
         self._auth_renewals.shutdown(wait=True, cancel_futures=True)
 
     def create_user(self, name: str, plan: str) -> tuple[AccountView, str]:
@@ -89,7 +94,7 @@ class AccountsMixin(ServiceBase):
                 raise ServiceError(f"No account named {name!r}", 404)
             account = accounts_repo.set_plan(session, account.id, plan)
             view = account_view(account)
-        self._forget_account(view.id)
+        self.forget(view.id)
         return view
 
     def lift_timeout(self, name: str) -> AccountView:
@@ -100,7 +105,7 @@ class AccountsMixin(ServiceBase):
                 raise ServiceError(f"No account named {name!r}", 404)
             account.timeout_until = None
             view = account_view(account)
-        self._forget_account(view.id)
+        self.forget(view.id)
         return view
 
     def cached_account(self, token: str) -> AccountView | None:
@@ -109,16 +114,18 @@ class AccountsMixin(ServiceBase):
         digest = accounts_repo.hash_token(token)
         now = time.monotonic()
         with self._auth_lock:
-            cached = self._auth_cache.get(digest)
-            if cached is None or cached[0] + AUTH_STALE_SECONDS - AUTH_CACHE_SECONDS <= now:
+            cached = self._auth_cache.get(
+                digest, now=now, grace=AUTH_STALE_SECONDS - AUTH_CACHE_SECONDS
+            )
+            if cached is None:
                 return None
-            if cached[0] <= now and digest not in self._auth_renewing:
+            if cached.expires <= now and digest not in self._auth_renewing:
                 self._auth_renewing.add(digest)
                 try:
                     self._auth_renewals.submit(self._renew, token, digest)
                 except RuntimeError:  # shutting down
                     self._auth_renewing.discard(digest)
-            return cached[1]
+            return cached.value
 
     def _renew(self, token: str, digest: str) -> None:
         try:
@@ -126,7 +133,7 @@ class AccountsMixin(ServiceBase):
         except Exception:
             log.exception("could not look a token up again")
             with self._auth_lock:
-                self._auth_cache.pop(digest, None)
+                self._auth_cache.pop(digest)
         finally:
             with self._auth_lock:
                 self._auth_renewing.discard(digest)
@@ -143,7 +150,9 @@ class AccountsMixin(ServiceBase):
         # A read; the rare write of the token's last use apart, after it.
         with self.db.session() as session:
             row = accounts_repo.find_token(session, token)
-            account = session.get(Account, row.account_id) if row is not None else None
+            account = (
+                accounts_repo.get_account(session, row.account_id) if row is not None else None
+            )
             view = account_view(account) if account is not None else None
             used = utcnow()
             touch = row.id if row is not None and accounts_repo.last_use_stale(row, used) else None
@@ -154,13 +163,11 @@ class AccountsMixin(ServiceBase):
                 self._auth_renewals.submit(self._note_use, touch, used)
         with self._auth_lock:
             if view is None:
-                self._auth_cache.pop(digest, None)
+                self._auth_cache.pop(digest)
             elif generation != self._auth_generation:
                 pass  # the account changed meanwhile: what was read may be out of date
             else:
-                if len(self._auth_cache) > 10_000:
-                    self._auth_cache.clear()
-                self._auth_cache[digest] = (now + AUTH_CACHE_SECONDS, view)
+                self._auth_cache.put(digest, view, now=now)
         return view
 
     def _note_use(self, token_id: int, used: datetime) -> None:
@@ -175,13 +182,12 @@ class AccountsMixin(ServiceBase):
         with self.db.session() as session:
             return account_view(accounts_repo.require_account(session, account_id))
 
-    def _forget_account(self, account_id: int) -> None:
+    def forget(self, account_id: int) -> None:
+        """Drop what this process remembers of the account (it just changed here)."""
         self._fast_balances.forget(account_id)
         with self._auth_lock:
             self._auth_generation += 1
-            for digest, (_, view) in list(self._auth_cache.items()):
-                if view.id == account_id:
-                    del self._auth_cache[digest]
+            self._auth_cache.drop_where(lambda view: view.id == account_id)
 
     def list_users(self) -> list[UserRow]:
         with self.db.session() as session:
@@ -214,9 +220,36 @@ class AccountsMixin(ServiceBase):
                 MODERATION_LOCKED,
             )
 
-    def _update_settings(self, account: AccountView, changes: dict[str, Any]) -> AccountView:
+    def update_settings(self, account: AccountView, changes: dict[str, Any]) -> AccountView:
         with self.db.session(write=True) as session:
             accounts_repo.update_settings(session, account.id, changes)
             view = account_view(accounts_repo.require_account(session, account.id))
-        self._forget_account(account.id)
+        self.forget(account.id)
         return view
+
+    def grant_time(self, name: str, kind: str, hours: float) -> float:
+        """Add purchased (expires in 60 days) or bonus (30 days) fast time; returns the
+        account's fast seconds left afterwards."""
+        if kind not in ("purchased", "bonus"):
+            raise ServiceError("Fast time is either purchased or bonus")
+        if hours <= 0:
+            raise ServiceError("Granted hours must be positive")
+        with self.db.session(write=True) as session:
+            account = accounts_repo.get_account_by_name(session, name)
+            if account is None:
+                raise ServiceError(f"No account named {name!r}", 404)
+            grant_fast_time(session, account.id, kind, hours * 3600, self.plans)
+            session.flush()
+            self.forget(account.id)
+            return fast_balance_for(session, account, self.plans).remaining
+
+
+def account_view(account: Account) -> AccountView:
+    return AccountView(
+        id=account.id,
+        name=account.name,
+        plan=account.plan,
+        settings=dict(account.settings),
+        timeout_until=account.timeout_until,
+        strikes=account.moderation_strikes,
+    )

@@ -29,26 +29,22 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dreamloom.jobs.scheduler import AdmissionError, queue_full_message
 from dreamloom.jobs.submit import AccountLoad, check_submission, loads_of
-from dreamloom.service.channels import lane_counts, reply_targets
+from dreamloom.service.channels import Channels, lane_counts, reply_targets
 from dreamloom.service.errors import ServiceError
-from dreamloom.service.moderation import ModerationMixin
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, JobView
+from dreamloom.store import accounts as accounts_repo
 from dreamloom.store import jobs_repo
 from dreamloom.store.errors import StoreUnavailable
 from dreamloom.store.jobs_repo import JobRow, JobSpec
-from dreamloom.store.tables import Account, Channel
+from dreamloom.store.tables import Channel
 
 log = logging.getLogger(__name__)
-
-_IN_IDS = Account.id.in_(bindparam("ids", expanding=True))
-_ACCOUNTS = select(Account).where(_IN_IDS)
-# Under the write lock only the plan is needed: plain rows cost less than ORM objects there.
-_LOCK_PLANS = select(Account.id, Account.plan).where(_IN_IDS).order_by(Account.id).with_for_update()
 
 # Large enough to take everything that arrives while one batch commits under load; small
 # enough that one transaction stays short.
@@ -84,24 +80,29 @@ class _Batch:
     fast: dict[int, float]
 
 
-class AdmissionMixin(ModerationMixin):
-    _admissions: queue.Queue[_Submission | _Task | None]
-    _admission_thread: threading.Thread | None
-    _admission_lock: threading.Lock
+class Admission:
+    """The admission thread and its batches; the one way queued jobs enter the database."""
 
-    def _init_admission(self) -> None:
-        self._admissions = queue.Queue()
-        self._admission_thread = None
+    def __init__(self, runtime: Runtime, channels: Channels, views: JobViews) -> None:
+        self.db = runtime.db
+        self.plans = runtime.plans
+        self._now = runtime.now
+        self._announce = runtime.announce
+        self._fast_balances = runtime.fast_balances
+        self._channels = channels
+        self._views = views
+        self._admissions: queue.Queue[_Submission | _Task | None] = queue.Queue()
+        self._admission_thread: threading.Thread | None = None
         self._admission_lock = threading.Lock()
 
-    def _stop_admission(self) -> None:
+    def stop(self) -> None:
         with self._admission_lock:
             thread, self._admission_thread = self._admission_thread, None
         if thread is not None:
             self._admissions.put(None)
             thread.join(timeout=30)
 
-    def _admit(
+    def admit(
         self,
         account: AccountView,
         specs: Sequence[JobSpec],
@@ -110,9 +111,9 @@ class AdmissionMixin(ModerationMixin):
         job_type: str = "image",
     ) -> list[JobView]:
         """Queue one submission's jobs (raises ServiceError with the user's text)."""
-        return self._admit_later(account, specs, channel, job_type=job_type).result()
+        return self.admit_later(account, specs, channel, job_type=job_type).result()
 
-    def _admit_later(
+    def admit_later(
         self,
         account: AccountView,
         specs: Sequence[JobSpec],
@@ -120,13 +121,13 @@ class AdmissionMixin(ModerationMixin):
         *,
         job_type: str = "image",
     ) -> Future[list[JobView]]:
-        """``_admit`` without waiting: the jobs' views, or the ServiceError, come in the future."""
+        """``admit`` without waiting: the jobs' views, or the ServiceError, come in the future."""
         submission = _Submission(account, specs, channel, job_type)
         self._admission_worker()
         self._admissions.put(submission)
         return submission.done
 
-    def _on_admission_thread(self, run: Callable[[], list[JobView]]) -> Future[list[JobView]]:
+    def on_admission_thread(self, run: Callable[[], list[JobView]]) -> Future[list[JobView]]:
         task = _Task(run)
         self._admission_worker()
         self._admissions.put(task)
@@ -224,7 +225,7 @@ class AdmissionMixin(ModerationMixin):
             if isinstance(outcome, ServiceError)
             else (
                 outcome,
-                [self._new_job_view(job, account=submission.account) for job in outcome],
+                [self._views.new(job, account=submission.account) for job in outcome],
             )
             for submission, outcome in zip(batch, admitted, strict=True)
         ]
@@ -236,7 +237,7 @@ class AdmissionMixin(ModerationMixin):
         the fast time of those asking for fast work. Both are usually cached; the database is
         read only for what is not."""
         ids = sorted({s.account.id for s in batch})
-        lanes = self._recent_lanes(ids)
+        lanes = self._channels.recent_lanes(ids)
         needs_fast = {s.account.id for s in batch if any(spec.mode != "relax" for spec in s.specs)}
         fast = self._fast_balances.cached(needs_fast)
         unread = [account_id for account_id in ids if account_id not in lanes]
@@ -244,11 +245,11 @@ class AdmissionMixin(ModerationMixin):
         if unread or uncosted:
             with self.db.session() as session:
                 if unread:
-                    fresh = self._channels_by_account(session, unread)
-                    self._remember_lanes(fresh)
+                    fresh = self._channels.lanes_by_account(session, unread)
+                    self._channels.remember_lanes(fresh)
                     lanes |= fresh
                 if uncosted:
-                    accounts = list(session.scalars(_ACCOUNTS, {"ids": uncosted}))
+                    accounts = accounts_repo.accounts_by_ids(session, uncosted)
                     fast |= self._fast_balances.remaining(session, accounts, self._now())
         return lanes, fast
 
@@ -262,12 +263,12 @@ class AdmissionMixin(ModerationMixin):
         ids = sorted({s.account.id for s in batch})
         # Row locks in id order (PostgreSQL): two admitting processes cannot deadlock, and
         # two submissions of one account cannot both take its last queue place.
-        plans = {row.id: row.plan for row in session.execute(_LOCK_PLANS, {"ids": ids})}
+        plans = accounts_repo.lock_plans(session, ids)
         # An account without lanes gets its default lane made in this transaction: look
         # again under the lock, another process may have made it meanwhile.
         missing = [account_id for account_id in ids if not lanes.get(account_id)]
         if missing:
-            lanes = lanes | self._channels_by_account(session, missing)
+            lanes = lanes | self._channels.lanes_by_account(session, missing)
         groups = jobs_repo.active_groups(session, ids)
         return _Batch(
             plans=plans,
@@ -282,11 +283,13 @@ class AdmissionMixin(ModerationMixin):
         if account.id not in loaded.plans:
             raise ServiceError("Unauthorized", 401)
         own = loaded.lanes[account.id]
-        candidates = self._candidate_channels(session, account, submission.channel, own)
+        candidates = self._channels.candidates(session, account, submission.channel, own)
         if not own and submission.channel is None:
             loaded.lanes[account.id] = candidates  # the default lane just made
         jobs = len(submission.specs)
-        chosen = self._choose_channel(account, candidates, loaded.counts, jobs, submission.job_type)
+        chosen = self._channels.choose(
+            account, candidates, loaded.counts, jobs, submission.job_type
+        )
         lane = next((c for c in candidates if c.id == chosen), None)
         placed = [
             replace(

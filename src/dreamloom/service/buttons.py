@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dreamloom.engine import Recipe, recipe_for_imagine
@@ -27,8 +26,15 @@ from dreamloom.jobs.buttons import (
 )
 from dreamloom.prompt import Prompt, PromptError
 from dreamloom.prompt.versions import DEFAULT_VERSION
+from dreamloom.service.accounts import Accounts
+from dreamloom.service.admission import Admission
+from dreamloom.service.channels import Channels
 from dreamloom.service.errors import PARENT_EXPIRED, PARENT_NOT_FOUND, ServiceError
-from dreamloom.service.submissions import SubmissionsMixin, new_seed
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.moderation import Moderation
+from dreamloom.service.reading import Reading
+from dreamloom.service.runtime import Runtime
+from dreamloom.service.submissions import Submissions, new_seed
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
 from dreamloom.store.jobs_repo import ImageSpec, JobSpec
@@ -37,7 +43,31 @@ from dreamloom.store.tables import Image, Job
 VIDEO_UNSUPPORTED = "{button} is not supported on this server: it needs video generation"
 
 
-class ButtonsMixin(SubmissionsMixin):
+class Buttons:
+    def __init__(
+        self,
+        runtime: Runtime,
+        accounts: Accounts,
+        channels: Channels,
+        moderation: Moderation,
+        admission: Admission,
+        submissions: Submissions,
+        reading: Reading,
+        views: JobViews,
+    ) -> None:
+        self.db = runtime.db
+        self.settings = runtime.settings
+        self.files = runtime.files
+        self.model = runtime.model
+        self.decodes = runtime.decodes
+        self._accounts = accounts
+        self._channels = channels
+        self._moderation = moderation
+        self._admission = admission
+        self._submissions = submissions
+        self._reading = reading
+        self._views = views
+
     def press_button(
         self,
         account: AccountView,
@@ -50,8 +80,8 @@ class ButtonsMixin(SubmissionsMixin):
     ) -> tuple[JobView, bool]:
         """Run a button of a completed job; returns the job and whether it is new (False: an
         execute-once button pressed again)."""
-        self.require_subscription(account)
-        self.require_unlocked(account)
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
         if is_video_button(button):
             raise ServiceError(VIDEO_UNSUPPORTED.format(button=button))
         try:
@@ -60,7 +90,7 @@ class ButtonsMixin(SubmissionsMixin):
             raise ServiceError(f"Unknown button {button!r}") from None
         with self.db.session() as session:
             parent = self._completed_parent(session, account, parent_id, "press a button")
-            offered = self._job_view(session, parent).buttons
+            offered = self._views.of(session, parent).buttons
             if button not in offered:
                 available = ", ".join(offered) or "none"
                 raise ServiceError(
@@ -68,9 +98,9 @@ class ButtonsMixin(SubmissionsMixin):
                     f"available buttons: {available}"
                 )
             if action.operation == "split":
-                existing = self._child(session, parent.id, "button", button)
+                existing = jobs_repo.first_child(session, parent.id, "button", button)
                 if existing is not None:
-                    return self._job_view(session, existing), False
+                    return self._views.of(session, existing), False
         self._check_prompt_allowed(account, button, prompt)
         if action.operation == "split":
             return self._split(account, parent, action, button, request), True
@@ -80,13 +110,13 @@ class ButtonsMixin(SubmissionsMixin):
         self, account: AccountView, parent_id: str, *, request: dict[str, Any] | None = None
     ) -> tuple[JobView, bool]:
         """The seed of a completed image job with its images, once per job (execute-once)."""
-        self.require_subscription(account)
-        self.require_unlocked(account)
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
         with self.db.session(write=True) as session:
             parent = self._completed_parent(session, account, parent_id, "get seed")
-            existing = self._child(session, parent.id, "seed", None)
+            existing = jobs_repo.first_child(session, parent.id, "seed", None)
             if existing is not None:
-                return self._job_view(session, existing), False
+                return self._views.of(session, existing), False
             singles = [img for img in jobs_repo.images_of_job(session, parent.id) if img.index]
             content = f"**{parent.prompt_text}**\n**Job ID**: {parent.id}\n**seed** {parent.seed}"
             spec = JobSpec(
@@ -101,15 +131,15 @@ class ButtonsMixin(SubmissionsMixin):
                 request=request,
                 channel=parent.channel,
             )
-            job = self._instant(
+            job = self._submissions.instant(
                 session,
                 account,
                 spec,
                 images=[_same_image(img, i) for i, img in enumerate(singles, start=1)],
                 response={"content": content, "seed": parent.seed},
             )
-            view = self._job_view(session, job)
-        self._announce_instant(job)
+            view = self._views.of(session, job)
+        self._submissions.announce_instant(job)
         return view, True
 
     # -- helpers -------------------------------------------------------------------------------
@@ -117,7 +147,7 @@ class ButtonsMixin(SubmissionsMixin):
     def _completed_parent(
         self, session: Session, account: AccountView, parent_id: str, doing: str
     ) -> Job:
-        parent = self._owned_job(
+        parent = self._reading.owned_job(
             session, parent_id, account, not_found=PARENT_NOT_FOUND, expired=PARENT_EXPIRED
         )
         if parent.status != jobs_repo.COMPLETED:
@@ -127,20 +157,6 @@ class ButtonsMixin(SubmissionsMixin):
         if parent.job_type != "image":
             raise ServiceError(f"Job {parent_id} has no image to {doing} on")
         return parent
-
-    def _child(self, session: Session, parent_id: str, verb: str, button: str | None) -> Job | None:
-        stmt = (
-            select(Job)
-            .where(
-                Job.parent_job_id == parent_id,
-                Job.verb == verb,
-                Job.status != jobs_repo.FAILED,
-            )
-            .order_by(Job.created)
-        )
-        if button is not None:
-            stmt = stmt.where(Job.button == button)
-        return session.scalars(stmt).first()
 
     def _check_prompt_allowed(self, account: AccountView, button: str, prompt: str | None) -> None:
         if button == CUSTOM_ZOOM:
@@ -167,9 +183,9 @@ class ButtonsMixin(SubmissionsMixin):
         """U1-U4: the chosen grid image as a job of its own; no worker, no GPU time."""
         with self.db.session(write=True) as session:
             # Execute-once under the write lock: two simultaneous presses make one child.
-            existing = self._child(session, parent.id, "button", button)
+            existing = jobs_repo.first_child(session, parent.id, "button", button)
             if existing is not None:
-                return self._job_view(session, existing)
+                return self._views.of(session, existing)
             source = self._grid_image(session, parent, action.index or 1)
             spec = JobSpec(
                 verb="button",
@@ -185,9 +201,9 @@ class ButtonsMixin(SubmissionsMixin):
                 request=request,
                 channel=parent.channel,
             )
-            job = self._instant(session, account, spec, images=[_same_image(source, 1)])
-            view = self._job_view(session, job)
-        self._announce_instant(job)
+            job = self._submissions.instant(session, account, spec, images=[_same_image(source, 1)])
+            view = self._views.of(session, job)
+        self._submissions.announce_instant(job)
         return view
 
     def _queue_button(
@@ -213,8 +229,8 @@ class ButtonsMixin(SubmissionsMixin):
             params = replace(prompt.params, version=DEFAULT_VERSION, niji=False)
             prompt = replace(prompt, params=params)
         spec = self._button_spec(parent, button, prompt, remixed=remix is not None)
-        if remix is not None and not self.check_prompt(remix).allowed:
-            return self._moderated(account, spec, self._live_channel(parent))
+        if remix is not None and not self._moderation.check_prompt(remix).allowed:
+            return self._submissions.moderated(account, spec, self._channels.live(parent.channel))
         seed = parent.seed if action.operation == "remaster" and parent.seed else new_seed()
         response: dict[str, Any] = {}
         if action.operation in ("reroll", "remaster"):
@@ -245,13 +261,13 @@ class ButtonsMixin(SubmissionsMixin):
                 raise ServiceError(str(err)) from None
         spec = replace(
             spec,
-            mode=self._speed_mode(account, prompt),
+            mode=self._submissions.speed_mode(account, prompt),
             recipe=recipe.to_dict(),
             seed=seed,
             request=request,
             response=response or None,
         )
-        (view,) = self._admit(account, [spec], self._live_channel(parent))
+        (view,) = self._admission.admit(account, [spec], self._channels.live(parent.channel))
         return view
 
     def _button_spec(
@@ -272,25 +288,16 @@ class ButtonsMixin(SubmissionsMixin):
         try:
             return Prompt.from_dict(parent.prompt or {})
         except PromptError:
-            return self.parse(account, parent.prompt_text or "image")[0]
+            return self._submissions.parse(account, parent.prompt_text or "image")[0]
 
     def _remix_prompt(self, account: AccountView, text: str | None) -> Prompt | None:
         """The prompt the user edited (Remix, Custom Zoom); None to keep the parent's."""
         if text is None or not text.strip():
             return None
-        prompts = self.parse(account, text)
+        prompts = self._submissions.parse(account, text)
         if len(prompts) > 1:
             raise ServiceError("A Remix prompt makes one job: permutations are not allowed here")
         return prompts[0]
-
-    def _live_channel(self, parent: Job) -> str | None:
-        """Button jobs run in the parent's channel, unless it was deleted since."""
-        if parent.channel is None:
-            return None
-        with self.db.session() as session:
-            from dreamloom.store.tables import Channel
-
-            return parent.channel if session.get(Channel, parent.channel) else None
 
     def _grid_seconds(self, session: Session, job: Job | None) -> float | None:
         """Measured seconds of the grid a picture came from (buttons are priced against it)."""
@@ -313,7 +320,7 @@ class ButtonsMixin(SubmissionsMixin):
         image otherwise, and for a Redo the image the upscale itself started from."""
         if action.redo:
             source_id = (parent.response or {}).get("_source_image")
-            image = session.get(Image, source_id) if source_id is not None else None
+            image = jobs_repo.get_image(session, source_id) if source_id is not None else None
             if image is not None:
                 return image
         return self._grid_image(session, parent, action.index or 1)

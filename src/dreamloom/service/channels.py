@@ -24,18 +24,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from dreamloom.safety import FetchError, FetchPolicy
 from dreamloom.safety.fetch import parse_image_url
 from dreamloom.safety.outbound import refuses_target
-from dreamloom.service.accounts import AccountsMixin
+from dreamloom.service.accounts import Accounts
 from dreamloom.service.errors import MODERATION_LOCKED, ServiceError, channel_busy
+from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, ChannelView
+from dreamloom.store import channels as channels_repo
 from dreamloom.store import jobs_repo, outbox
 from dreamloom.store.jobs_repo import JobSpec
 from dreamloom.store.tables import Channel
+from dreamloom.ttl_cache import TtlCache
 
 DEFAULT_MAX_JOBS = 3
 # Channel webhook URLs are looked up per submission; changes made here apply at once, those
@@ -46,12 +48,6 @@ REPLY_URL_CACHE_SECONDS = 5.0
 LANE_CACHE_SECONDS = 5.0
 REPLY_URL_MAX = 2048
 _CHANNEL_DIGITS = 19
-# Built once: admission reads the lanes of every batch.
-_LANES = (
-    select(Channel)
-    .where(Channel.account_id.in_(bindparam("accounts", expanding=True)))
-    .order_by(Channel.created, Channel.id)
-)
 
 
 @dataclass(frozen=True)
@@ -83,13 +79,23 @@ def _random_digits() -> str:
     return str(random.SystemRandom().randrange(10 ** (_CHANNEL_DIGITS - 1), 10**_CHANNEL_DIGITS))
 
 
-class ChannelsMixin(AccountsMixin):
-    _reply_urls: dict[str, tuple[float, str | None]]
-    _lanes: dict[int, tuple[float, tuple[Channel, ...]]]
+class Channels:
+    """An account's lanes: the v3 "accounts" family, and the lane each submission runs in."""
 
-    def _init_channels(self) -> None:
-        self._reply_urls = {}
-        self._lanes = {}
+    def __init__(self, runtime: Runtime, accounts: Accounts) -> None:
+        self.db = runtime.db
+        self.plans = runtime.plans
+        self.settings = runtime.settings
+        self._now = runtime.now
+        self._accounts = accounts
+        self._reply_urls: TtlCache[str, str | None] = TtlCache(
+            REPLY_URL_CACHE_SECONDS, max_entries=10_000
+        )
+        # Detached rows: read them, never change them. Each entry's lifetime is its own
+        # (``remember_lanes``).
+        self._lanes: TtlCache[int, tuple[Channel, ...]] = TtlCache(
+            LANE_CACHE_SECONDS, max_entries=100_000
+        )
 
     # -- the accounts family -------------------------------------------------------------------
 
@@ -97,7 +103,7 @@ class ChannelsMixin(AccountsMixin):
         self, account: AccountView, config: ChannelConfig
     ) -> tuple[ChannelView, bool]:
         """Create or update a lane; returns it and whether it is new."""
-        self.require_subscription(account)
+        self._accounts.require_subscription(account)
         if config.reply_url is not None:
             _check_reply_url(config.reply_url, REPLY_URL_MAX)
             self.check_reply_url(config.reply_url)
@@ -109,24 +115,22 @@ class ChannelsMixin(AccountsMixin):
             if channel_id is not None:
                 if not channel_id.isdigit() or len(channel_id) > 32:
                     raise ServiceError("channel must be a string of digits")
-                row = session.get(Channel, channel_id)
+                row = channels_repo.get_channel(session, channel_id)
                 if row is not None and row.account_id != account.id:
                     raise ServiceError(f"Channel {channel_id} belongs to another account", 409)
             else:
                 # No token and no channel named: the account's first lane (made if none).
-                existing = self._channels_of(session, account.id)
+                existing = self.lanes_of(session, account.id)
                 row = existing[0] if existing else None
             created = row is None
             if row is None:
-                row = Channel(
-                    id=channel_id or _random_digits(),
-                    account_id=account.id,
-                    max_jobs=DEFAULT_MAX_JOBS,
-                    max_image_jobs=DEFAULT_MAX_JOBS,
-                    max_video_jobs=DEFAULT_MAX_JOBS,
-                    created=self._now(),
+                row = channels_repo.add_channel(
+                    session,
+                    channel_id or _random_digits(),
+                    account.id,
+                    DEFAULT_MAX_JOBS,
+                    self._now(),
                 )
-                session.add(row)
             self._apply_limits(row, config)
             if config.discord:
                 row.discord = redact(config.discord)
@@ -134,8 +138,8 @@ class ChannelsMixin(AccountsMixin):
                 row.reply_url = config.reply_url or None
             row.updated = self._now()
             session.flush()
-            self._forget_lanes(account.id, row.id)
-            return self._channel_view(row, account), created
+            self.forget_lanes(account.id, row.id)
+            return self.view(row, account), created
 
     def _apply_limits(self, row: Channel, config: ChannelConfig) -> None:
         """Validate the limits a client gave (the reference's ranges, or the operator's cap)
@@ -166,24 +170,24 @@ class ChannelsMixin(AccountsMixin):
 
     def list_channels(self, account: AccountView) -> list[ChannelView]:
         with self.db.session() as session:
-            return [self._channel_view(c, account) for c in self._channels_of(session, account.id)]
+            return [self.view(c, account) for c in self.lanes_of(session, account.id)]
 
     def get_channel(self, account: AccountView, channel_id: str) -> ChannelView:
         with self.db.session() as session:
-            return self._channel_view(self._own_channel(session, account, channel_id), account)
+            return self.view(self._own_channel(session, account, channel_id), account)
 
     def delete_channel(self, account: AccountView, channel_id: str) -> None:
         """Remove a lane; its running jobs go on (the reference), new ones cannot use it."""
         with self.db.session(write=True) as session:
-            session.delete(self._own_channel(session, account, channel_id))
-        self._forget_lanes(account.id, channel_id)
+            channels_repo.delete_channel(session, self._own_channel(session, account, channel_id))
+        self.forget_lanes(account.id, channel_id)
 
     def reset_channel(self, account: AccountView, channel_id: str) -> None:
         """Clear a lane's error. A moderation timeout in force ends only when it runs out
         (or an operator lifts it): the lane shows it until then."""
         with self.db.session(write=True) as session:
             self._own_channel(session, account, channel_id).error = None
-        self._forget_lanes(account.id, channel_id)
+        self.forget_lanes(account.id, channel_id)
 
     # -- helpers for the use-cases -----------------------------------------------------------
 
@@ -192,7 +196,7 @@ class ChannelsMixin(AccountsMixin):
         with self.db.session(write=True) as session:
             if requested is not None:
                 return self._own_channel(session, account, requested, status=400).id
-            channels = self._channels_of(session, account.id)
+            channels = self.lanes_of(session, account.id)
             if len(channels) > 1:
                 raise ServiceError(
                     f"channel parameter is required when multiple channels ({len(channels)}) "
@@ -202,7 +206,7 @@ class ChannelsMixin(AccountsMixin):
                 return channels[0].id
             return self._default_channel(session, account).id
 
-    def _pick_channel(
+    def pick(
         self,
         session: Session,
         account: AccountView,
@@ -211,14 +215,14 @@ class ChannelsMixin(AccountsMixin):
         job_type: str = "image",
     ) -> str:
         """Inside the admission transaction: the lane a submission runs in (see
-        ``_choose_channel``)."""
-        candidates = self._candidate_channels(
-            session, account, requested, self._channels_of(session, account.id)
+        ``choose``)."""
+        candidates = self.candidates(
+            session, account, requested, self.lanes_of(session, account.id)
         )
         counts = lane_counts(jobs_repo.active_groups(session, [account.id]))
-        return self._choose_channel(account, candidates, counts, jobs, job_type)
+        return self.choose(account, candidates, counts, jobs, job_type)
 
-    def _candidate_channels(
+    def candidates(
         self,
         session: Session,
         account: AccountView,
@@ -235,7 +239,7 @@ class ChannelsMixin(AccountsMixin):
             return [self._own_channel(session, account, requested, status=400)]
         return own or [self._default_channel(session, account)]
 
-    def _choose_channel(
+    def choose(
         self,
         account: AccountView,
         candidates: list[Channel],
@@ -266,53 +270,55 @@ class ChannelsMixin(AccountsMixin):
             raise ServiceError(channel_busy(busiest.id, counts[(busiest.id, "image")]), 429)
         return random.choice(with_room).id
 
-    def _channels_by_account(
-        self, session: Session, account_ids: list[int]
-    ) -> dict[int, list[Channel]]:
-        """``_channels_of`` of several accounts in one query."""
-        lanes: dict[int, list[Channel]] = {account_id: [] for account_id in account_ids}
-        for channel in session.scalars(_LANES, {"accounts": account_ids}):
-            lanes[channel.account_id].append(channel)
-        return lanes
-
-    def _recent_lanes(self, account_ids: Sequence[int]) -> dict[int, list[Channel]]:
+    def recent_lanes(self, account_ids: Sequence[int]) -> dict[int, list[Channel]]:
         """The lanes of those accounts read less than ``LANE_CACHE_SECONDS`` ago (detached
         rows: read them, never change them)."""
         clock = time.monotonic()
         found: dict[int, list[Channel]] = {}
         for account_id in account_ids:
-            entry = self._lanes.get(account_id)
-            if entry is not None and entry[0] > clock:
-                found[account_id] = list(entry[1])
+            entry = self._lanes.get(account_id, now=clock)
+            if entry is not None:
+                found[account_id] = list(entry.value)
         return found
 
-    def _remember_lanes(self, lanes: dict[int, list[Channel]]) -> None:
-        """Keep lanes just read for ``_recent_lanes``; the webhook URLs among them too."""
+    def remember_lanes(self, lanes: dict[int, list[Channel]]) -> None:
+        """Keep lanes just read for ``recent_lanes``; the webhook URLs among them too."""
         clock = time.monotonic()
-        if len(self._lanes) > 100_000:
-            self._lanes.clear()
         for account_id, own in lanes.items():
             if own:  # an account without lanes gets one made at its next submission
                 # Lifetimes spread over the second half of the limit: accounts first seen
                 # together (clients started together) would otherwise all be read again by
                 # one batch, every time, a stall for the submissions behind it.
                 lifetime = LANE_CACHE_SECONDS * (0.5 + random.random() / 2)
-                self._lanes[account_id] = (clock + lifetime, tuple(own))
+                self._lanes.put(account_id, tuple(own), now=clock, ttl=lifetime)
             for lane in own:
-                self._reply_urls[lane.id] = (clock + REPLY_URL_CACHE_SECONDS, lane.reply_url)
+                self._reply_urls.put(lane.id, lane.reply_url, now=clock)
 
-    def _forget_lanes(self, account_id: int, channel_id: str) -> None:
-        self._lanes.pop(account_id, None)
-        self._reply_urls.pop(channel_id, None)
+    def forget_lanes(self, account_id: int, channel_id: str) -> None:
+        self._lanes.pop(account_id)
+        self._reply_urls.pop(channel_id)
 
     def _channel_error(self, channel: Channel, account: AccountView) -> str | None:
-        until = self.timeout_of(account)
+        until = self._accounts.timeout_of(account)
         if until is not None:
             return f"moderation timeout until {until:%Y-%m-%dT%H:%M:%SZ}"
         return channel.error
 
-    def _channels_of(self, session: Session, account_id: int) -> list[Channel]:
-        return self._channels_by_account(session, [account_id])[account_id]
+    def lanes_by_account(
+        self, session: Session, account_ids: Sequence[int]
+    ) -> dict[int, list[Channel]]:
+        """``lanes_of`` of several accounts in one query."""
+        return channels_repo.channels_by_account(session, account_ids)
+
+    def lanes_of(self, session: Session, account_id: int) -> list[Channel]:
+        return channels_repo.channels_by_account(session, [account_id])[account_id]
+
+    def live(self, channel_id: str | None) -> str | None:
+        """``channel_id`` if that channel still exists (None when it was deleted since)."""
+        if channel_id is None:
+            return None
+        with self.db.session() as session:
+            return channel_id if channels_repo.get_channel(session, channel_id) else None
 
     def _default_channel(self, session: Session, account: AccountView) -> Channel:
         plan = self.plans.get(account.plan)
@@ -320,31 +326,30 @@ class ChannelsMixin(AccountsMixin):
         # reference's ranges: the plan's own rules and texts decide below those.
         cap = self.settings.channel_max_jobs
         capacity = min(plan.max_running + plan.queue_depth * plan.batch_cap, cap)
-        row = Channel(
-            id=_digits_from(f"{account.id}:default"),
-            account_id=account.id,
-            max_jobs=capacity,
-            max_image_jobs=min(capacity, _type_cap(cap)),
-            max_video_jobs=min(capacity, _type_cap(cap)),
-            created=self._now(),
-            updated=self._now(),
-        )
-        existing = session.get(Channel, row.id)
+        channel_id = _digits_from(f"{account.id}:default")
+        existing = channels_repo.get_channel(session, channel_id)
         if existing is not None:
             return existing
-        session.add(row)
+        row = channels_repo.add_channel(
+            session,
+            channel_id,
+            account.id,
+            capacity,
+            self._now(),
+            type_jobs=min(capacity, _type_cap(cap)),
+        )
         session.flush()
         return row
 
     def _own_channel(
         self, session: Session, account: AccountView, channel_id: str, *, status: int = 404
     ) -> Channel:
-        row = session.get(Channel, channel_id)
+        row = channels_repo.get_channel(session, channel_id)
         if row is None or row.account_id != account.id:
             raise ServiceError(f"Channel {channel_id} is not configured", status)
         return row
 
-    def _channel_view(self, row: Channel, account: AccountView) -> ChannelView:
+    def view(self, row: Channel, account: AccountView) -> ChannelView:
         limits = lane_limits(row, self.settings.channel_max_jobs)
         return ChannelView(
             id=row.id,
@@ -378,10 +383,10 @@ class ChannelsMixin(AccountsMixin):
                 "this server does not send webhooks there"
             )
 
-    def _targeted(self, session: Session, spec: JobSpec) -> JobSpec:
+    def targeted(self, session: Session, spec: JobSpec) -> JobSpec:
         """``spec`` with its delivery targets: its own ``replyUrl`` and its lane's, as the lane
         is now (for jobs made outside admission, which reads the lanes anyway)."""
-        row = session.get(Channel, spec.channel) if spec.channel is not None else None
+        row = channels_repo.get_channel(session, spec.channel) if spec.channel else None
         return replace(spec, deliveries=reply_targets(spec.request, row))
 
     def cached_reply_url(self, channel_id: str | None) -> tuple[bool, str | None]:
@@ -390,8 +395,8 @@ class ChannelsMixin(AccountsMixin):
         if channel_id is None:
             return True, None
         cached = self._reply_urls.get(channel_id)
-        if cached is not None and cached[0] > time.monotonic():
-            return True, cached[1]
+        if cached is not None:
+            return True, cached.value
         return False, None
 
     def channel_reply_url(self, channel_id: str | None) -> str | None:
@@ -401,11 +406,9 @@ class ChannelsMixin(AccountsMixin):
             return url
         now = time.monotonic()
         with self.db.session() as session:
-            row = session.get(Channel, channel_id)
+            row = channels_repo.get_channel(session, channel_id)
             url = row.reply_url if row is not None else None
-        if len(self._reply_urls) > 10_000:
-            self._reply_urls.clear()
-        self._reply_urls[channel_id] = (now + REPLY_URL_CACHE_SECONDS, url)
+        self._reply_urls.put(channel_id, url, now=now)
         return url
 
 

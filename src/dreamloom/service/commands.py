@@ -9,9 +9,12 @@ from typing import Any
 from dreamloom.jobs.balance import fast_balance_for
 from dreamloom.jobs.scheduler import RELAX_NOT_ALLOWED
 from dreamloom.prompt.versions import DEFAULT_VERSION
-from dreamloom.service.buttons import ButtonsMixin
+from dreamloom.service.accounts import Accounts
+from dreamloom.service.channels import Channels
 from dreamloom.service.errors import ServiceError
-from dreamloom.service.submissions import settings_as_params
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.runtime import Runtime
+from dreamloom.service.submissions import Submissions, settings_as_params
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import accounts as accounts_repo
 from dreamloom.store import jobs_repo, ledger
@@ -43,7 +46,22 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f}"
 
 
-class CommandsMixin(ButtonsMixin):
+class Commands:
+    def __init__(
+        self,
+        runtime: Runtime,
+        accounts: Accounts,
+        channels: Channels,
+        submissions: Submissions,
+        views: JobViews,
+    ) -> None:
+        self.db = runtime.db
+        self.plans = runtime.plans
+        self._accounts = accounts
+        self._channels = channels
+        self._submissions = submissions
+        self._views = views
+
     def run_command(
         self,
         account: AccountView,
@@ -54,22 +72,26 @@ class CommandsMixin(ButtonsMixin):
     ) -> JobView:
         if verb not in COMMANDS:
             raise ServiceError(f"Unknown command {verb!r}")
-        self.require_subscription(account)
-        self.require_unlocked(account)
-        chosen = self.command_channel(account, channel)
-        account = self.account(account.id)
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
+        chosen = self._channels.command_channel(account, channel)
+        account = self._accounts.account(account.id)
         if verb in ("fast", "relax", "turbo"):
             if verb == "relax" and not self.plans.get(account.plan).relax_allowed:
                 raise ServiceError(RELAX_NOT_ALLOWED)
-            account = self._update_settings(account, {"mode": verb})
+            account = self._accounts.update_settings(account, {"mode": verb})
             response = {"content": _MODE_TEXT[verb], "settings": _speed_flags(verb)}
         elif verb == "remix":
-            account = self._update_settings(account, {"remix": not account.settings.get("remix")})
+            account = self._accounts.update_settings(
+                account, {"remix": not account.settings.get("remix")}
+            )
             on = bool(account.settings.get("remix"))
             response = {"content": _remix_text(on), "settings": {"remix": on}}
         elif verb == "variability":
             strong = account.settings.get("variability") != "high"
-            account = self._update_settings(account, {"variability": "high" if strong else "low"})
+            account = self._accounts.update_settings(
+                account, {"variability": "high" if strong else "low"}
+            )
             response = {"content": _variability_text(strong), "settings": {"variability": strong}}
         elif verb == "settings":
             response = self._settings_response(account)
@@ -83,9 +105,9 @@ class CommandsMixin(ButtonsMixin):
             channel=chosen,
         )
         with self.db.session(write=True) as session:
-            job = self._instant(session, account, spec, response=response)
-            view = self._job_view(session, job)
-        self._announce_instant(job)
+            job = self._submissions.instant(session, account, spec, response=response)
+            view = self._views.of(session, job)
+        self._submissions.announce_instant(job)
         return view
 
     def settings_of(self, account: AccountView) -> dict[str, Any]:

@@ -20,8 +20,10 @@ from PIL import Image
 
 from dreamloom.engine.describe import DescribeRecipe
 from dreamloom.safety import FetchError, FetchPolicy, fetch_image, load_upload
-from dreamloom.service.commands import CommandsMixin
+from dreamloom.service.accounts import Accounts
+from dreamloom.service.admission import Admission
 from dreamloom.service.errors import ServiceError
+from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store.jobs_repo import JobSpec
 
@@ -36,7 +38,13 @@ class ImageInput:
     blob: bytes | None = None
 
 
-class MediaMixin(CommandsMixin):
+class Media:
+    def __init__(self, runtime: Runtime, accounts: Accounts, admission: Admission) -> None:
+        self.settings = runtime.settings
+        self.decodes = runtime.decodes
+        self._accounts = accounts
+        self._admission = admission
+
     @property
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(
@@ -71,8 +79,8 @@ class MediaMixin(CommandsMixin):
 
         The image is checked (and decoded once, to refuse a damaged file with a 400) here;
         the job stores the file itself, as received."""
-        self.require_subscription(account)
-        self.require_unlocked(account)
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
         # Only the file is kept: the decoded picture (the request's largest allocation) is
         # dropped here rather than held while the job is admitted.
         data = self.load_image(source)[1]
@@ -83,5 +91,5 @@ class MediaMixin(CommandsMixin):
             recipe=DescribeRecipe(image=data).to_dict(),
             request=request,
         )
-        (view,) = self._admit(account, [spec], channel, job_type="text")
+        (view,) = self._admission.admit(account, [spec], channel, job_type="text")
         return view

@@ -12,29 +12,26 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from dreamloom.config import Settings
 from dreamloom.prompt import Prompt
 from dreamloom.safety import PromptModerator, StrikePolicy, Verdict
-from dreamloom.service.channels import ChannelsMixin
+from dreamloom.service.accounts import Accounts
 from dreamloom.service.views import AccountView
 from dreamloom.store import accounts as accounts_repo
 from dreamloom.store import jobs_repo
-from dreamloom.store.tables import Job
 
 # "Blocked until an operator lifts it": a timeout that never runs out by itself.
 BLOCKED_FOR = timedelta(days=365 * 100)
 
 
-class ModerationMixin(ChannelsMixin):
-    _prompt_moderator: PromptModerator
-    strike_policy: StrikePolicy
-
-    def _init_moderation(self) -> None:
-        terms = self.settings.moderation_terms_file
-        extra = self.settings.moderation_extra_terms
-        allowed = self.settings.moderation_allowed_terms
+class Moderation:
+    def __init__(self, settings: Settings, accounts: Accounts) -> None:
+        self._accounts = accounts
+        terms = settings.moderation_terms_file
+        extra = settings.moderation_extra_terms
+        allowed = settings.moderation_allowed_terms
         self._prompt_moderator = (
             PromptModerator.from_file(terms, extra_terms=extra, allowed_terms=allowed)
             if terms is not None
@@ -48,22 +45,14 @@ class ModerationMixin(ChannelsMixin):
         text = " ".join(part.text for part in prompt.positive_parts)
         return self._prompt_moderator.check(text)
 
-    def _record_strike(self, session: Session, account: AccountView, now: datetime) -> None:
+    def record_strike(self, session: Session, account: AccountView, now: datetime) -> None:
         """Count the moderated job just written as a strike; time out or block as due."""
         since = now - self.strike_policy.window
-        recent = session.scalar(
-            select(func.count())
-            .select_from(Job)
-            .where(
-                Job.account_id == account.id,
-                Job.status == jobs_repo.MODERATED,
-                Job.created > since,
-            )
-        )
+        recent = jobs_repo.moderated_since(session, account.id, since)
         row = accounts_repo.record_strike(session, account.id)
-        until = self.strike_policy.next_timeout(int(recent or 0), now)
+        until = self.strike_policy.next_timeout(recent, now)
         if self.strike_policy.is_blocked(row.moderation_strikes):
             until = now + BLOCKED_FOR
         if until is not None and (row.timeout_until is None or row.timeout_until < until):
             row.timeout_until = until
-        self._forget_account(account.id)
+        self._accounts.forget(account.id)

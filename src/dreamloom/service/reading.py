@@ -7,11 +7,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from dreamloom.jobs.cancel import CANCELLED_ERROR, NotCancellableError, cancel_job
+from dreamloom.jobs.cancel import CANCELLED_ERROR, NotCancellableError
+from dreamloom.service.accounts import Accounts
+from dreamloom.service.channels import Channels
 from dreamloom.service.errors import JOB_NOT_FOUND, ServiceError, job_expired
-from dreamloom.service.media import MediaMixin
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, ImageFile, JobView, RunningJobs
 from dreamloom.store import jobs_repo
 from dreamloom.store.tables import Job
@@ -21,35 +24,60 @@ WAIT_POLL_SECONDS = 0.1
 WAIT_EVENT_SECONDS = 1.0
 
 
-class ReadingMixin(MediaMixin):
+class Reading:
+    def __init__(
+        self, runtime: Runtime, accounts: Accounts, channels: Channels, views: JobViews
+    ) -> None:
+        self.db = runtime.db
+        self.files = runtime.files
+        self.events = runtime.events
+        self._runtime = runtime  # whether it hears events, the dispatcher to cancel with
+        self._now = runtime.now
+        self._publish = runtime.publish
+        self._accounts = accounts
+        self._channels = channels
+        self._views = views
+
     def get_job(self, job_id: str, account: AccountView | None = None) -> JobView:
         """A job of the account (any job without one): 404 when missing or another's, 410
         when older than the retention."""
         if account is not None:
-            self.require_subscription(account)
+            self._accounts.require_subscription(account)
         with self.db.session() as session:
-            job = self._owned_job(
+            job = self.owned_job(
                 session, job_id, account, not_found=JOB_NOT_FOUND, expired=job_expired(job_id)
             )
-            return self._job_view(session, job)
+            return self._views.of(session, job)
+
+    def owned_job(
+        self,
+        session: Session,
+        job_id: str,
+        account: AccountView | None,
+        *,
+        not_found: str,
+        expired: str | None,
+    ) -> Job:
+        """A job of the account (any job for ``account=None``), or a 404/410 refusal."""
+        job = jobs_repo.get_job(session, job_id)
+        if job is None or (account is not None and job.account_id != account.id):
+            raise ServiceError(not_found, 404)
+        if expired is not None and self._runtime.expired(job):
+            raise ServiceError(expired, 410)
+        return job
 
     def list_running(self, account: AccountView) -> RunningJobs:
         """The account's active jobs by channel (GET /jobs)."""
         with self.db.session() as session:
-            channels = self._channels_of(session, account.id)
-            stmt = (
-                select(Job)
-                .where(
-                    Job.account_id == account.id,
-                    Job.status.in_(jobs_repo.ACTIVE_STATUSES),
-                )
-                .order_by(Job.created, Job.id)
-            )
-            jobs = [self._job_view(session, job) for job in session.scalars(stmt)]
+            channels = self._channels.lanes_of(session, account.id)
+            jobs = [
+                self._views.of(session, job)
+                for job in jobs_repo.active_jobs_of(session, account.id)
+            ]
             groups = []
             for channel in channels:
                 mine = tuple(j for j in jobs if j.channel == channel.id)
-                groups.append((self._channel_view(channel, account), mine))
+                groups.append((self._channels.view(channel, account), mine))
             return RunningJobs(channels=tuple(groups))
 
     def wait(
@@ -65,7 +93,7 @@ class ReadingMixin(MediaMixin):
         wake the wait at once; elsewhere the database is polled.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        subscription = self.events.subscribe(job_id) if self.hears_events else None
+        subscription = self.events.subscribe(job_id) if self._runtime.hears_events else None
         last = -1
         try:
             while True:
@@ -103,12 +131,7 @@ class ReadingMixin(MediaMixin):
         try:
             if queued_too and self._cancel_queued(job_id):
                 return self.get_job(job_id, account)
-            if self._dispatcher is not None:
-                self._dispatcher.cancel(job_id)
-            else:
-                # The dispatching process notices the cancellation and stops the run.
-                with self.db.session(write=True) as session:
-                    cancel_job(session, job_id)
+            self._runtime.cancel_running(job_id)
         except NotCancellableError as err:
             raise ServiceError(err.message, 409) from None
         return self.get_job(job_id, account)

@@ -1,10 +1,9 @@
-"""Submissions that queue work for the engine: imagine and blend, and the admission step that
-every queued job (button presses included) goes through.
+"""Submissions that queue work for the engine: imagine and blend.
 
-Admission (``admission``) picks the channel (its capacity), checks the plan's rules
-(``jobs.submit``) and inserts the jobs, many submissions to one transaction. Jobs that need
-no engine (splits, seed, settings commands) are written completed in one transaction instead
-(``_instant``).
+Every queued job (button presses included) goes through ``Admission``, which picks the channel
+(its capacity), checks the plan's rules (``jobs.submit``) and inserts the jobs, many
+submissions to one transaction. Jobs that need no engine (splits, seed, settings commands) are
+written completed in the caller's transaction instead (``Submissions.instant``).
 """
 
 from __future__ import annotations
@@ -20,8 +19,13 @@ from sqlalchemy.orm import Session
 from dreamloom.engine import Recipe, recipe_for_imagine
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
-from dreamloom.service.admission import AdmissionMixin
+from dreamloom.service.accounts import Accounts
+from dreamloom.service.admission import Admission
+from dreamloom.service.channels import Channels
 from dreamloom.service.errors import ServiceError
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.moderation import Moderation
+from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
 from dreamloom.store.jobs_repo import ImageSpec, JobSpec
@@ -54,7 +58,31 @@ def new_seed() -> int:
     return random.SystemRandom().randint(0, SEED_MAX)
 
 
-class SubmissionsMixin(AdmissionMixin):
+class Submissions:
+    """Prompts in (imagine, blend), and what every submission shares: parsing, speed mode,
+    visibility, a flagged prompt's record, and jobs written completed at once."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        accounts: Accounts,
+        channels: Channels,
+        moderation: Moderation,
+        admission: Admission,
+        views: JobViews,
+    ) -> None:
+        self.db = runtime.db
+        self.plans = runtime.plans
+        self.model = runtime.model
+        self.decodes = runtime.decodes
+        self._now = runtime.now
+        self._publish = runtime.publish
+        self._accounts = accounts
+        self._channels = channels
+        self._moderation = moderation
+        self._admission = admission
+        self._views = views
+
     def prompt_context(self, account: AccountView) -> PromptContext:
         settings = account.settings
         return PromptContext(
@@ -94,19 +122,21 @@ class SubmissionsMixin(AdmissionMixin):
         """``submit_imagine`` without waiting for the database: the checks that need none
         happen here (raising ServiceError), admission's outcome comes in the future. Safe to
         call on an event loop."""
-        self.require_subscription(account)
-        self.require_unlocked(account)
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
         prompts = self.parse(account, prompt_text)
-        mode = self._speed_mode(account, prompts[0])
+        mode = self.speed_mode(account, prompts[0])
         specs = [self._imagine_spec(account, p, mode, request) for p in prompts]
         flagged = next(
             (spec for prompt, spec in zip(prompts, specs, strict=True)
-             if not self.check_prompt(prompt).allowed),
+             if not self._moderation.check_prompt(prompt).allowed),
             None,
         )  # fmt: skip
         if flagged is not None:
-            return self._on_admission_thread(lambda: [self._moderated(account, flagged, channel)])
-        return self._admit_later(account, specs, channel)
+            return self._admission.on_admission_thread(
+                lambda: [self.moderated(account, flagged, channel)]
+            )
+        return self._admission.admit_later(account, specs, channel)
 
     def submit_blend(
         self,
@@ -118,8 +148,8 @@ class SubmissionsMixin(AdmissionMixin):
         channel: str | None = None,
     ) -> JobView:
         """Blend 2-5 images into one grid (Portrait 2:3, Square 1:1 or Landscape 3:2)."""
-        self.require_subscription(account)
-        self.require_unlocked(account)
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
         if len(images) < 2:
             raise ServiceError("At least 2 images are required for blend")
         if len(images) > 5:
@@ -135,14 +165,14 @@ class SubmissionsMixin(AdmissionMixin):
                 recipe = recipe_for_blend(prompt, self.model, seed, images)
         except ButtonInputError as err:
             raise ServiceError(str(err)) from None
-        mode = self._speed_mode(account, prompt)
+        mode = self.speed_mode(account, prompt)
         spec = self._engine_spec("blend", account, prompt, mode, recipe, request)
-        (view,) = self._admit(account, [spec], channel)
+        (view,) = self._admission.admit(account, [spec], channel)
         return view
 
     # -- shared by every queued submission ---------------------------------------------------
 
-    def _speed_mode(self, account: AccountView, prompt: Prompt) -> str:
+    def speed_mode(self, account: AccountView, prompt: Prompt) -> str:
         if prompt.params.oref:
             # Omni reference jobs always run in turbo (support FAQ, --oref).
             return "turbo"
@@ -185,24 +215,24 @@ class SubmissionsMixin(AdmissionMixin):
             request=request,
         )
 
-    def _moderated(self, account: AccountView, spec: JobSpec, channel: str | None) -> JobView:
+    def moderated(self, account: AccountView, spec: JobSpec, channel: str | None) -> JobView:
         """A flagged prompt: a job that ends moderated at once, and a strike."""
         from dreamloom.safety import PROMPT_FLAGGED
 
         now = self._now()
         with self.db.session(write=True) as session:
-            chosen = self._pick_channel(session, account, channel, 1)
-            placed = self._targeted(session, replace(spec, channel=chosen, recipe=None))
+            chosen = self._channels.pick(session, account, channel, 1)
+            placed = self._channels.targeted(session, replace(spec, channel=chosen, recipe=None))
             (job,) = jobs_repo.create_jobs(session, account.id, [placed], now=now)
             jobs_repo.mark_failed(session, job.id, PROMPT_FLAGGED, now, status=jobs_repo.MODERATED)
             session.refresh(job)
-            self._record_strike(session, account, now)
-            view = self._job_view(session, job)
+            self._moderation.record_strike(session, account, now)
+            view = self._views.of(session, job)
         self._publish(job, jobs_repo.QUEUED)
         self._publish(job, jobs_repo.MODERATED, error=PROMPT_FLAGGED)
         return view
 
-    def _instant(
+    def instant(
         self,
         session: Session,
         account: AccountView,
@@ -213,10 +243,10 @@ class SubmissionsMixin(AdmissionMixin):
     ) -> Job:
         """A job that needs no worker, written completed in the caller's transaction.
 
-        The caller publishes its events after the commit (``_announce_instant``)."""
+        The caller publishes its events after the commit (``announce_instant``)."""
         now = self._now()
         (job,) = jobs_repo.create_jobs(
-            session, account.id, [self._targeted(session, spec)], now=now
+            session, account.id, [self._channels.targeted(session, spec)], now=now
         )
         jobs_repo.record_changes(session, [job], jobs_repo.COMPLETED, now, progress=100)
         job.status = jobs_repo.COMPLETED
@@ -232,6 +262,6 @@ class SubmissionsMixin(AdmissionMixin):
         session.flush()
         return job
 
-    def _announce_instant(self, job: Job) -> None:
+    def announce_instant(self, job: Job) -> None:
         self._publish(job, jobs_repo.QUEUED)
         self._publish(job, jobs_repo.COMPLETED, progress=100)

@@ -562,3 +562,47 @@ def image_by_key(session: Session, key: str) -> Image | None:
     if not key or len(key) > IMAGE_KEY_MAX:
         return None
     return session.scalars(select(Image).where(Image.key == key)).first()
+
+
+# -- the service's reads about a job's family and an account's jobs -----------------------------
+
+
+def children_of(session: Session, job_id: str) -> list[tuple[str, str | None]]:
+    """(id, button) of the jobs made from ``job_id``, oldest first."""
+    stmt = (
+        select(Job.id, Job.button).where(Job.parent_job_id == job_id).order_by(Job.created, Job.id)
+    )
+    return [(child_id, button) for child_id, button in session.execute(stmt)]
+
+
+def first_child(session: Session, parent_id: str, verb: str, button: str | None) -> Job | None:
+    """The oldest job of ``verb`` (and ``button``, when given) made from ``parent_id`` that has
+    not failed: what an execute-once button pressed again answers with."""
+    stmt = (
+        select(Job)
+        .where(Job.parent_job_id == parent_id, Job.verb == verb, Job.status != FAILED)
+        .order_by(Job.created)
+    )
+    if button is not None:
+        stmt = stmt.where(Job.button == button)
+    return session.scalars(stmt).first()
+
+
+def active_jobs_of(session: Session, account_id: int) -> list[Job]:
+    """The account's queued and running jobs, oldest first."""
+    stmt = (
+        select(Job)
+        .where(Job.account_id == account_id, Job.status.in_(ACTIVE_STATUSES))
+        .order_by(Job.created, Job.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def moderated_since(session: Session, account_id: int, since: datetime) -> int:
+    """How many of the account's jobs created after ``since`` ended moderated (its strikes)."""
+    stmt = (
+        select(func.count())
+        .select_from(Job)
+        .where(Job.account_id == account_id, Job.status == MODERATED, Job.created > since)
+    )
+    return int(session.scalar(stmt) or 0)

@@ -1,0 +1,92 @@
+"""Builds the service's use-case objects once, in dependency order, and starts and stops them.
+
+Read top to bottom, ``wire`` is the map of who calls whom: each object receives, through its
+constructor, the shared ``Runtime`` (database, files, plans, event bus, clock, dispatcher,
+delivery worker) and the use-cases built before it that it calls. Nothing calls upwards in
+this list::
+
+    Runtime (with its JobViews and, when it dispatches, the DeliveryWorker)
+      Accounts        users, tokens (auth cache), plan and moderation-lock checks
+      Channels        an account's lanes (lanes and webhook-URL caches)      <- Accounts
+      Moderation      prompt checks, strikes                                 <- Accounts
+      Admission       the admission thread: batches into one transaction     <- Channels
+      Submissions     imagine, blend, flagged prompts, instant jobs          <- Admission, ...
+      Reading         get/list/wait/cancel jobs, image files                 <- Channels
+      Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
+      Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
+      Media           user images in, /describe (a queued job)               <- Admission
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dreamloom.config import Settings
+from dreamloom.service.accounts import Accounts
+from dreamloom.service.admission import Admission
+from dreamloom.service.buttons import Buttons
+from dreamloom.service.channels import Channels
+from dreamloom.service.commands import Commands
+from dreamloom.service.deliveries import Renderer
+from dreamloom.service.job_views import JobViews
+from dreamloom.service.media import Media
+from dreamloom.service.moderation import Moderation
+from dreamloom.service.reading import Reading
+from dreamloom.service.runtime import Runtime
+from dreamloom.service.submissions import Submissions
+
+
+@dataclass(frozen=True)
+class Wiring:
+    runtime: Runtime
+    views: JobViews
+    accounts: Accounts
+    channels: Channels
+    moderation: Moderation
+    admission: Admission
+    submissions: Submissions
+    reading: Reading
+    buttons: Buttons
+    commands: Commands
+    media: Media
+
+    def start(self) -> None:
+        # The use-cases start their threads when first needed; only the runtime starts here.
+        self.runtime.start()
+
+    def close(self) -> None:
+        """Stop in the reverse order of need: no new admissions, then the background
+        look-ups, then the dispatcher, the relay and the database."""
+        self.admission.stop()
+        self.accounts.stop()
+        self.runtime.close()
+
+
+def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None = None) -> Wiring:
+    """``renderer``: the body of a webhook, in the client's shape (see ``Runtime``)."""
+    runtime = Runtime(settings, dispatch=dispatch, renderer=renderer)
+    views = runtime.views
+    accounts = Accounts(runtime)
+    channels = Channels(runtime, accounts)
+    moderation = Moderation(settings, accounts)
+    admission = Admission(runtime, channels, views)
+    submissions = Submissions(runtime, accounts, channels, moderation, admission, views)
+    reading = Reading(runtime, accounts, channels, views)
+    buttons = Buttons(
+        runtime, accounts, channels, moderation, admission, submissions, reading, views
+    )
+    commands = Commands(runtime, accounts, channels, submissions, views)
+    media = Media(runtime, accounts, admission)
+    return Wiring(
+        runtime=runtime,
+        views=views,
+        accounts=accounts,
+        channels=channels,
+        moderation=moderation,
+        admission=admission,
+        submissions=submissions,
+        reading=reading,
+        buttons=buttons,
+        commands=commands,
+        media=media,
+    )
