@@ -6,8 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from dreamloom.api.context import context_of
-from dreamloom.api.v3.requests import CommandRequest, parse, read_body
+from dreamloom.api.v3.requests import CommandRequest, job_request
 from dreamloom.api.v3.respond import job_response
 from dreamloom.service import AccountView, JobView
 from dreamloom.service.commands import COMMANDS
@@ -17,10 +16,7 @@ router = APIRouter(prefix="/v3/midjourney", tags=["v3 settings"])
 
 def _command_route(verb: str) -> None:
     async def command(request: Request) -> Response:
-        ctx = context_of(request)
-        body = await read_body(request)
-        model = parse(CommandRequest, body.fields)
-        await ctx.check_reply_url(model.replyUrl)
+        ctx, body, model = await job_request(request, CommandRequest)
         echo = model.echo(body.fields)
 
         def work(account: AccountView) -> JobView:

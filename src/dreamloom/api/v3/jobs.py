@@ -18,8 +18,7 @@ from dreamloom.api.v3.requests import (
     SeedRequest,
     blend_inputs,
     describe_input,
-    parse,
-    read_body,
+    job_request,
 )
 from dreamloom.api.v3.respond import job_response
 from dreamloom.service import AccountView, JobView, RunningJobs
@@ -29,10 +28,7 @@ router = APIRouter(prefix="/v3/midjourney", tags=["v3 jobs"])
 
 @router.post("/jobs/imagine")
 async def imagine(request: Request) -> Response:
-    ctx = context_of(request)
-    body = await read_body(request)
-    model = parse(ImagineRequest, body.fields)
-    await ctx.check_reply_url(model.replyUrl)
+    ctx, body, model = await job_request(request, ImagineRequest)
     echo = model.echo(body.fields, "prompt")
 
     def queue(account: AccountView) -> Future[list[JobView]]:
@@ -46,10 +42,7 @@ async def imagine(request: Request) -> Response:
 
 @router.post("/jobs/button")
 async def button(request: Request) -> Response:
-    ctx = context_of(request)
-    body = await read_body(request)
-    model = parse(ButtonRequest, body.fields)
-    await ctx.check_reply_url(model.replyUrl)
+    ctx, body, model = await job_request(request, ButtonRequest)
     echo = model.echo(body.fields, "button", "jobId", "prompt", "mask")
 
     def work(account: AccountView) -> tuple[JobView, bool]:
@@ -68,10 +61,7 @@ async def button(request: Request) -> Response:
 
 @router.post("/jobs/describe")
 async def describe(request: Request) -> Response:
-    ctx = context_of(request)
-    body = await read_body(request)
-    model = parse(DescribeRequest, body.fields)
-    await ctx.check_reply_url(model.replyUrl)
+    ctx, body, model = await job_request(request, DescribeRequest)
     source, described = describe_input(model, body)
     echo = model.echo(body.fields) | {"describeUrl": described}
 
@@ -84,10 +74,7 @@ async def describe(request: Request) -> Response:
 
 @router.post("/jobs/blend")
 async def blend(request: Request) -> Response:
-    ctx = context_of(request)
-    body = await read_body(request)
-    model = parse(BlendRequest, body.fields)
-    await ctx.check_reply_url(model.replyUrl)
+    ctx, body, model = await job_request(request, BlendRequest)
     inputs, urls = blend_inputs(body)
     echo = model.echo(body.fields) | {
         "blendUrls": urls,
@@ -106,10 +93,7 @@ async def blend(request: Request) -> Response:
 
 @router.post("/jobs/seed")
 async def seed(request: Request) -> Response:
-    ctx = context_of(request)
-    body = await read_body(request)
-    model = parse(SeedRequest, body.fields)
-    await ctx.check_reply_url(model.replyUrl)
+    ctx, body, model = await job_request(request, SeedRequest)
     echo = model.echo(body.fields, "jobId")
 
     def work(account: AccountView) -> tuple[JobView, bool]:

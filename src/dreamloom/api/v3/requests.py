@@ -15,6 +15,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from starlette.datastructures import UploadFile
 
+from dreamloom.api.context import ApiContext, context_of
 from dreamloom.api.json_body import check_text, load_json
 from dreamloom.service import ImageInput, ServiceError
 
@@ -213,3 +214,16 @@ def blend_inputs(body: Body) -> tuple[list[ImageInput], list[str]]:
     if len(inputs) < 2:
         raise ServiceError("At least 2 images are required for blend")
     return inputs, echo
+
+
+C = TypeVar("C", bound=Common)
+
+
+async def job_request(request: Request, model: type[C]) -> tuple[ApiContext, Body, C]:
+    """What every POST jobs/* starts with: the body read and parsed into ``model``, and its
+    ``replyUrl`` checked (a 400 before anything is admitted)."""
+    ctx = context_of(request)
+    body = await read_body(request)
+    parsed = parse(model, body.fields)
+    await ctx.check_reply_url(parsed.replyUrl)
+    return ctx, body, parsed
