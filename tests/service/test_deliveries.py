@@ -16,11 +16,11 @@ import httpx
 import pytest
 
 from dreamloom.config import Settings
+from dreamloom.domain import DeliveryState
 from dreamloom.service.deliveries import DeliveryEvent, DeliveryWorker, backoff_delay
 from dreamloom.store import accounts, jobs_repo, outbox
 from dreamloom.store.db import Database, upgrade
 from dreamloom.store.jobs_repo import Completion, JobSpec
-from dreamloom.store.outbox import DeliveryState
 
 # A public address literal: no name to resolve, and the fake transport answers for it.
 PUBLIC = "http://93.184.216.34"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, func, select
 
+from dreamloom.domain import DeliveryState
 from dreamloom.store import accounts, jobs_repo, outbox
 from dreamloom.store.db import Database
 from dreamloom.store.jobs_repo import Completion, JobSpec
-from dreamloom.store.outbox import DeliveryState
 from dreamloom.store.tables import OutboxEntry
 
 T0 = datetime(2025, 5, 1, 10, 0, tzinfo=UTC)

@@ -72,12 +72,35 @@ class Visibility(StrEnum):
     STEALTH = "stealth"
 
 
+class ReplyLevel(StrEnum):
+    """The reference's ``replyLevel``: which of a job's events a webhook receives."""
+
+    ALL = "all"
+    STANDARD = "standard"
+    MINIMAL = "minimal"
+
+
+class DeliveryKind(StrEnum):
+    """Where an outbox entry goes (the Discord bot and web push are to come)."""
+
+    WEBHOOK = "webhook"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    GIVEN_UP = "given_up"
+
+
 __all__ = [
     "ACTIVE_STATUSES",
     "RUNNING_STATUSES",
     "TERMINAL_STATUSES",
+    "DeliveryKind",
+    "DeliveryState",
     "JobStatus",
     "JobType",
+    "ReplyLevel",
     "SpeedMode",
     "Verb",
     "Visibility",

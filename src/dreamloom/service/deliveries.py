@@ -36,12 +36,13 @@ from typing import Any, Final
 import httpx
 
 from dreamloom.config import Settings
+from dreamloom.domain import DeliveryKind
 from dreamloom.safety import FetchError, FetchPolicy
 from dreamloom.safety.outbound import post_json
 from dreamloom.service.views import JobView
 from dreamloom.store import outbox
 from dreamloom.store.db import Database
-from dreamloom.store.outbox import DeliveryKind, Entry, Lane
+from dreamloom.store.outbox import Entry, Lane
 from dreamloom.store.types import utcnow
 
 log = logging.getLogger(__name__)

@@ -17,33 +17,19 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dreamloom.domain import TERMINAL_STATUSES, JobStatus
+from dreamloom.domain import (
+    TERMINAL_STATUSES,
+    DeliveryKind,
+    DeliveryState,
+    JobStatus,
+    ReplyLevel,
+)
 from dreamloom.store.tables import OutboxEntry
-
-
-class DeliveryKind(StrEnum):
-    WEBHOOK = "webhook"
-
-
-class DeliveryState(StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    GIVEN_UP = "given_up"
-
-
-class ReplyLevel(StrEnum):
-    """The reference's ``replyLevel``: which of a job's events a target receives."""
-
-    ALL = "all"
-    STANDARD = "standard"
-    MINIMAL = "minimal"
-
 
 _TERMINAL: Final = frozenset(TERMINAL_STATUSES)
 LEVEL_EVENTS: Final[dict[ReplyLevel, frozenset[str]]] = {

@@ -251,7 +251,7 @@ class OutboxEntry(Base):
     # Unique per event and target: what a receiver drops duplicates by (at-least-once).
     event_id: Mapped[str] = mapped_column(String(32), unique=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))  # store.outbox.DeliveryKind
+    kind: Mapped[str] = mapped_column(String(16))  # domain.DeliveryKind
     address: Mapped[str] = mapped_column(Text)  # the webhook URL
     # The job as the event saw it (the body is rendered from the job and these at sending).
     status: Mapped[str] = mapped_column(String(16))
@@ -259,7 +259,7 @@ class OutboxEntry(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     preview_path: Mapped[str | None] = mapped_column(String(512), default=None)
     occurred: Mapped[datetime] = mapped_column(default=utcnow)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # store.outbox.DeliveryState
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # domain.DeliveryState
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt: Mapped[datetime] = mapped_column(default=utcnow)
     settled: Mapped[datetime | None] = mapped_column(default=None)  # delivered or given up
