@@ -13,11 +13,20 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from dreamloom.api.urls import Urls
+from dreamloom.domain import JobStatus, SpeedMode, Verb
 from dreamloom.service import ImageView, JobView
 
-IMAGE_VERBS: Final = ("imagine", "blend", "button")
-_MODE_WORDS: Final = {"fast": "fast", "relax": "relaxed", "turbo": "turbo"}
-_STATUS_CODES: Final = {"completed": 200, "failed": 500, "moderated": 422}
+IMAGE_VERBS: Final = (Verb.IMAGINE, Verb.BLEND, Verb.BUTTON)
+_MODE_WORDS: Final[dict[str, str]] = {
+    SpeedMode.FAST: "fast",
+    SpeedMode.RELAX: "relaxed",
+    SpeedMode.TURBO: "turbo",
+}
+_STATUS_CODES: Final[dict[str, int]] = {
+    JobStatus.COMPLETED: 200,
+    JobStatus.FAILED: 500,
+    JobStatus.MODERATED: 422,
+}
 _MODERATION_COLOR: Final = 16711680
 
 
@@ -44,7 +53,7 @@ def render_job(view: JobView, urls: Urls, live: LiveState | None = None) -> dict
     status = live.status if live is not None else view.status
     progress = live.progress if live is not None else view.progress
     error = (live.error if live is not None else None) or view.error
-    if status == "completed":
+    if status == JobStatus.COMPLETED:
         progress = 100
     job: dict[str, Any] = {"jobid": view.id, "verb": view.verb}
     if view.verb in IMAGE_VERBS:
@@ -58,9 +67,9 @@ def render_job(view: JobView, urls: Urls, live: LiveState | None = None) -> dict
     response = _response(view, urls, status, progress, live)
     if response:
         job["response"] = response
-    if status in ("failed", "moderated") and error:
+    if status in (JobStatus.FAILED, JobStatus.MODERATED) and error:
         job["error"] = error
-        if status == "moderated":
+        if status == JobStatus.MODERATED:
             job["errorDetails"] = "Your job was blocked by this server's moderation filters."
     code = _STATUS_CODES.get(status)
     if code is not None:
@@ -75,7 +84,7 @@ def render_created(view: JobView) -> dict[str, Any]:
     job: dict[str, Any] = {"jobid": view.id, "verb": view.verb}
     if view.verb in IMAGE_VERBS:
         job["jobType"] = "image"
-    job["status"] = "created"
+    job["status"] = JobStatus.CREATED
     job["created"] = iso(view.created)
     job["request"] = dict(view.request)
     return job
@@ -92,17 +101,17 @@ def _response(
     if view.verb not in IMAGE_VERBS:
         # Text results (settings commands, describe, seed) carry what they stored.
         response.update(stored)
-        if view.verb == "seed" and status == "completed":
+        if view.verb == Verb.SEED and status == JobStatus.COMPLETED:
             response["attachments"] = [_attachment(view, img, urls) for img in view.images]
-        if status == "completed":
+        if status == JobStatus.COMPLETED:
             response["progress_percent"] = 100
-        return response if (response or status != "created") else {}
-    if status == "created" and not stored:
+        return response if (response or status != JobStatus.CREATED) else {}
+    if status == JobStatus.CREATED and not stored:
         return response
     response["content"] = content_line(view, status, progress)
-    if status in ("progress", "completed"):
+    if status in (JobStatus.PROGRESS, JobStatus.COMPLETED):
         response["progress_percent"] = progress
-    if status == "progress":
+    if status == JobStatus.PROGRESS:
         preview = live.preview_path if live is not None else view.preview_path
         if preview:
             stealth = view.visibility == "stealth"
@@ -115,9 +124,9 @@ def _response(
                     "content_type": "image/png",
                 }
             ]
-    if status == "completed":
+    if status == JobStatus.COMPLETED:
         _add_results(response, view, urls)
-    if status == "moderated":
+    if status == JobStatus.MODERATED:
         response["embeds"] = [
             {
                 "title": "Action needed to continue",
@@ -172,8 +181,12 @@ def content_line(view: JobView, status: str, progress: int) -> str:
     who = f"<@{view.account_name}>"
     mode = _MODE_WORDS.get(view.mode, view.mode)
     prompt = f"**{view.prompt_text}**"
-    running = status in ("created", "started", "progress")
-    tail = "(Waiting to start)" if status in ("created", "started") else f"({progress}%)"
+    running = status in (JobStatus.CREATED, JobStatus.STARTED, JobStatus.PROGRESS)
+    tail = (
+        "(Waiting to start)"
+        if status in (JobStatus.CREATED, JobStatus.STARTED)
+        else f"({progress}%)"
+    )
     if view.result == "single" and view.split_index is not None:
         return f"{prompt} - Image #{view.split_index} {who}"
     label = view.caption

@@ -22,19 +22,20 @@ from starlette.concurrency import run_in_threadpool
 from dreamloom.api.context import ApiContext
 from dreamloom.api.urls import Urls
 from dreamloom.api.v3.jobs_view import LiveState, render_job
+from dreamloom.domain import TERMINAL_STATUSES, JobStatus
 from dreamloom.events import JobEvent
 from dreamloom.service import JobView, ServiceError
 
-EVENT_NAMES: Final = {
-    "created": "midjourney_created",
-    "started": "midjourney_started",
-    "progress": "midjourney_progress",
-    "completed": "midjourney_completed",
-    "failed": "midjourney_failed",
-    "moderated": "midjourney_moderated",
+EVENT_NAMES: Final[dict[str, str]] = {
+    JobStatus.CREATED: "midjourney_created",
+    JobStatus.STARTED: "midjourney_started",
+    JobStatus.PROGRESS: "midjourney_progress",
+    JobStatus.COMPLETED: "midjourney_completed",
+    JobStatus.FAILED: "midjourney_failed",
+    JobStatus.MODERATED: "midjourney_moderated",
 }
-_RANK: Final = {"created": 0, "started": 1, "progress": 2}
-TERMINAL: Final = frozenset({"completed", "failed", "moderated"})
+_RANK: Final[dict[str, int]] = {JobStatus.CREATED: 0, JobStatus.STARTED: 1, JobStatus.PROGRESS: 2}
+TERMINAL: Final = frozenset(TERMINAL_STATUSES)
 # A quiet stream gets a comment line this often (proxies close idle connections) and reads
 # the job back from the database (events of jobs run by another process).
 KEEPALIVE_SECONDS: Final = 10.0
@@ -88,7 +89,7 @@ class JobStream:
                     "ts": _ts(),
                 }
             )
-            yield self._event(self._view, LiveState("created"))
+            yield self._event(self._view, LiveState(JobStatus.CREATED))
             catch_up = True  # right after subscribing, and whenever the stream was quiet
             while True:
                 if catch_up:
@@ -126,7 +127,7 @@ class JobStream:
         if _order(event.status, event.progress) <= self._sent:
             return None  # already said (or older than what was said)
         live = LiveState(event.status, event.progress, event.error, event.preview_path, event.ts)
-        if event.status != "progress":
+        if event.status != JobStatus.PROGRESS:
             # Status changes need the job as stored (images, buttons, error); a progress
             # event only moves the percentage and the preview.
             reloaded = await self._reload()
