@@ -34,14 +34,24 @@ def _raw(server: Server, head: bytes, body_chunks: list[bytes] | None = None) ->
                 break
         answer = b""
         try:
-            while b"\r\n\r\n" not in answer:
+            while not _complete(answer):
                 data = sock.recv(65536)
                 if not data:
                     break
                 answer += data
-        except TimeoutError:
+        except (TimeoutError, ConnectionResetError):
             pass
         return answer
+
+
+def _complete(answer: bytes) -> bool:
+    """Whether the answer's head and the body its Content-Length announces have arrived (the
+    body may come in a later packet than the head)."""
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    return length is None or len(body) >= int(length.group(1))
 
 
 def _status(answer: bytes) -> int:
