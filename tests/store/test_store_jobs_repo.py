@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from dreamloom.domain import RUNNING_STATUSES, JobStatus
 from dreamloom.store import accounts, jobs_repo, ledger
 from dreamloom.store.db import Database
 from dreamloom.store.jobs_repo import ImageSpec, JobSpec
@@ -122,7 +123,7 @@ def test_listing_counting_and_queue_order(db: Database) -> None:
         assert len(jobs_repo.list_jobs(session, account_id=ada, limit=1)) == 1
         older = jobs_repo.list_jobs(session, account_id=ada, before=T0 + timedelta(seconds=1))
         assert [j.id for j in older] == [first]
-        running = jobs_repo.list_jobs(session, statuses=jobs_repo.RUNNING_STATUSES)
+        running = jobs_repo.list_jobs(session, statuses=RUNNING_STATUSES)
         assert [j.id for j in running] == [bobs.id]
         queue = jobs_repo.jobs_with_status(session, ["created"])
         assert [j.id for j in queue] == [first, batch[0].id, batch[1].id]
@@ -151,7 +152,7 @@ def test_status_transitions_are_conditional(db: Database) -> None:
         assert jobs_repo.requeue(session, job_id, T0)
         assert jobs_repo.start_jobs(session, [(job_id, "relax")], T0)
         assert jobs_repo.mark_failed(
-            session, job_id, "Job cancelled by user", T0, from_statuses=jobs_repo.RUNNING_STATUSES
+            session, job_id, "Job cancelled by user", T0, from_statuses=RUNNING_STATUSES
         )
         # The loser of a race (a result arriving after the cancel) changes nothing.
         assert not jobs_repo.complete_jobs(session, [jobs_repo.Completion(job_id, 1, 1)], T0)
@@ -275,8 +276,8 @@ def test_active_groups_give_the_loads_of_accounts_and_lanes(db: Database) -> Non
         for account_id in ids:
             by_status = jobs_repo.count_active(session, account_id)
             load = loads[account_id]
-            assert load.running == by_status[jobs_repo.STARTED] + by_status[jobs_repo.PROGRESS]
-            assert load.queued_jobs == by_status[jobs_repo.QUEUED]
+            assert load.running == by_status[JobStatus.STARTED] + by_status[JobStatus.PROGRESS]
+            assert load.queued_jobs == by_status[JobStatus.CREATED]
             assert load.queued_submissions == jobs_repo.queued_submissions(session, account_id)
     assert (loads[ada].running, loads[ada].queued_jobs, loads[ada].queued_submissions) == (1, 3, 3)
     assert (loads[bob].running, loads[bob].queued_jobs, loads[bob].queued_submissions) == (1, 3, 1)

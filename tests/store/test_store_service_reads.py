@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dreamloom.domain import JobStatus
 from dreamloom.store import accounts, channels, jobs_repo
 from dreamloom.store.db import Database
 from dreamloom.store.jobs_repo import JobSpec
@@ -55,7 +56,7 @@ def test_a_jobs_family_active_jobs_and_strikes(db: Database) -> None:
         )
         jobs_repo.mark_failed(session, failed.id, "no", T0)
         (flagged,) = jobs_repo.create_jobs(session, ada, [_spec()], now=T0)
-        jobs_repo.mark_failed(session, flagged.id, "flagged", T0, status=jobs_repo.MODERATED)
+        jobs_repo.mark_failed(session, flagged.id, "flagged", T0, status=JobStatus.MODERATED)
         ids = (parent.id, first.id, failed.id, second.id, flagged.id)
     parent_id, first_id, failed_id, second_id, _ = ids
     with db.session() as session:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from dreamloom.domain import SpeedMode
+from dreamloom.domain import JobStatus, SpeedMode
 from dreamloom.jobs.balance import fast_balance_for
 from dreamloom.jobs.plans import Plan, PlanBook
 from dreamloom.jobs.scheduler import AdmissionError, check_admission
@@ -59,7 +59,7 @@ def loads_of(
     loads = {account_id: AccountLoad() for account_id in account_ids}
     for group in groups:
         load = loads[group.account_id]
-        if group.status == jobs_repo.QUEUED:
+        if group.status == JobStatus.CREATED:
             load.queued_jobs += group.jobs
             load.queued_submissions += group.submissions
         else:

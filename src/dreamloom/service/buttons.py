@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import JobStatus
 from dreamloom.engine import Recipe, recipe_for_imagine
 from dreamloom.engine.masks import check_mask_pixels
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_button, split_zoom
@@ -150,7 +151,7 @@ class Buttons:
         parent = self._reading.owned_job(
             session, parent_id, account, not_found=PARENT_NOT_FOUND, expired=PARENT_EXPIRED
         )
-        if parent.status != jobs_repo.COMPLETED:
+        if parent.status != JobStatus.COMPLETED:
             raise ServiceError(
                 f'Parent job status is "{parent.status}", must be "completed" to {doing}'
             )

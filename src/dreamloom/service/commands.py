@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dreamloom.domain import JobStatus
 from dreamloom.jobs.balance import fast_balance_for
 from dreamloom.jobs.scheduler import RELAX_NOT_ALLOWED
 from dreamloom.prompt.versions import DEFAULT_VERSION
@@ -147,7 +148,7 @@ class Commands:
         left = balance.remaining
         percent = 100.0 * left / total if total else 0.0
         used = {u.mode: u.gpu_seconds for u in usage}
-        running = counts[jobs_repo.STARTED] + counts[jobs_repo.PROGRESS]
+        running = counts[JobStatus.STARTED] + counts[JobStatus.PROGRESS]
         lines = [
             f"**User ID**: {account.id}",
             f"**Subscription**: {plan.name.title()} (Active, renews next on "
@@ -159,7 +160,7 @@ class Commands:
             f"**Fast Usage**: {_hours(used.get('fast', 0.0))} hours",
             f"**Turbo Usage**: {_hours(used.get('turbo', 0.0))} hours",
             f"**Relaxed Usage**: {_hours(used.get('relax', 0.0))} hours",
-            f"**Queued Jobs**: {counts[jobs_repo.QUEUED]}",
+            f"**Queued Jobs**: {counts[JobStatus.CREATED]}",
             f"**Running Jobs**: {running or 'None'}",
         ]
         description = "\n".join(lines)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import JobStatus
 from dreamloom.jobs.buttons import SPLITS, action_of_job, buttons_for, result_kind
 from dreamloom.prompt.versions import DEFAULT_VERSION
 from dreamloom.service.views import AccountView, ImageView, JobView
@@ -95,7 +96,7 @@ class JobViews:
         )
 
     def _buttons_of(self, job: JobLike, images: Sequence[ImageView]) -> list[str]:
-        if job.status != jobs_repo.COMPLETED:
+        if job.status != JobStatus.COMPLETED:
             return []
         kind = result_kind(job.verb, job.button)
         version = str(((job.prompt or {}).get("params") or {}).get("version") or DEFAULT_VERSION)

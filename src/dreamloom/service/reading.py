@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import TERMINAL_STATUSES, JobStatus
 from dreamloom.jobs.cancel import CANCELLED_ERROR, NotCancellableError
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.channels import Channels
@@ -101,7 +102,7 @@ class Reading:
                 if on_progress is not None and view.progress != last:
                     last = view.progress
                     on_progress(view.progress)
-                if view.status in jobs_repo.TERMINAL_STATUSES:
+                if view.status in TERMINAL_STATUSES:
                     return view
                 if deadline is not None and time.monotonic() > deadline:
                     raise ServiceError(f"Job {job_id} did not finish in time", 504)
@@ -141,10 +142,10 @@ class Reading:
         with self.db.session(write=True) as session:
             job = jobs_repo.get_job(session, job_id)
             if job is None or not jobs_repo.mark_failed(
-                session, job_id, CANCELLED_ERROR, self._now(), from_statuses=(jobs_repo.QUEUED,)
+                session, job_id, CANCELLED_ERROR, self._now(), from_statuses=(JobStatus.CREATED,)
             ):
                 return False
-        self._publish(job, jobs_repo.FAILED, error=CANCELLED_ERROR)
+        self._publish(job, JobStatus.FAILED, error=CANCELLED_ERROR)
         return True
 
     # -- files -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import IO
 from sqlalchemy.orm import Session
 
 from dreamloom.config import Settings
+from dreamloom.domain import JobStatus
 from dreamloom.engine import ModelInfo, model_info
 from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
 from dreamloom.events import EventBus, publish_job_event
@@ -222,7 +223,7 @@ class Runtime:
             self.dispatcher.submitted(jobs)
             return
         for job in jobs:
-            self.publish(job, jobs_repo.QUEUED)
+            self.publish(job, JobStatus.CREATED)
         if self._relay is not None:
             self._relay.wake()
 

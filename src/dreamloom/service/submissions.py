@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import JobStatus
 from dreamloom.engine import Recipe, recipe_for_imagine
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
@@ -224,12 +225,12 @@ class Submissions:
             chosen = self._channels.pick(session, account, channel, 1)
             placed = self._channels.targeted(session, replace(spec, channel=chosen, recipe=None))
             (job,) = jobs_repo.create_jobs(session, account.id, [placed], now=now)
-            jobs_repo.mark_failed(session, job.id, PROMPT_FLAGGED, now, status=jobs_repo.MODERATED)
+            jobs_repo.mark_failed(session, job.id, PROMPT_FLAGGED, now, status=JobStatus.MODERATED)
             session.refresh(job)
             self._moderation.record_strike(session, account, now)
             view = self._views.of(session, job)
-        self._publish(job, jobs_repo.QUEUED)
-        self._publish(job, jobs_repo.MODERATED, error=PROMPT_FLAGGED)
+        self._publish(job, JobStatus.CREATED)
+        self._publish(job, JobStatus.MODERATED, error=PROMPT_FLAGGED)
         return view
 
     def instant(
@@ -248,8 +249,8 @@ class Submissions:
         (job,) = jobs_repo.create_jobs(
             session, account.id, [self._channels.targeted(session, spec)], now=now
         )
-        jobs_repo.record_changes(session, [job], jobs_repo.COMPLETED, now, progress=100)
-        job.status = jobs_repo.COMPLETED
+        jobs_repo.record_changes(session, [job], JobStatus.COMPLETED, now, progress=100)
+        job.status = JobStatus.COMPLETED
         job.progress = 100
         job.mode_effective = spec.mode
         job.started = now
@@ -263,5 +264,5 @@ class Submissions:
         return job
 
     def announce_instant(self, job: Job) -> None:
-        self._publish(job, jobs_repo.QUEUED)
-        self._publish(job, jobs_repo.COMPLETED, progress=100)
+        self._publish(job, JobStatus.CREATED)
+        self._publish(job, JobStatus.COMPLETED, progress=100)

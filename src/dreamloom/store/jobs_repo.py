@@ -20,23 +20,11 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dreamloom import domain
-from dreamloom.domain import JobStatus
+from dreamloom.domain import ACTIVE_STATUSES, RUNNING_STATUSES, JobStatus
 from dreamloom.store import outbox
 from dreamloom.store.tables import IMAGE_KEY_MAX, Image, Job, new_image_key
 from dreamloom.store.types import utcnow
 
-# Short names for the statuses this module's transitions move between (one vocabulary:
-# ``dreamloom.domain.JobStatus``; a queued job is "created").
-QUEUED = JobStatus.CREATED
-STARTED = JobStatus.STARTED
-PROGRESS = JobStatus.PROGRESS
-COMPLETED = JobStatus.COMPLETED
-FAILED = JobStatus.FAILED
-MODERATED = JobStatus.MODERATED
-RUNNING_STATUSES = domain.RUNNING_STATUSES
-ACTIVE_STATUSES = domain.ACTIVE_STATUSES
-TERMINAL_STATUSES = domain.TERMINAL_STATUSES
 # Longest job id the table holds (``jobs.id``); a longer one names no job.
 JOB_ID_MAX = 64
 
@@ -95,7 +83,7 @@ class JobRow:
     job_type: str = "image"
     parent_job_id: str | None = None
     button: str | None = None
-    status: str = QUEUED
+    status: str = JobStatus.CREATED
     progress: int = 0
     mode_effective: str | None = None
     batch_id: str | None = None
@@ -168,7 +156,7 @@ def insert_jobs(session: Session, jobs: Sequence[JobRow]) -> None:
     """Write many submissions' rows in one statement (and their "created" events)."""
     if jobs:
         session.execute(insert(_JOBS), [dict(job.__dict__) for job in jobs])
-        record_changes(session, jobs, QUEUED, jobs[0].created)
+        record_changes(session, jobs, JobStatus.CREATED, jobs[0].created)
 
 
 def create_jobs(
@@ -183,7 +171,7 @@ def create_jobs(
     jobs = [Job(**vars(row)) for row in rows]
     session.add_all(jobs)
     session.flush()
-    record_changes(session, rows, QUEUED, rows[0].created)
+    record_changes(session, rows, JobStatus.CREATED, rows[0].created)
     return jobs
 
 
@@ -341,7 +329,9 @@ def count_active(session: Session, account_id: int) -> dict[str, int]:
 
 def queued_submissions(session: Session, account_id: int) -> int:
     """How many submissions (a batch counts once) of the account wait in the queue."""
-    return sum(g.submissions for g in active_groups(session, [account_id]) if g.status == QUEUED)
+    return sum(
+        g.submissions for g in active_groups(session, [account_id]) if g.status == JobStatus.CREATED
+    )
 
 
 # -- status transitions -------------------------------------------------------------------
@@ -383,9 +373,9 @@ def start_jobs(session: Session, chosen: Sequence[tuple[str, str]], now: datetim
     for mode, job_ids in modes.items():
         rows = session.execute(
             update(_JOBS)
-            .where(_JOBS.c.id.in_(job_ids), _JOBS.c.status == QUEUED)
+            .where(_JOBS.c.id.in_(job_ids), _JOBS.c.status == JobStatus.CREATED)
             .values(
-                status=STARTED,
+                status=JobStatus.STARTED,
                 mode_effective=mode,
                 started=now,
                 updated=now,
@@ -395,7 +385,7 @@ def start_jobs(session: Session, chosen: Sequence[tuple[str, str]], now: datetim
             .returning(*_JOBS.c)
         )
         started += [JobRow(**row._mapping) for row in rows]
-    record_changes(session, started, STARTED, now)
+    record_changes(session, started, JobStatus.STARTED, now)
     order = {job_id: i for i, (job_id, _) in enumerate(chosen)}
     return sorted(started, key=lambda row: order[row.id])
 
@@ -403,10 +393,10 @@ def start_jobs(session: Session, chosen: Sequence[tuple[str, str]], now: datetim
 def mark_progress(
     session: Session, job_id: str, progress: int, now: datetime, preview_path: str | None = None
 ) -> bool:
-    values: dict[str, Any] = {"status": PROGRESS, "progress": progress, "updated": now}
+    values: dict[str, Any] = {"status": JobStatus.PROGRESS, "progress": progress, "updated": now}
     if preview_path is not None:
         values["preview_path"] = preview_path
-    event = outbox.Change(job_id, None, PROGRESS, progress, preview_path=preview_path)
+    event = outbox.Change(job_id, None, JobStatus.PROGRESS, progress, preview_path=preview_path)
     return _transition(session, job_id, RUNNING_STATUSES, event=event, **values)
 
 
@@ -435,7 +425,7 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
             update(_JOBS)
             .where(_JOBS.c.id == completion.job_id, _JOBS.c.status.in_(RUNNING_STATUSES))
             .values(
-                status=COMPLETED,
+                status=JobStatus.COMPLETED,
                 progress=100,
                 finished=now,
                 updated=now,
@@ -452,7 +442,9 @@ def complete_jobs(session: Session, completions: Sequence[Completion], now: date
         if row is not None:
             done.add(completion.job_id)
             if row.deliveries:
-                events.append(outbox.Change(completion.job_id, row.deliveries, COMPLETED, 100))
+                events.append(
+                    outbox.Change(completion.job_id, row.deliveries, JobStatus.COMPLETED, 100)
+                )
     outbox.record(session, events, now)
     images = [
         _image_row(completion.job_id, spec, now)
@@ -471,7 +463,7 @@ def mark_failed(
     error: str,
     now: datetime,
     *,
-    status: str = FAILED,
+    status: str = JobStatus.FAILED,
     from_statuses: Sequence[str] = ACTIVE_STATUSES,
 ) -> bool:
     """Active -> failed (or moderated) with a reason."""
@@ -495,8 +487,8 @@ def requeue(session: Session, job_id: str, now: datetime, *, note: str | None = 
         session,
         job_id,
         RUNNING_STATUSES,
-        event=outbox.Change(job_id, None, QUEUED),
-        status=QUEUED,
+        event=outbox.Change(job_id, None, JobStatus.CREATED),
+        status=JobStatus.CREATED,
         progress=0,
         started=None,
         mode_effective=None,
@@ -580,7 +572,7 @@ def first_child(session: Session, parent_id: str, verb: str, button: str | None)
     not failed: what an execute-once button pressed again answers with."""
     stmt = (
         select(Job)
-        .where(Job.parent_job_id == parent_id, Job.verb == verb, Job.status != FAILED)
+        .where(Job.parent_job_id == parent_id, Job.verb == verb, Job.status != JobStatus.FAILED)
         .order_by(Job.created)
     )
     if button is not None:
@@ -603,6 +595,6 @@ def moderated_since(session: Session, account_id: int, since: datetime) -> int:
     stmt = (
         select(func.count())
         .select_from(Job)
-        .where(Job.account_id == account_id, Job.status == MODERATED, Job.created > since)
+        .where(Job.account_id == account_id, Job.status == JobStatus.MODERATED, Job.created > since)
     )
     return int(session.scalar(stmt) or 0)
