@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Column, Integer, MetaData, inspect, text
+from sqlalchemy import Column, Connection, Integer, MetaData, inspect, text
 
 from dreamloom.store.db import (
     Database,
@@ -87,21 +87,27 @@ def test_migrations_do_not_depend_on_the_working_directory(
         database.dispose()
 
 
+def _old_account(conn: Connection) -> str:
+    """Account 1, written as an older schema holds it; returns the time it was written at."""
+    now = "2026-01-01 00:00:00"
+    conn.execute(
+        text(
+            "insert into accounts (id, name, plan, created, settings,"
+            " moderation_strikes, cycle_start)"
+            " values (1, 'old', 'pro', :now, '{}', 0, :now)"
+        ),
+        {"now": now},
+    )
+    return now
+
+
 def test_image_keys_are_backfilled_random_and_unique(db_url: str) -> None:
     """0004 gives every existing image its own random key, and keys stay unique after."""
     upgrade(db_url, "0003")
     database = Database(db_url)
     try:
         with database.engine.begin() as conn:
-            now = "2026-01-01 00:00:00"
-            conn.execute(
-                text(
-                    "insert into accounts (id, name, plan, created, settings,"
-                    " moderation_strikes, cycle_start)"
-                    " values (1, 'old', 'pro', :now, '{}', 0, :now)"
-                ),
-                {"now": now},
-            )
+            now = _old_account(conn)
             conn.execute(
                 text(
                     "insert into jobs (id, account_id, verb, job_type, status, progress,"
@@ -140,15 +146,7 @@ def test_a_buttons_grid_seconds_move_from_its_response_to_their_column(db_url: s
     database = Database(db_url)
     try:
         with database.engine.begin() as conn:
-            now = "2026-01-01 00:00:00"
-            conn.execute(
-                text(
-                    "insert into accounts (id, name, plan, created, settings,"
-                    " moderation_strikes, cycle_start)"
-                    " values (1, 'old', 'pro', :now, '{}', 0, :now)"
-                ),
-                {"now": now},
-            )
+            now = _old_account(conn)
             for job_id, verb, response in (
                 ("b1", "button", '{"_grid_seconds": 2.5, "_source_image": 7}'),
                 ("b2", "button", '{"_grid_seconds": 1.0}'),
