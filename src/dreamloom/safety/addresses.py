@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from dreamloom.safety.policy import (
-    PRIVATE_ADDRESS,
     TIMED_OUT,
     UNRESOLVABLE,
     FetchError,
     FetchPolicy,
+    PrivateAddressError,
 )
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -114,5 +114,5 @@ def checked_addresses(
         if trusted:
             continue
         if _never_valid(address) or not (policy.allow_private or is_public(address)):
-            raise FetchError(PRIVATE_ADDRESS)
+            raise PrivateAddressError
     return addresses

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from dreamloom.safety.fetch import parse_image_url, pinned_addresses, pinned_request, tls_context
-from dreamloom.safety.policy import PRIVATE_ADDRESS, FetchError, FetchPolicy
+from dreamloom.safety.policy import FetchError, FetchPolicy, PrivateAddressError
 
 
 def refuses_target(url: str, policy: FetchPolicy) -> bool:
@@ -24,8 +24,10 @@ def refuses_target(url: str, policy: FetchPolicy) -> bool:
     A name that does not resolve now passes: it is checked again at every attempt."""
     try:
         pinned_addresses(parse_image_url(url), policy, policy.timeout_s)
-    except FetchError as err:
-        return str(err) == PRIVATE_ADDRESS or not url.lower().startswith(("http:", "https:"))
+    except PrivateAddressError:
+        return True
+    except FetchError:
+        return not url.lower().startswith(("http:", "https:"))
     return False
 
 

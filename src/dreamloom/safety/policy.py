@@ -19,6 +19,14 @@ class FetchError(ValueError):
     """A user-supplied image was refused; ``str(error)`` is the message to show the user."""
 
 
+class PrivateAddressError(FetchError):
+    """The host is, or resolves to, an address the policy does not allow (private, loopback,
+    link-local): retrying never helps, unlike a name that does not resolve now."""
+
+    def __init__(self) -> None:
+        super().__init__(PRIVATE_ADDRESS)
+
+
 def size_text(n_bytes: int) -> str:
     """``10 MB`` for the documented limit; exact bytes for odd operator-chosen limits."""
     if n_bytes >= MIB and n_bytes % MIB == 0:
