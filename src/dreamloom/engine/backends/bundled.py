@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,11 +17,13 @@ import torch
 from PIL import Image
 
 from dreamloom.engine.backends.base import (
+    BatchMember,
     Cancelled,
     CancelledFn,
     EngineResult,
     Progress,
     ProgressFn,
+    run_each,
 )
 from dreamloom.engine.grid import make_grid
 from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
@@ -68,6 +70,12 @@ class BundledBackend:
         from dreamloom.bundled.pipeline import BundledModel
 
         return cls(BundledModel.load(folder))
+
+    def batch_key(self, recipe: Recipe) -> Hashable | None:
+        return None  # runs alone
+
+    def run_batch(self, members: Sequence[BatchMember]) -> list[EngineResult | Cancelled]:
+        return run_each(self, members)
 
     def run(
         self,

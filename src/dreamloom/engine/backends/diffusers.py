@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,11 +25,13 @@ import torch
 from PIL import Image
 
 from dreamloom.engine.backends.base import (
+    BatchMember,
     Cancelled,
     CancelledFn,
     EngineResult,
     Progress,
     ProgressFn,
+    run_each,
 )
 from dreamloom.engine.backends.inputs import (
     init_picture,
@@ -205,6 +207,12 @@ class DiffusersBackend:
         if self._upscaler is None:
             self._upscaler = default_upscaler()
         return self._upscaler
+
+    def batch_key(self, recipe: Recipe) -> Hashable | None:
+        return None  # TODO batching
+
+    def run_batch(self, members: Sequence[BatchMember]) -> list[EngineResult | Cancelled]:
+        return run_each(self, members)
 
     def run(
         self,
