@@ -18,7 +18,7 @@ from dreamloom.jobs.buttons import (
     is_video_button,
     result_kind,
 )
-from dreamloom.jobs.executor.base import Task, TaskModerated
+from dreamloom.jobs.executor.base import Task
 from dreamloom.jobs.pricing import Charge, CostAction, billed_seconds
 
 
@@ -76,23 +76,27 @@ def test_zoom_values_and_variation_strength() -> None:
 
 
 @pytest.mark.slow
-def test_the_engine_runner_blocks_unsafe_outputs(tmp_path: Path) -> None:
+def test_the_engine_runners_outputs_are_moderated_before_they_are_kept(tmp_path: Path) -> None:
     from dreamloom.engine import model_info, recipe_for_imagine
     from dreamloom.jobs.executor import engine_runner
+    from dreamloom.jobs.executor.base import TaskCalls, TaskFailure, TaskResult
+    from dreamloom.jobs.executor.finishing import Finisher
     from dreamloom.prompt import parse_prompt
 
     info = model_info("tiny", tmp_path)
     recipe = recipe_for_imagine(parse_prompt("a cube")[0], info, 1)
     recipe = dataclasses.replace(recipe, steps=1, batch=1)
 
-    def task(threshold: float | None) -> Task:
+    def finished(threshold: float | None) -> TaskResult | TaskFailure:
         data = recipe.to_dict()
         if threshold is not None:
             data[engine_runner.MODERATION_KEY] = threshold
-        return Task("job", "tiny", tmp_path, "cpu", data)
+        task = Task("job", "tiny", tmp_path, "cpu", data)
+        (outcome,) = engine_runner.RUNNER.run([task], [TaskCalls(lambda *a: None, lambda: False)])
+        return Finisher(2).finish(task, outcome)
 
-    output = engine_runner.run(task(0.99), lambda *a: None, lambda: False)
-    assert len(output.images_png) == 1
+    kept = finished(0.99)
+    assert isinstance(kept, TaskResult) and len(kept.images_png) == 1
     # A threshold no picture can stay under: everything is "unsafe".
-    with pytest.raises(TaskModerated):
-        engine_runner.run(task(1e-9), lambda *a: None, lambda: False)
+    blocked = finished(1e-9)
+    assert isinstance(blocked, TaskFailure) and blocked.moderated and not blocked.retryable

@@ -12,7 +12,7 @@ from test_jobs_dispatcher import Env
 
 from dreamloom.engine.describe import DescribeRecipe, describe_prompts, from_pixels, is_describe
 from dreamloom.jobs.executor import engine_runner, fake, instant
-from dreamloom.jobs.executor.base import Task
+from dreamloom.jobs.executor.base import RunnerOutput, Task, TaskCalls
 from dreamloom.jobs.outputs import LEGACY_DESCRIBE_ERROR, describe_response
 from dreamloom.jobs.submit import submit_jobs
 from dreamloom.store.db import Database
@@ -41,11 +41,13 @@ def test_a_describe_recipe_round_trips_and_refuses_strangers() -> None:
 def test_the_engine_runner_describes_as_the_service_did(tmp_path: Path) -> None:
     data = _png((96, 64), (220, 30, 30))
     recipe = {**DescribeRecipe(image=data).to_dict(), "_moderation_threshold": 0.8}
-    output = engine_runner.run(_task(recipe, tmp_path), lambda *a: None, lambda: False)
+    calls = TaskCalls(lambda *a: None, lambda: False)
+    (output,) = engine_runner.RUNNER.run([_task(recipe, tmp_path)], [calls])
+    assert isinstance(output, RunnerOutput)
     picture = Image.open(io.BytesIO(data)).convert("RGB")
     assert list(output.prompts) == describe_prompts(picture)
     assert len(output.prompts) == 4 and all(p.endswith("--ar 3:2") for p in output.prompts)
-    assert output.images_png == [] and output.compute_seconds > 0
+    assert output.images == [] and output.compute_seconds > 0
 
 
 @pytest.mark.parametrize("runner", [fake.run, instant.run], ids=["fake", "instant"])

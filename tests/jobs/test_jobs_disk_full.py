@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import errno
 import io
-import multiprocessing
 import shutil
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,15 @@ import pytest
 from PIL import Image as PILImage
 from test_jobs_dispatcher import Env, _held
 
-from dreamloom.jobs.executor import worker
-from dreamloom.jobs.executor.base import FAKE_RUNNER, Task, TaskFailure, TaskResult, load_runner
+from dreamloom.jobs.executor import finishing
+from dreamloom.jobs.executor.base import (
+    FAKE_RUNNER,
+    Task,
+    TaskCalls,
+    TaskFailure,
+    TaskResult,
+    load_runner,
+)
 from dreamloom.jobs.outputs import DISK_FULL_ERROR
 from dreamloom.store import jobs_repo
 from dreamloom.store.db import Database
@@ -92,28 +99,25 @@ def test_a_failure_the_database_cannot_record_yet_is_recorded_when_it_can(
     assert job.error == DISK_FULL_ERROR and refusals == 3
 
 
-class _Conn:
-    def send(self, message: object) -> None:
-        pass
-
-
 def test_a_worker_that_cannot_write_its_images_removes_them_and_says_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = worker.write_atomically
+    real = finishing.write_atomically
     written: list[Path] = []
+    lock = threading.Lock()
 
     def write(target: Path, data: bytes) -> None:
-        if len(written) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
+        with lock:  # the files are written side by side
+            if len(written) == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            written.append(target)
         real(target, data)
-        written.append(target)
 
-    monkeypatch.setattr(worker, "write_atomically", write)
+    monkeypatch.setattr(finishing, "write_atomically", write)
     out = tmp_path / "job"
     task = Task("j1", "tiny", tmp_path, "cpu", {"fake_steps": 1}, FAKE_RUNNER, output_dir=out)
-    ticket = multiprocessing.Value("i", 0)
-    result = worker._run(_Conn(), ticket, 1, task, load_runner(FAKE_RUNNER))  # type: ignore[arg-type]
+    (outcome,) = load_runner(FAKE_RUNNER).run([task], [TaskCalls(lambda *a: None, lambda: False)])
+    result = finishing.Finisher(2).finish(task, outcome)
     assert isinstance(result, TaskFailure)
     assert (result.error, result.retryable) == (DISK_FULL_ERROR, False)
     assert len(written) == 3 and not any(out.glob("*.png"))

@@ -374,8 +374,13 @@ class HeldExecutor:
     slots = 4
     shares_disk = False  # the images come back as bytes
 
+    @property
+    def free(self) -> int:
+        return self.slots - sum(task.job_id not in self.done for task in self.tasks)
+
     def __init__(self) -> None:
         self.tasks: list[Task] = []
+        self.done: set[str] = set()
         self.on_event: Callable[[Any], None] | None = None
 
     def start(self, on_event: Callable[[Any], None]) -> None:
@@ -398,6 +403,7 @@ class HeldExecutor:
         assert self.on_event is not None
         n = [task.job_id for task in self.tasks].index(job_id)
         images = [_png((40 * n + i) % 255) for i in range(4)]
+        self.done.add(job_id)
         self.on_event(TaskResult(job_id, images, [7, 8, 9, 10], 0.5, grid_png=_png(n)))
 
 

@@ -320,7 +320,7 @@ class Dispatcher:
     # -- starting jobs ----------------------------------------------------------------------
 
     def _fill(self) -> None:
-        free = self.executor.slots - len(self._in_flight)
+        free = self.executor.free
         if free <= 0:
             return
         with self.db.session() as session:

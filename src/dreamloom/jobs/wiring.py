@@ -32,7 +32,9 @@ def build_dispatcher(
         if executor is not None
         else LocalExecutor(
             settings.workers,
+            batch_images=batch_images(settings),
             queue=settings.worker_queue,
+            devices=worker_devices(settings),
             stall_timeout_s=settings.job_stall_timeout_s,
         ),
         ImageFiles(settings.images_dir),
@@ -51,3 +53,22 @@ def build_dispatcher(
             else None
         ),
     )
+
+
+def on_gpu(settings: Settings) -> bool:
+    return settings.device.startswith("cuda")
+
+
+def batch_images(settings: Settings) -> int:
+    """``settings.batch_images``, with 0 (automatic) resolved for the device."""
+    if settings.batch_images:
+        return settings.batch_images
+    return 16 if on_gpu(settings) else 4
+
+
+def worker_devices(settings: Settings) -> list[str] | None:
+    """One GPU per worker when several workers are asked for on "cuda"; None: every worker
+    runs on ``settings.device``."""
+    if settings.device == "cuda" and settings.workers > 1:
+        return [f"cuda:{index}" for index in range(settings.workers)]
+    return None

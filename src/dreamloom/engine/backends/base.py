@@ -31,9 +31,11 @@ class EngineResult:
 class Cancelled(Exception):
     """Raised by `Backend.run` when `cancelled()` turned true; checked between steps."""
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, compute_seconds: float = 0.0) -> None:
         super().__init__(f"cancelled after step {step}")
         self.step = step
+        # The time it computed before it stopped (in a batch: its share), as it is charged.
+        self.compute_seconds = compute_seconds
 
 
 ProgressFn = Callable[[Progress], None]

@@ -5,21 +5,27 @@ reports through the ``on_event`` callback given to ``start`` (called from the ex
 thread; keep it quick: hand the event to a queue). Every submitted task ends with exactly one
 ``TaskResult`` or ``TaskFailure``, unless the executor is stopped first.
 
-What runs inside a worker is a *runner*, named by an import path ``"module:function"`` in the
-task, with the signature of :data:`Runner`. The default runs the engine; tests and the service
-layer's tests use ``dreamloom.jobs.executor.fake:run``.
+What runs inside a worker is a *runner*, named by an import path ``"module:name"`` in the
+task: an object with the methods of :class:`Runner` (it may run several tasks as one batch),
+or a plain function with the signature of :data:`RunOne` (one task at a time). The default
+runs the engine; tests and the service layer's tests use ``dreamloom.jobs.executor.fake``.
+A runner returns pictures; the worker's finishing stage moderates, encodes and stores them
+while the runner goes on with the next batch.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-ENGINE_RUNNER = "dreamloom.jobs.executor.engine_runner:run"
-FAKE_RUNNER = "dreamloom.jobs.executor.fake:run"
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+ENGINE_RUNNER = "dreamloom.jobs.executor.engine_runner:RUNNER"
+FAKE_RUNNER = "dreamloom.jobs.executor.fake:RUNNER"
 # A task's recipe carries the output filter's threshold under this key (the engine runner
 # takes it out before the recipe is read); absent: outputs are not classified.
 MODERATION_KEY = "_moderation_threshold"
@@ -48,6 +54,14 @@ class TaskProgress:
 
 
 @dataclass(frozen=True)
+class TaskComputed:
+    """The model is done with the task: its pictures are being finished (moderated, encoded,
+    written) and its device can take the next task."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
 class TaskResult:
     job_id: str
     images_png: list[bytes]
@@ -61,6 +75,8 @@ class TaskResult:
     saved: tuple[SavedImage, ...] = ()
     # A text result (describe's prompts); a job has images or prompts, not both.
     prompts: tuple[str, ...] = ()
+    # What the engine did instead of what was asked (a fallback), for the job's response.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,14 +98,21 @@ class TaskFailure:
     compute_seconds: float = 0.0  # measured before the failure (charged for cancellations)
 
 
-ExecutorEvent = TaskProgress | TaskResult | TaskFailure
+ExecutorEvent = TaskProgress | TaskComputed | TaskResult | TaskFailure
 EventCallback = Callable[[ExecutorEvent], None]
 
 
 class Executor(Protocol):
     @property
     def slots(self) -> int:
-        """How many tasks it takes at once: running, or waiting for a worker of its own."""
+        """How many tasks its devices hold at once: computing, or waiting for a device."""
+        ...
+
+    @property
+    def free(self) -> int:
+        """How many more tasks it takes now. Tasks whose pictures are being finished leave
+        their device free for the next, so they do not count, as long as the finishing stages
+        keep up."""
         ...
 
     @property
@@ -123,31 +146,91 @@ class TaskCancelled(Exception):
 
 
 class TaskModerated(Exception):
-    """Raised by a runner whose output was blocked by moderation; the message says why."""
+    """Raised when the output filter blocked a result; the message says why."""
 
 
 @dataclass(frozen=True)
 class RunnerOutput:
-    images_png: list[bytes]
+    images: list[Image]
     seeds: list[int]
     compute_seconds: float
     prompts: tuple[str, ...] = ()  # a text result (describe) instead of images
+    # The output filter's threshold for these images (the finishing stage classifies them
+    # before anything is stored); None: not classified.
+    moderation_threshold: float | None = None
+    notes: tuple[str, ...] = ()  # see TaskResult.notes
 
 
 ProgressCallback = Callable[[int, int, bytes | None], None]  # step, total, preview PNG
 CancelledCallback = Callable[[], bool]
 
 
+@dataclass(frozen=True)
+class TaskCalls:
+    """What a runner may call for one task of its batch."""
+
+    progress: ProgressCallback
+    cancelled: CancelledCallback
+
+
+# A task's outcome from a runner: its output, or the exception that ended it (TaskCancelled,
+# TaskModerated, anything else: the task fails with that error).
+RunOutcome = RunnerOutput | BaseException
+
+
+@dataclass(frozen=True)
+class BatchSlot:
+    """Where a task may go: tasks with equal keys may run as one batch, and ``images`` is how
+    much of a batch's room (``batch_images``) this one takes."""
+
+    key: Hashable
+    images: int
+
+
 class Runner(Protocol):
+    def batch_slot(self, task: Task) -> BatchSlot | None:
+        """None: the task runs alone."""
+        ...
+
+    def run(self, tasks: Sequence[Task], calls: Sequence[TaskCalls]) -> list[RunOutcome]:
+        """Run tasks of one batch slot key (or a single task); one outcome per task, in order.
+        A task cancelled in a batch ends with ``TaskCancelled`` while the others go on."""
+        ...
+
+
+class RunOne(Protocol):
     def __call__(
         self, task: Task, progress: ProgressCallback, cancelled: CancelledCallback
     ) -> RunnerOutput: ...
 
 
+@dataclass(frozen=True)
+class OneAtATime:
+    """A runner of plain functions: every task runs alone."""
+
+    run_one: RunOne = field()
+
+    def batch_slot(self, task: Task) -> BatchSlot | None:
+        return None
+
+    def run(self, tasks: Sequence[Task], calls: Sequence[TaskCalls]) -> list[RunOutcome]:
+        outcomes: list[RunOutcome] = []
+        for task, call in zip(tasks, calls, strict=True):
+            try:
+                outcomes.append(self.run_one(task, call.progress, call.cancelled))
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+
 def load_runner(path: str) -> Runner:
-    """Import ``"package.module:function"``."""
+    """Import ``"package.module:name"``: a Runner object, or a function run one task at a
+    time."""
     module_name, sep, attr = path.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"runner must look like 'module:function', got {path!r}")
-    runner: Runner = getattr(importlib.import_module(module_name), attr)
-    return runner
+        raise ValueError(f"runner must look like 'module:name', got {path!r}")
+    target = getattr(importlib.import_module(module_name), attr)
+    if hasattr(target, "batch_slot") and hasattr(target, "run"):
+        runner: Runner = target
+        return runner
+    return OneAtATime(target)

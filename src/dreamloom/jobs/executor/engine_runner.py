@@ -1,31 +1,33 @@
-"""The default runner: a recipe through ``dreamloom.engine`` inside a worker process."""
+"""The default runner: recipes through ``dreamloom.engine`` inside a worker process.
+
+It only computes: the pictures it returns are moderated, encoded and written by the worker's
+finishing stage while it computes the next batch.
+"""
 
 from __future__ import annotations
 
-import io
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from dreamloom.engine.images import png_bytes
 from dreamloom.jobs.executor.base import (
     MODERATION_KEY,
-    CancelledCallback,
-    ProgressCallback,
+    BatchSlot,
     RunnerOutput,
+    RunOutcome,
     Task,
+    TaskCalls,
     TaskCancelled,
 )
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
-
-    from dreamloom.engine import Backend, Progress
-    from dreamloom.safety import ImageModerator
+    from dreamloom.engine import Backend, EngineResult, Progress, Recipe
+    from dreamloom.engine.backends.base import BatchMember, Cancelled
 
 # The worker's loaded model. One at a time: loading is slow (so keep it) and a second model
 # would double the memory (so a different reference replaces it).
 _loaded: tuple[tuple[str, str, str], Backend] | None = None
-# The output filter, loaded on the first job that asks for it (per threshold).
-_moderators: dict[float, ImageModerator] = {}
 
 
 def _backend(task: Task) -> Backend:
@@ -42,56 +44,97 @@ def _backend(task: Task) -> Backend:
     return _loaded[1]
 
 
-def png_bytes(image: Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+def _recipe(task: Task) -> tuple[Recipe, float | None]:
+    """The task's recipe, and the output filter's threshold the dispatcher put beside it."""
+    from dreamloom.engine import Recipe
 
-
-def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
-    from dreamloom.engine import Cancelled, Recipe
-    from dreamloom.engine.describe import is_describe
-    from dreamloom.jobs.executor.describe_run import run_describe
-
-    if is_describe(task.recipe):
-        # The bundled model's image encoder describes whatever model is served: the served
-        # model is not loaded for it.
-        return run_describe(task)
-    backend = _backend(task)
     data = dict(task.recipe)
     threshold = data.pop(MODERATION_KEY, None)
-    recipe = Recipe.from_dict(data)
+    return Recipe.from_dict(data), None if threshold is None else float(threshold)
+
+
+class EngineRunner:
+    def batch_slot(self, task: Task) -> BatchSlot | None:
+        from dreamloom.engine.describe import is_describe
+
+        if is_describe(task.recipe):
+            return None
+        recipe, _ = _recipe(task)
+        key = _backend(task).batch_key(recipe)
+        if key is None:
+            return None
+        return BatchSlot((task.backend_ref, str(task.cache_dir), task.device, key), recipe.batch)
+
+    def run(self, tasks: Sequence[Task], calls: Sequence[TaskCalls]) -> list[RunOutcome]:
+        from dreamloom.engine.describe import is_describe
+
+        if len(tasks) == 1 and is_describe(tasks[0].recipe):
+            from dreamloom.jobs.executor.describe_run import run_describe
+
+            # The bundled model's image encoder describes whatever model is served: the
+            # served model is not loaded for it.
+            try:
+                return [run_describe(tasks[0])]
+            except Exception as exc:
+                return [exc]
+        try:
+            backend = _backend(tasks[0])
+            parsed = [_recipe(task) for task in tasks]
+        except Exception as exc:
+            return [exc] * len(tasks)
+        if len(tasks) == 1:
+            return [self._run_alone(backend, parsed[0], calls[0])]
+        members = [_member(recipe, call) for (recipe, _), call in zip(parsed, calls, strict=True)]
+        results = backend.run_batch(members)
+        return [
+            _outcome(result, threshold)
+            for result, (_, threshold) in zip(results, parsed, strict=True)
+        ]
+
+    @staticmethod
+    def _run_alone(
+        backend: Backend, parsed: tuple[Recipe, float | None], call: TaskCalls
+    ) -> RunOutcome:
+        from dreamloom.engine import Cancelled
+
+        recipe, threshold = parsed
+        member = _member(recipe, call)
+        started = time.perf_counter()
+        try:
+            result: EngineResult | Cancelled = backend.run(
+                recipe, progress=member.progress, cancelled=member.cancelled
+            )
+        except Cancelled:
+            return TaskCancelled(time.perf_counter() - started)
+        except Exception as exc:
+            return exc
+        return _outcome(result, threshold)
+
+
+RUNNER = EngineRunner()
+
+
+def _member(recipe: Recipe, call: TaskCalls) -> BatchMember:
+    from dreamloom.engine.backends.base import BatchMember
 
     def on_progress(update: Progress) -> None:
         preview = png_bytes(update.preview) if update.preview is not None else None
-        progress(update.step, update.total, preview)
+        call.progress(update.step, update.total, preview)
 
-    started = time.perf_counter()
-    try:
-        result = backend.run(recipe, progress=on_progress, cancelled=cancelled)
-    except Cancelled as exc:
-        raise TaskCancelled(time.perf_counter() - started) from exc
-    if threshold is not None:
-        _moderate(result.images, float(threshold))
+    return BatchMember(recipe, on_progress, call.cancelled)
+
+
+def _outcome(result: Any, threshold: float | None) -> RunOutcome:
+    from dreamloom.engine import Cancelled
+
+    if isinstance(result, Cancelled):  # a member cancelled inside a batch
+        return TaskCancelled(result.compute_seconds)
+    if isinstance(result, BaseException):
+        return result
     return RunnerOutput(
-        images_png=[png_bytes(image) for image in result.images],
+        images=list(result.images),
         seeds=[int(seed) for seed in result.seeds],
         compute_seconds=float(result.compute_seconds),
+        moderation_threshold=threshold,
+        notes=tuple(result.notes),
     )
-
-
-def _moderate(images: list[Image], threshold: float) -> None:
-    """Block the whole result when any image is not safe for work (stealth ones too)."""
-    from dreamloom.jobs.executor.base import TaskModerated
-    from dreamloom.safety import ImageModerator
-
-    moderator = _moderators.get(threshold)
-    if moderator is None:
-        import torch
-
-        # The engine is idle while its output is judged: the classifier may use its threads.
-        threads = torch.get_num_threads()
-        moderator = _moderators[threshold] = ImageModerator(threshold, threads=threads)
-    verdict = moderator.check_all(images)
-    if not verdict.allowed:
-        raise TaskModerated(verdict.reason or "Request cancelled due to image filters")

@@ -9,7 +9,9 @@ Recipe keys (all optional):
   kills it only while that file does not exist yet (it is created first), i.e. once;
 - ``fake_ignore_cancel``: keep running after cancellation (to test the executor's kill);
 - ``fake_hang_seconds``: after the first step, sleep this long without a word (a hung run);
-- ``seed`` (0): the first image's seed; image i gets seed + i.
+- ``seed`` (0): the first image's seed; image i gets seed + i;
+- ``fake_batch``: tasks with the same value may run as one batch (their steps are made once,
+  for all of them, at the pace of the first); a cancelled one stops, the others go on.
 
 A describe recipe runs the same steps, then answers the prompts measured from its pixels.
 ``DREAMLOOM_FAKE_STEP_SECONDS`` in the environment (inherited by the workers) sets the default
@@ -21,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,10 +31,13 @@ from PIL import Image
 
 from dreamloom.engine.describe import is_describe
 from dreamloom.jobs.executor.base import (
+    BatchSlot,
     CancelledCallback,
     ProgressCallback,
     RunnerOutput,
+    RunOutcome,
     Task,
+    TaskCalls,
     TaskCancelled,
     TaskModerated,
 )
@@ -57,33 +63,76 @@ def _maybe_crash(spec: object) -> None:
 
 
 def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
+    (outcome,) = _run_batch([task], [TaskCalls(progress, cancelled)])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
+class FakeRunner:
+    def batch_slot(self, task: Task) -> BatchSlot | None:
+        key = task.recipe.get("fake_batch")
+        return None if key is None else BatchSlot(key, int(task.recipe.get("fake_images", 4)))
+
+    def run(self, tasks: Sequence[Task], calls: Sequence[TaskCalls]) -> list[RunOutcome]:
+        return _run_batch(tasks, calls)
+
+
+RUNNER = FakeRunner()
+
+
+def _run_batch(tasks: Sequence[Task], calls: Sequence[TaskCalls]) -> list[RunOutcome]:
+    lead = tasks[0].recipe
+    steps = int(lead.get("fake_steps", 4))
+    step_seconds = float(lead.get("fake_step_seconds", os.environ.get(STEP_SECONDS_ENV, 0.01)))
+    outcomes: list[RunOutcome | None] = [None] * len(tasks)
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        for i, (task, call) in enumerate(zip(tasks, calls, strict=True)):
+            ignores = task.recipe.get("fake_ignore_cancel")
+            if outcomes[i] is None and call.cancelled() and not ignores:
+                outcomes[i] = TaskCancelled(time.perf_counter() - started)
+        if all(outcome is not None for outcome in outcomes):
+            break
+        time.sleep(step_seconds)
+        for i, (task, call) in enumerate(zip(tasks, calls, strict=True)):
+            if outcomes[i] is not None:
+                continue
+            recipe = task.recipe
+            if step == max(1, steps // 2):
+                _maybe_crash(recipe.get("fake_crash"))
+                if recipe.get("fake_error"):
+                    outcomes[i] = RuntimeError(str(recipe["fake_error"]))
+                    continue
+            shade = int(255 * step / steps)
+            call.progress(step, steps, _png(4, (shade, shade, shade)))
+            if step == 1 and recipe.get("fake_hang_seconds"):
+                time.sleep(float(recipe["fake_hang_seconds"]))
+    elapsed = time.perf_counter() - started
+    return [
+        outcome if outcome is not None else _output(task, elapsed)
+        for task, outcome in zip(tasks, outcomes, strict=True)
+    ]
+
+
+def _output(task: Task, elapsed: float) -> RunOutcome:
     recipe = task.recipe
-    steps = int(recipe.get("fake_steps", 4))
-    step_seconds = float(recipe.get("fake_step_seconds", os.environ.get(STEP_SECONDS_ENV, 0.01)))
+    if recipe.get("fake_moderated"):
+        return TaskModerated(str(recipe["fake_moderated"]))
+    if is_describe(recipe):
+        try:
+            described = run_describe(task, use_model=False)
+        except Exception as exc:
+            return exc
+        return replace(described, compute_seconds=elapsed)
     size = int(recipe.get("fake_size", 16))
     count = int(recipe.get("fake_images", 4))
     seed = int(recipe.get("seed", 0))
-    started = time.perf_counter()
-    for step in range(1, steps + 1):
-        if cancelled() and not recipe.get("fake_ignore_cancel"):
-            raise TaskCancelled(time.perf_counter() - started)
-        time.sleep(step_seconds)
-        if step == max(1, steps // 2):
-            _maybe_crash(recipe.get("fake_crash"))
-            if recipe.get("fake_error"):
-                raise RuntimeError(str(recipe["fake_error"]))
-        shade = int(255 * step / steps)
-        progress(step, steps, _png(4, (shade, shade, shade)))
-        if step == 1 and recipe.get("fake_hang_seconds"):
-            time.sleep(float(recipe["fake_hang_seconds"]))
-    if recipe.get("fake_moderated"):
-        raise TaskModerated(str(recipe["fake_moderated"]))
-    if is_describe(recipe):
-        described = run_describe(task, use_model=False)
-        return replace(described, compute_seconds=time.perf_counter() - started)
-    images = [_png(size, ((seed + i) * 53 % 256, i * 60, 200)) for i in range(count)]
     return RunnerOutput(
-        images_png=images,
+        images=[
+            Image.new("RGB", (size, size), ((seed + i) * 53 % 256, i * 60, 200))
+            for i in range(count)
+        ],
         seeds=[seed + i for i in range(count)],
-        compute_seconds=time.perf_counter() - started,
+        compute_seconds=elapsed,
     )

@@ -6,7 +6,6 @@ without the engine's time: ``Settings.runner = "instant"``.
 
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 
 from PIL import Image
@@ -22,10 +21,8 @@ from dreamloom.jobs.executor.describe_run import run_describe
 
 
 @lru_cache(maxsize=8)
-def _png(shade: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (16, 16), (shade, 128, 255 - shade)).save(buffer, format="PNG")
-    return buffer.getvalue()
+def _picture(shade: int) -> Image.Image:
+    return Image.new("RGB", (16, 16), (shade, 128, 255 - shade))
 
 
 def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) -> RunnerOutput:
@@ -34,7 +31,7 @@ def run(task: Task, progress: ProgressCallback, cancelled: CancelledCallback) ->
     count = max(1, int(task.recipe.get("batch", 4)))
     seed = int(task.recipe.get("seed", 0))
     return RunnerOutput(
-        images_png=[_png((seed + i) % 8 * 32) for i in range(count)],
+        images=[_picture((seed + i) % 8 * 32) for i in range(count)],
         seeds=[seed + i for i in range(count)],
         compute_seconds=0.001,
     )

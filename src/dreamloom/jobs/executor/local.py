@@ -1,14 +1,20 @@
-"""The local executor: worker processes on this machine.
+"""The local executor: worker processes on this machine, one per device.
 
 Each worker is a process started with the "spawn" method (no inherited threads, locks or CUDA
-state) that keeps its model loaded between tasks. One supervisor thread owns all the pipes:
-it hands tasks to idle workers, relays their messages, and watches their process sentinels.
+state) that keeps its model loaded between tasks and serves every task of its device: it
+batches the compatible ones, and finishes (moderates, encodes, writes) one batch's pictures
+while it computes the next (see ``worker``). It holds up to ``depth`` tasks that need its
+model (a batch's worth, and ``queue`` more); those whose pictures are being finished no longer
+count, so the next batch is on its way while the last one is finished.
 
-A worker that dies (killed, segfault, out of memory) is noticed through its sentinel; the task
-it was running is reported as a retryable failure and a fresh worker takes its place. A
+One supervisor thread owns all the pipes: it hands tasks to the least busy worker, relays
+their messages, and watches their process sentinels.
+
+A worker that dies (killed, segfault, out of memory) is noticed through its sentinel; every
+task it held is reported as a retryable failure and a fresh worker takes its place. A
 cancelled task that does not stop within ``cancel_grace_s`` gets its worker killed, and so does
-a task that sends nothing (no progress, no result) for ``stall_timeout_s``: a hung driver or a
-deadlocked library must not hold a slot, and its job, for ever.
+a worker that sends nothing (no progress, no result) for ``stall_timeout_s`` while it holds
+tasks: a hung driver or a deadlocked library must not hold a device, and its jobs, for ever.
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import os
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -30,10 +37,11 @@ from dreamloom.jobs.executor.base import (
     EventCallback,
     ExecutorEvent,
     Task,
+    TaskComputed,
     TaskFailure,
     TaskResult,
 )
-from dreamloom.jobs.executor.worker import worker_main
+from dreamloom.jobs.executor.worker import WorkerConfig, worker_main
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +52,34 @@ _POLL_SECONDS = 0.5
 
 
 @dataclass
+class _Run:
+    """A task handed to a worker (waiting there, computing or being finished)."""
+
+    task: Task
+    cancel_deadline: float | None = None  # set when it was asked to stop
+    heard: bool = False  # it sent progress: its computation began
+    computed: bool = False  # the model is done with it: its pictures are being finished
+
+
+@dataclass
 class _Worker:
     slot: int
     process: BaseProcess
     conn: Connection
-    cancel_ticket: Any  # a shared multiprocessing Value("q")
     spawned_at: float
-    ticket: int | None = None
-    task: Task | None = None
-    cancel_deadline: float | None = None
+    runs: dict[int, _Run] = field(default_factory=dict)  # by ticket
+
+    @property
+    def computing(self) -> int:
+        """Tasks that still need the model (waiting for it in the worker, or computing)."""
+        return sum(1 for run in self.runs.values() if not run.computed)
+
+    @property
+    def finishing(self) -> int:
+        return len(self.runs) - self.computing
+
+    last_heard: float = 0.0  # when it last sent anything while holding tasks
     killed_for_cancel: bool = False
-    last_heard: float = 0.0  # when the running task last sent anything
     killed_for_stall: bool = False
 
 
@@ -63,9 +88,15 @@ class _Slot:
     """A place for one worker; survives the workers that come and go in it."""
 
     index: int
+    device: str | None  # the device its workers run on (None: the one each task names)
     worker: _Worker | None = None
     respawn_at: float = 0.0
     backoff: float = 0.0
+
+
+def jobs_per_batch(batch_images: int) -> int:
+    """How many grid jobs (four images each) one batch holds."""
+    return max(1, batch_images // 4)
 
 
 class LocalExecutor:
@@ -73,22 +104,40 @@ class LocalExecutor:
         self,
         workers: int = 1,
         *,
+        batch_images: int = 4,
         queue: int = 0,
+        devices: Sequence[str] | None = None,
+        finishing_threads: int | None = None,
         cancel_grace_s: float = 10.0,
         stall_timeout_s: float | None = None,
     ) -> None:
-        """``queue``: tasks accepted per worker beyond the one it runs (they wait here and go
-        to the first worker free); ``stall_timeout_s``: kill a worker whose task sent nothing
-        for this long (None or 0: never). The first task of a worker also loads the model, so
-        leave room for that."""
+        """``batch_images``: the most images a worker runs as one batch (4: every grid job
+        alone); ``queue``: tasks each worker holds beyond a batch's worth;
+        ``devices``: one per worker (e.g. cuda:0, cuda:1), else the device each task names;
+        ``finishing_threads``: threads per worker that finish pictures (default: the cores);
+        ``stall_timeout_s``: kill a worker holding tasks that sent nothing for this long
+        (None or 0: never). A worker's first task also loads the model: leave room for it."""
         if workers < 1:
             raise ValueError("workers must be >= 1")
         if queue < 0:
             raise ValueError("queue must be >= 0")
-        self._capacity = workers * (1 + queue)
+        if batch_images < 1:
+            raise ValueError("batch_images must be >= 1")
+        if devices is not None and len(devices) != workers:
+            raise ValueError("give one device per worker")
+        self._depth = jobs_per_batch(batch_images) + queue
+        # A worker whose finishing stage falls this far behind gets no new task until it
+        # catches up: its pictures would pile up in memory.
+        self._finishing_cap = 2 * self._depth
+        self._config = WorkerConfig(
+            batch_images=batch_images,
+            finishing_threads=finishing_threads or os.cpu_count() or 1,
+        )
         self._stall_timeout_s = stall_timeout_s or None
         self._ctx = multiprocessing.get_context("spawn")
-        self._slots = [_Slot(i) for i in range(workers)]
+        self._slots = [
+            _Slot(i, devices[i] if devices is not None else None) for i in range(workers)
+        ]
         self._cancel_grace_s = cancel_grace_s
         self._tickets = itertools.count(1)
         self._lock = threading.Lock()
@@ -109,7 +158,19 @@ class LocalExecutor:
 
     @property
     def slots(self) -> int:
-        return self._capacity
+        return self._depth * len(self._slots)
+
+    @property
+    def free(self) -> int:
+        with self._lock:
+            free = -len(self._pending)
+            for slot in self._slots:
+                worker = slot.worker
+                if worker is None:
+                    free += self._depth  # being replaced: its tasks wait here meanwhile
+                elif worker.finishing < self._finishing_cap:
+                    free += self._depth - worker.computing
+            return max(0, free)
 
     @property
     def shares_disk(self) -> bool:
@@ -130,8 +191,8 @@ class LocalExecutor:
         with self._lock:
             if self._thread is None or self._stopping.is_set():
                 raise RuntimeError("executor is not running")
-            busy = sum(1 for s in self._slots if s.worker is not None and s.worker.task)
-            if busy + len(self._pending) >= self._capacity:
+            held = sum(s.worker.computing for s in self._slots if s.worker is not None)
+            if held + len(self._pending) >= self.slots:
                 raise RuntimeError("no free worker slot")
             self._pending.append(task)
         self._wake()
@@ -147,8 +208,10 @@ class LocalExecutor:
                     break
             else:
                 if not any(
-                    s.worker is not None and s.worker.task and s.worker.task.job_id == job_id
+                    run.task.job_id == job_id
                     for s in self._slots
+                    if s.worker is not None
+                    for run in s.worker.runs.values()
                 ):
                     return False
                 self._cancel_requests.add(job_id)
@@ -182,16 +245,15 @@ class LocalExecutor:
 
     def _spawn(self, slot: _Slot) -> None:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        cancel_ticket = self._ctx.Value("q", 0)
         process = self._ctx.Process(
             target=worker_main,
-            args=(child_conn, cancel_ticket),
+            args=(child_conn, self._config),
             name=f"dreamloom-worker-{slot.index}",
             daemon=True,
         )
         process.start()
         child_conn.close()  # the child has its copy; ours would hide the child's EOF
-        slot.worker = _Worker(slot.index, process, parent_conn, cancel_ticket, time.monotonic())
+        slot.worker = _Worker(slot.index, process, parent_conn, time.monotonic())
 
     def _supervise(self) -> None:
         while not self._stopping.is_set():
@@ -222,19 +284,30 @@ class LocalExecutor:
         self._flush_outbox()
 
     def _assign_pending(self) -> None:
+        """Pending tasks to the workers with the least to compute, up to ``depth`` each."""
         with self._lock:
-            for slot in self._slots:
-                worker = slot.worker
-                if not self._pending or worker is None or worker.task is not None:
-                    continue
+            while self._pending:
+                ready = [
+                    worker
+                    for slot in self._slots
+                    if (worker := slot.worker) is not None
+                    and worker.computing < self._depth
+                    and worker.finishing < self._finishing_cap
+                ]
+                if not ready:
+                    return
+                worker = min(ready, key=lambda w: w.computing)
                 task = self._pending.popleft()
-                worker.ticket = next(self._tickets)
-                worker.task = task
-                worker.cancel_deadline = None
-                worker.last_heard = time.monotonic()
+                device = self._slots[worker.slot].device
+                if device is not None:
+                    task = replace(task, device=device)
+                ticket = next(self._tickets)
+                if not worker.runs:
+                    worker.last_heard = time.monotonic()  # the stall clock starts now
+                worker.runs[ticket] = _Run(task)
                 # OSError: it died; the sentinel check reports the task as failed.
                 with contextlib.suppress(OSError):
-                    worker.conn.send((worker.ticket, task))
+                    worker.conn.send(("run", ticket, task))
 
     def _apply_cancels(self) -> None:
         now = time.monotonic()
@@ -242,13 +315,22 @@ class LocalExecutor:
             requests, self._cancel_requests = self._cancel_requests, set()
         for slot in self._slots:
             worker = slot.worker
-            if worker is None or worker.task is None:
+            if worker is None or not worker.runs:
                 continue
-            if worker.task.job_id in requests and worker.cancel_deadline is None:
-                worker.cancel_ticket.value = worker.ticket
-                worker.cancel_deadline = now + self._cancel_grace_s
-            elif worker.cancel_deadline is not None and now >= worker.cancel_deadline:
-                log.warning("job %s ignored cancellation; killing its worker", worker.task.job_id)
+            for ticket, run in worker.runs.items():
+                if run.task.job_id in requests and run.cancel_deadline is None:
+                    run.cancel_deadline = now + self._cancel_grace_s
+                    with contextlib.suppress(OSError):
+                        worker.conn.send(("cancel", ticket))
+            overdue = [
+                run
+                for run in worker.runs.values()
+                if run.cancel_deadline is not None and now >= run.cancel_deadline
+            ]
+            if overdue and not worker.killed_for_cancel:
+                log.warning(
+                    "job %s ignored cancellation; killing its worker", overdue[0].task.job_id
+                )
                 worker.killed_for_cancel = True
                 worker.process.kill()
             elif (
@@ -257,8 +339,8 @@ class LocalExecutor:
                 and now - worker.last_heard >= self._stall_timeout_s
             ):
                 log.warning(
-                    "job %s sent nothing for %.0f s; killing its worker",
-                    worker.task.job_id,
+                    "worker %s sent nothing for %.0f s; killing it",
+                    slot.index,
                     now - worker.last_heard,
                 )
                 worker.killed_for_stall = True
@@ -272,39 +354,49 @@ class LocalExecutor:
                 ticket, event = worker.conn.recv()
             except (EOFError, OSError):
                 return
-            if ticket != worker.ticket or worker.task is None:
+            run = worker.runs.get(ticket)
+            if run is None:
                 continue  # a stale message from a run already settled
             worker.last_heard = time.monotonic()
+            run.heard = True
+            if isinstance(event, TaskComputed):
+                run.computed = True
             if isinstance(event, TaskResult | TaskFailure):
-                worker.task = None
-                worker.ticket = None
-                worker.cancel_deadline = None
+                del worker.runs[ticket]
             self._emit(event)
 
     def _worker_died(self, worker: _Worker) -> None:
         slot = self._slots[worker.slot]
         code = worker.process.exitcode
         worker.conn.close()
-        if worker.task is not None:
-            if worker.killed_for_cancel:
-                event = TaskFailure(worker.task.job_id, "cancelled", False, cancelled=True)
-            elif worker.killed_for_stall:
-                # Not retried: a job that hangs once would most likely hang again.
-                error = STALLED.format(seconds=self._stall_timeout_s)
-                event = TaskFailure(worker.task.job_id, error, False)
-            else:
-                log.warning("worker %s died (exit %s) in %s", slot.index, code, worker.task.job_id)
-                event = TaskFailure(worker.task.job_id, WORKER_DIED.format(code=code), True)
-            self._emit(event)
-        slot.worker = None
+        if worker.runs:
+            log.warning(
+                "worker %s died (exit %s) holding %d task(s)", slot.index, code, len(worker.runs)
+            )
+        with self._lock:  # its tasks stop counting before anyone hears of their end
+            slot.worker = None
+        for run in worker.runs.values():
+            self._emit(self._death_of(worker, run, code))
         # A worker that keeps dying on its own right after it starts (a broken environment)
         # is restarted with a growing delay instead of in a tight loop. Dying in a task is
         # the task's doing: replace the worker at once.
         lived = time.monotonic() - worker.spawned_at
-        idle_early_death = worker.task is None and lived < 5.0
+        idle_early_death = not worker.runs and lived < 5.0
         slot.backoff = min(30.0, max(0.5, slot.backoff * 2)) if idle_early_death else 0.0
         slot.respawn_at = time.monotonic() + slot.backoff
         self.restarts += 1
+
+    def _death_of(self, worker: _Worker, run: _Run, code: int | None) -> TaskFailure:
+        """What a task held by a dead worker comes to: cancelled if it was asked to stop and
+        the worker was killed for that; stalled (not retried: it would most likely hang
+        again) if it was computing in a worker killed for silence; else a retryable failure,
+        as for every task of a batch whose worker was killed."""
+        job_id = run.task.job_id
+        if worker.killed_for_cancel and run.cancel_deadline is not None:
+            return TaskFailure(job_id, "cancelled", False, cancelled=True)
+        if worker.killed_for_stall and run.heard:
+            return TaskFailure(job_id, STALLED.format(seconds=self._stall_timeout_s), False)
+        return TaskFailure(job_id, WORKER_DIED.format(code=code), True)
 
     def _respawn_due(self) -> None:
         now = time.monotonic()
@@ -329,7 +421,7 @@ class LocalExecutor:
     def _retire(self, worker: _Worker, timeout: float) -> None:
         with contextlib.suppress(OSError):
             worker.conn.send(None)
-        worker.process.join(timeout if worker.task is None else 0.5)
+        worker.process.join(timeout if not worker.runs else 0.5)
         if worker.process.is_alive():
             worker.process.kill()
             worker.process.join(timeout)
