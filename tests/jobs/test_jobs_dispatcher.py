@@ -48,10 +48,10 @@ class Env:
         self.plans = PlanBook()
         self.dispatchers: list[Dispatcher] = []
 
-    def dispatcher(self, workers: int = 1, retries: int = 1) -> Dispatcher:
+    def dispatcher(self, workers: int = 1, retries: int = 1, batch_images: int = 4) -> Dispatcher:
         dispatcher = Dispatcher(
             self.db,
-            LocalExecutor(workers, cancel_grace_s=2.0),
+            LocalExecutor(workers, batch_images=batch_images, cancel_grace_s=2.0),
             self.files,
             self.plans,
             self.bus,

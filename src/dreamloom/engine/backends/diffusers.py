@@ -14,6 +14,7 @@ original back outside the mask; upscales are Real-ESRGAN, with an img2img refine
 from __future__ import annotations
 
 import inspect
+import itertools
 import time
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -95,22 +96,31 @@ class _DenoisedTap:
             del self.scheduler.step
 
 
+@dataclass(frozen=True)
+class _Watched:
+    """One job's share of a run: its images (a slice of the batch) and its callbacks."""
+
+    images: slice
+    progress: ProgressFn | None
+    cancelled: CancelledFn | None
+
+
 class _StepWatcher:
-    """The `callback_on_step_end` of one run."""
+    """The `callback_on_step_end` of one run, for each job in it (one, or a batch's)."""
 
     def __init__(
         self,
         recipe: Recipe,
         tap: _DenoisedTap,
-        progress: ProgressFn | None,
-        cancelled: CancelledFn | None,
+        jobs: list[_Watched],
         previews_per_run: int,
     ) -> None:
-        self.recipe = recipe
+        self.recipe = recipe  # the settings every job of the run shares (steps, --stop)
         self.tap = tap
-        self.progress = progress
-        self.cancelled = cancelled
+        self.jobs = jobs
         self.previews_per_run = previews_per_run
+        # The step at which each job was cancelled; the run goes on while one is left.
+        self.stopped: list[int | None] = [None] * len(jobs)
 
     def __call__(self, pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> Any:
         # The scheduler may schedule more model calls than steps (Heun: 2 per step); the
@@ -118,7 +128,10 @@ class _StepWatcher:
         scheduled = int(getattr(pipe, "num_timesteps", None) or self.recipe.steps)
         stop_at = self.recipe.steps_to_run(scheduled)
         step = index + 1
-        if self.cancelled is not None and self.cancelled():
+        for i, job in enumerate(self.jobs):
+            if self.stopped[i] is None and job.cancelled is not None and job.cancelled():
+                self.stopped[i] = step
+        if all(stopped is not None for stopped in self.stopped):
             raise Cancelled(step)
         estimate = self.tap.latest if self.tap.latest is not None else tensors.get("latents")
         result: dict[str, Any] = {}
@@ -128,15 +141,17 @@ class _StepWatcher:
             pipe._interrupt = True
             if self.tap.latest is not None:
                 result["latents"] = self.tap.latest
-        if self.progress is not None:
-            self.progress(Progress(step, stop_at, self._preview(step, stop_at, estimate)))
+        for job, stopped in zip(self.jobs, self.stopped, strict=True):
+            if job.progress is not None and stopped is None:
+                preview = self._preview(step, stop_at, estimate, job.images)
+                job.progress(Progress(step, stop_at, preview))
         return result
 
-    def _preview(self, step: int, total: int, latents: Any) -> Image.Image | None:
+    def _preview(self, step: int, total: int, latents: Any, images: slice) -> Image.Image | None:
         if self.previews_per_run <= 0 or latents is None or latents.ndim != 4:
             return None
         interval = max(1, -(-total // self.previews_per_run))
-        return preview_image(latents) if step % interval == 0 else None
+        return preview_image(latents[images]) if step % interval == 0 else None
 
 
 class DiffusersBackend:
@@ -168,6 +183,7 @@ class DiffusersBackend:
             and "do_classifier_free_guidance" in inspect.signature(encode).parameters
         )
         self._has_negative = "negative_prompt" in call
+        self._unet: Any = getattr(pipeline, "unet", None)
         pipeline.set_progress_bar_config(disable=True)
 
     @classmethod
@@ -209,10 +225,64 @@ class DiffusersBackend:
         return self._upscaler
 
     def batch_key(self, recipe: Recipe) -> Hashable | None:
-        return None  # TODO batching
+        """Imagine recipes batch on pipelines that take embeddings and latents (SD, SDXL):
+        each job's prompts, negative prompts, chaos and weird travel as its own rows of those,
+        so what must match is what the pipeline applies to the whole batch."""
+        if recipe.operation != "imagine" or not self._embeds or self._unet is None:
+            return None
+        return (
+            recipe.operation,
+            recipe.width,
+            recipe.height,
+            recipe.steps,
+            recipe.guidance,
+            recipe.tile,
+            recipe.steps_to_run(recipe.steps),
+        )
 
     def run_batch(self, members: Sequence[BatchMember]) -> list[EngineResult | Cancelled]:
-        return run_each(self, members)
+        keys = {self.batch_key(member.recipe) for member in members}
+        if len(members) == 1 or len(keys) != 1 or None in keys:
+            return run_each(self, members)
+        started = time.perf_counter()
+        lead = members[0].recipe
+        seeds = [image_seeds(m.recipe.seed, m.recipe.batch) for m in members]
+        bounds = list(itertools.accumulate((len(s) for s in seeds), initial=0))
+        jobs = [
+            _Watched(slice(start, end), member.progress, member.cancelled)
+            for member, start, end in zip(members, bounds, bounds[1:], strict=False)
+        ]
+        rows = [
+            {
+                **self._conditioning_kwargs(member.recipe, member_seeds),
+                **self._latents_kwargs(member.recipe, member_seeds),
+            }
+            for member, member_seeds in zip(members, seeds, strict=True)
+        ]
+        try:
+            images, stopped_at = self._denoise(
+                self.pipeline,
+                lead,
+                [seed for member_seeds in seeds for seed in member_seeds],
+                jobs,
+                width=lead.width,
+                height=lead.height,
+                num_inference_steps=lead.steps,
+                **{key: torch.cat([row[key] for row in rows]) for key in rows[0]},
+            )
+        except Cancelled as exc:  # every job of the batch was cancelled
+            share = (time.perf_counter() - started) / len(members)
+            return [Cancelled(exc.step, share) for _ in members]
+        elapsed = time.perf_counter() - started
+        total = bounds[-1]
+        results: list[EngineResult | Cancelled] = []
+        for job, member_seeds, stopped in zip(jobs, seeds, stopped_at, strict=True):
+            share = elapsed * len(member_seeds) / total  # charged by images
+            if stopped is not None:
+                results.append(Cancelled(stopped, share))
+            else:
+                results.append(EngineResult(images[job.images], member_seeds, share))
+        return results
 
     def run(
         self,
@@ -225,7 +295,7 @@ class DiffusersBackend:
         started = time.perf_counter()
         seeds = image_seeds(recipe.seed, recipe.batch)
         if recipe.operation == "imagine":
-            images = self._denoise(
+            images = self._denoise_one(
                 self.pipeline,
                 recipe,
                 seeds,
@@ -251,14 +321,15 @@ class DiffusersBackend:
         pipe: Any,
         recipe: Recipe,
         seeds: list[int],
-        progress: ProgressFn | None,
-        cancelled: CancelledFn | None,
+        jobs: list[_Watched],
         **inputs: Any,
-    ) -> list[Image.Image]:
-        """One call of `pipe` on the batch: conditioning, per-image generators, the step
-        watcher and tiling are the same for every operation; `inputs` are the operation's."""
+    ) -> tuple[list[Image.Image], list[int | None]]:
+        """One call of `pipe` on the batch: per-image generators, the step watcher and tiling
+        are the same for every operation; `inputs` are the operation's, conditioning
+        included (`_conditioning_kwargs`). Returns the images and, per job, the step where
+        it was cancelled (None: it ran to the end)."""
         tap = _DenoisedTap(pipe.scheduler)
-        watcher = _StepWatcher(recipe, tap, progress, cancelled, self.previews_per_run)
+        watcher = _StepWatcher(recipe, tap, jobs, self.previews_per_run)
         with (
             torch.no_grad(),
             circular_padding(self._convolution_modules(), recipe.tile),
@@ -271,10 +342,24 @@ class DiffusersBackend:
                 ],
                 callback_on_step_end=watcher,
                 output_type="pil",
-                **self._conditioning_kwargs(recipe, seeds),
                 **inputs,
             )
-        return [image.convert("RGB") for image in output.images]
+        return [image.convert("RGB") for image in output.images], watcher.stopped
+
+    def _denoise_one(
+        self,
+        pipe: Any,
+        recipe: Recipe,
+        seeds: list[int],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+        **inputs: Any,
+    ) -> list[Image.Image]:
+        """`_denoise` of one job, its conditioning made here."""
+        job = _Watched(slice(None), progress, cancelled)
+        inputs.update(self._conditioning_kwargs(recipe, seeds))
+        images, _ = self._denoise(pipe, recipe, seeds, [job], **inputs)
+        return images
 
     def _img2img(
         self,
@@ -292,7 +377,7 @@ class DiffusersBackend:
             "num_inference_steps": steps_for_strength(recipe.steps, strength),
         }
         inputs.update(_size_kwargs(pipe, picture))
-        return self._denoise(pipe, recipe, seeds, progress, cancelled, **inputs)
+        return self._denoise_one(pipe, recipe, seeds, progress, cancelled, **inputs)
 
     def _inpaint(
         self,
@@ -319,7 +404,7 @@ class DiffusersBackend:
             inputs.update(self._latents_kwargs(recipe, seeds, inpainting=True))
         pipe = self._derived_pipeline("inpaint")
         inputs.update(_size_kwargs(pipe, picture))
-        images = self._denoise(pipe, recipe, seeds, progress, cancelled, **inputs)
+        images = self._denoise_one(pipe, recipe, seeds, progress, cancelled, **inputs)
         radius = feather_radius(picture.size)
         return [keep_unselected(picture, image, mask, radius) for image in images]
 
@@ -365,7 +450,7 @@ class DiffusersBackend:
     def _latents_kwargs(
         self, recipe: Recipe, seeds: list[int], *, inpainting: bool = False
     ) -> dict[str, Any]:
-        unet = getattr(self.pipeline, "unet", None)
+        unet = self._unet
         if unet is None:
             # Packed-latent transformers (FLUX, ...) lay latents out differently: they get
             # per-image generators only, and chaos has no effect there yet.

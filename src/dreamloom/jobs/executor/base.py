@@ -167,7 +167,9 @@ CancelledCallback = Callable[[], bool]
 
 @dataclass(frozen=True)
 class TaskCalls:
-    """What a runner may call for one task of its batch."""
+    """What a runner may call for one task of its batch. Once ``cancelled()`` has answered
+    True, the task is over (it fails as cancelled at once): the runner should stop computing
+    it, and whatever it returns for it is dropped."""
 
     progress: ProgressCallback
     cancelled: CancelledCallback

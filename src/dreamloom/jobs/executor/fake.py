@@ -10,6 +10,7 @@ Recipe keys (all optional):
 - ``fake_ignore_cancel``: keep running after cancellation (to test the executor's kill);
 - ``fake_hang_seconds``: after the first step, sleep this long without a word (a hung run);
 - ``seed`` (0): the first image's seed; image i gets seed + i;
+- ``fake_ragged``: images of different sizes (no grid can be made of them: finishing fails);
 - ``fake_batch``: tasks with the same value may run as one batch (their steps are made once,
   for all of them, at the pace of the first); a cancelled one stops, the others go on.
 
@@ -90,7 +91,7 @@ def _run_batch(tasks: Sequence[Task], calls: Sequence[TaskCalls]) -> list[RunOut
     for step in range(1, steps + 1):
         for i, (task, call) in enumerate(zip(tasks, calls, strict=True)):
             ignores = task.recipe.get("fake_ignore_cancel")
-            if outcomes[i] is None and call.cancelled() and not ignores:
+            if outcomes[i] is None and not ignores and call.cancelled():
                 outcomes[i] = TaskCancelled(time.perf_counter() - started)
         if all(outcome is not None for outcome in outcomes):
             break
@@ -128,9 +129,10 @@ def _output(task: Task, elapsed: float) -> RunOutcome:
     size = int(recipe.get("fake_size", 16))
     count = int(recipe.get("fake_images", 4))
     seed = int(recipe.get("seed", 0))
+    grow = 1 if recipe.get("fake_ragged") else 0
     return RunnerOutput(
         images=[
-            Image.new("RGB", (size, size), ((seed + i) * 53 % 256, i * 60, 200))
+            Image.new("RGB", (size + grow * i, size), ((seed + i) * 53 % 256, i * 60, 200))
             for i in range(count)
         ],
         seeds=[seed + i for i in range(count)],

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
@@ -190,10 +191,11 @@ class _Worker:
 
     def _run(self, batch: list[_Entry]) -> None:
         tasks = [entry.task for entry in batch]
+        stops = _Stops(self, batch)
         calls = [
             TaskCalls(
                 partial(self.link.progress, entry.ticket, entry.task.job_id),
-                partial(self.inbox.is_cancelled, entry.ticket),
+                partial(stops.cancelled, entry),
             )
             for entry in batch
         ]
@@ -211,11 +213,42 @@ class _Worker:
                 error = RuntimeError(f"the runner answered {len(outcomes)} of {len(batch)} tasks")
                 outcomes = [error] * len(batch)
         for entry, outcome in zip(batch, outcomes, strict=True):
+            if entry.ticket in stops.answered:
+                continue  # it ended when its cancellation was seen
             self._send(entry.ticket, TaskComputed(entry.task.job_id))
             self.finisher.submit(entry.task, outcome, partial(self._send, entry.ticket))
 
     def _send(self, ticket: int, event: ExecutorEvent) -> None:
         self.link.send(ticket, event)
+
+
+class _Stops:
+    """Cancellations within one batch. Once a runner's ``cancelled()`` has answered True for
+    a task, the task is over: it fails as cancelled at once, charged its share of the time
+    the batch has run so far, while the others of its batch go on (the runner drops its
+    rows, or computes them for nothing, but nobody waits for them)."""
+
+    def __init__(self, worker: _Worker, batch: list[_Entry]) -> None:
+        self.worker = worker
+        self.started = time.perf_counter()
+        weights = [entry.slot.images if entry.slot is not None else 1 for entry in batch]
+        self.shares = {
+            entry.ticket: weight / sum(weights)
+            for entry, weight in zip(batch, weights, strict=True)
+        }
+        self.answered: set[int] = set()
+
+    def cancelled(self, entry: _Entry) -> bool:
+        if not self.worker.inbox.is_cancelled(entry.ticket):
+            return False
+        if entry.ticket not in self.answered:
+            self.answered.add(entry.ticket)
+            seconds = (time.perf_counter() - self.started) * self.shares[entry.ticket]
+            stopped = TaskFailure(
+                entry.task.job_id, "cancelled", False, cancelled=True, compute_seconds=seconds
+            )
+            self.worker.link.send(entry.ticket, stopped)
+        return True
 
 
 def worker_main(conn: Connection, config: WorkerConfig) -> None:
