@@ -240,6 +240,8 @@ class Dispatcher:
             log.exception("dispatcher error")
 
     def _handle(self, message: _Message) -> None:
+        # TaskComputed records nothing: its job's device is free, and the queue scan that
+        # follows every batch of messages other than progress starts the next job on it.
         if isinstance(message, TaskProgress):
             flight = self._in_flight.get(message.job_id)
             if flight is not None:  # else: its run was settled or cancelled meanwhile
