@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamloom.engine.backends.base import Backend
+from dreamloom.engine.backends.simulated import SimulatedGpuBackend, is_simulated, simulated_info
 from dreamloom.engine.recipe import LATENT_MULTIPLE, ModelInfo
 from dreamloom.engine.tiny import (
     DEFAULTS_FILE,
@@ -88,8 +89,10 @@ def _hub_snapshot(ref: str, cache_dir: Path | None) -> Path | None:
 
 
 def model_info(ref: str, cache_dir: Path | None = None) -> ModelInfo:
-    """Facts about model `ref` ("tiny", "bundled", a local folder or a hub id) without loading
-    weights."""
+    """Facts about model `ref` ("tiny", "bundled", "simulated-gpu:MS", a local folder or a hub
+    id) without loading weights."""
+    if is_simulated(ref):
+        return simulated_info(ref)
     if ref == BUNDLED_NAME:
         from dreamloom.engine.backends.bundled import INFO
 
@@ -114,7 +117,10 @@ def model_info(ref: str, cache_dir: Path | None = None) -> ModelInfo:
 
 def load_backend(ref: str, *, cache_dir: Path, device: str = "cpu") -> Backend:
     """Load model `ref` into a backend: "tiny" (built once into `cache_dir`), a local folder,
-    or a hub id (downloaded into `cache_dir` by diffusers on first use)."""
+    a hub id (downloaded into `cache_dir` by diffusers on first use), or "simulated-gpu:MS"
+    (a benchmarking aid: a GPU simulated by waits, see `backends.simulated`)."""
+    if is_simulated(ref):
+        return SimulatedGpuBackend.from_ref(ref)
     if ref == BUNDLED_NAME:
         from dreamloom.engine.backends.bundled import load_bundled_backend
 
