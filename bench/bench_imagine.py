@@ -64,24 +64,9 @@ WAIT_S = 900.0
 
 
 def settings_for(data_dir: Path, model: str, *, device: str = "cpu", **wanted: Any) -> Settings:
-    """One worker (one model copy on one device) with everything else as deployed, plus those
-    of ``wanted`` that this version's Settings knows (see ``supported``)."""
-    return Settings(data_dir=data_dir, model=model, device=device, workers=1, **supported(wanted))
-
-
-def supported(wanted: dict[str, Any]) -> dict[str, Any]:
-    """The settings of ``wanted`` that ``Settings`` has. ``batch_images`` (cross-job batching)
-    arrives with the GPU loop; until then it is dropped, said so once, and both throughput runs
-    measure the same service (Settings would ignore an unknown key silently anyway)."""
-    known = {key: value for key, value in wanted.items() if key in Settings.model_fields}
-    for key in sorted(set(wanted) - set(known)):
-        if key not in _warned:
-            _warned.add(key)
-            print(f"note: Settings has no {key!r} yet; runs asking for it use the default")
-    return known
-
-
-_warned: set[str] = set()
+    """One worker (one model copy on one device) with everything else as deployed, but
+    ``wanted``."""
+    return Settings(data_dir=data_dir, model=model, device=device, workers=1, **wanted)
 
 
 def end_to_end(service: Service, account: AccountView, seed: int) -> float:

@@ -10,9 +10,11 @@ import pytest
 from test_jobs_dispatcher import Env
 from test_jobs_local_executor import Harness
 
+from dreamloom.config import Settings
 from dreamloom.jobs.executor.base import TaskComputed, TaskFailure, TaskProgress, TaskResult
 from dreamloom.jobs.executor.finishing import FINISH_FAILED
 from dreamloom.jobs.executor.local import LocalExecutor
+from dreamloom.jobs.wiring import batch_images, worker_devices, worker_queue
 from dreamloom.store.db import Database
 
 SLOW = {"fake_steps": 8, "fake_step_seconds": 0.05}
@@ -111,3 +113,42 @@ def test_what_finishing_raises_fails_the_job_with_the_reason(env: Env) -> None:
     )
     assert not env.images(broken)
     env.wait(fine, "completed", timeout=30)  # the worker goes on
+
+
+def test_a_gpu_gets_batches_and_one_worker_per_device(tmp_path: Path) -> None:
+    cpu = Settings(data_dir=tmp_path)
+    gpu = Settings(data_dir=tmp_path, device="cuda")
+    assert (batch_images(cpu), worker_queue(cpu), worker_devices(cpu)) == (4, 0, None)
+    # On a GPU: batches of four grids, a second batch ready behind the first.
+    assert (batch_images(gpu), worker_queue(gpu), worker_devices(gpu)) == (16, 4, None)
+    two = Settings(data_dir=tmp_path, device="cuda", workers=2, batch_images=8, worker_queue=0)
+    assert (batch_images(two), worker_queue(two), worker_devices(two)) == (
+        8,
+        0,
+        ["cuda:0", "cuda:1"],
+    )
+    pinned = Settings(data_dir=tmp_path, device="cuda:1", workers=2)
+    assert worker_devices(pinned) is None  # a named device is every worker's
+
+
+def test_each_worker_runs_its_tasks_on_its_own_device() -> None:
+    executor = LocalExecutor(2, devices=["cuda:0", "cuda:1"])
+    h = Harness(executor)
+    executor.start(h.events.put)
+    try:
+        for job_id in ("a", "b"):
+            executor.submit(h.task(job_id, fake_steps=20, fake_step_seconds=0.05))
+        deadline = time.monotonic() + 20
+        while True:
+            held = {
+                run.task.job_id: run.task.device
+                for slot in executor._slots
+                if slot.worker is not None
+                for run in slot.worker.runs.values()
+            }
+            if len(held) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        assert sorted(held.values()) == ["cuda:0", "cuda:1"]  # one task on each device
+    finally:
+        executor.stop()

@@ -8,7 +8,7 @@ from dreamloom.events import EventBus
 from dreamloom.jobs.balance import FastBalanceCache
 from dreamloom.jobs.dispatcher import Dispatcher
 from dreamloom.jobs.executor.base import ENGINE_RUNNER, Executor
-from dreamloom.jobs.executor.local import LocalExecutor
+from dreamloom.jobs.executor.local import LocalExecutor, jobs_per_batch
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
@@ -33,7 +33,7 @@ def build_dispatcher(
         else LocalExecutor(
             settings.workers,
             batch_images=batch_images(settings),
-            queue=settings.worker_queue,
+            queue=worker_queue(settings),
             devices=worker_devices(settings),
             stall_timeout_s=settings.job_stall_timeout_s,
         ),
@@ -64,6 +64,14 @@ def batch_images(settings: Settings) -> int:
     if settings.batch_images:
         return settings.batch_images
     return 16 if on_gpu(settings) else 4
+
+
+def worker_queue(settings: Settings) -> int:
+    """``settings.worker_queue``, unset (automatic) resolved for the device: a batch more on
+    a GPU, none elsewhere."""
+    if settings.worker_queue is not None:
+        return settings.worker_queue
+    return jobs_per_batch(batch_images(settings)) if on_gpu(settings) else 0
 
 
 def worker_devices(settings: Settings) -> list[str] | None:
