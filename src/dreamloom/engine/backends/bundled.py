@@ -2,7 +2,9 @@
 
 The model samples at 1/8 of the recipe's size (32 px for a 256 px square) and Real-ESRGAN
 brings the result to the requested size. Seeds, chaos and weird use the engine's own noise
-helpers, so a recipe means the same here as on the diffusers backend.
+helpers, so a recipe means the same here as on the diffusers backend. Upscales super-resolve
+the picture; Upscale (Creative) first has the model redraw it. Where Real-ESRGAN cannot load,
+Lanczos stands in and every result says so in its notes.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +28,7 @@ from dreamloom.engine.backends.base import (
     ProgressFn,
     run_each,
 )
+from dreamloom.engine.backends.inputs import source_picture
 from dreamloom.engine.grid import make_grid
 from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
 from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe
@@ -100,15 +104,14 @@ class BundledBackend:
         started = time.perf_counter()
         seeds = image_seeds(recipe.seed, recipe.batch)
         if recipe.operation == "upscale":
-            images = [self._upscale_init(recipe) for _ in seeds]
-            return EngineResult(images, seeds, time.perf_counter() - started)
+            images, notes = self._upscale(recipe, seeds, progress, cancelled)
+            return EngineResult(images, seeds, time.perf_counter() - started, notes=notes)
         pictures = self._sample(recipe, seeds, progress, cancelled, references)
         from dreamloom.bundled.pipeline import to_image
-        from dreamloom.bundled.upscale import upscale
 
         size = (recipe.width, recipe.height)
-        images = [upscale(to_image(p), size, tile=recipe.tile) for p in pictures]
-        return EngineResult(images, seeds, time.perf_counter() - started)
+        images, notes = _enlarged([to_image(p) for p in pictures], size, recipe.tile)
+        return EngineResult(images, seeds, time.perf_counter() - started, notes=notes)
 
     def _sample(
         self,
@@ -203,13 +206,50 @@ class BundledBackend:
         mask = torch.stack([e[1] for e in encoded]).amax(0)
         return cond.expand(batch, -1, -1), mask.expand(batch, -1)
 
-    def _upscale_init(self, recipe: Recipe) -> Image.Image:
-        from dreamloom.bundled.upscale import upscale
+    def _upscale(
+        self,
+        recipe: Recipe,
+        seeds: list[int],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> tuple[list[Image.Image], tuple[str, ...]]:
+        """Upscale (Subtle), 2x and 4x: the picture super-resolved, nothing drawn. Upscale
+        (Creative), a recipe with a strength: the model first redraws the picture at that
+        strength (the parent's prompt, this job's seed) at the resolution the picture itself
+        was sampled at, then the redrawn picture is super-resolved to the picture's size and
+        on to the target. The redraw stays at the source's scale because the model draws only
+        at the scale it was trained at: sampled at 1/8 of a 2x target (64 px for a 256 px
+        picture) it draws repeating patterns, not pictures."""
+        from dreamloom.bundled.pipeline import to_image
 
-        if recipe.init_image is None:
-            raise ValueError("an upscale recipe needs init_image")
-        picture = Image.open(io.BytesIO(recipe.init_image)).convert("RGB")
-        return upscale(picture, (recipe.width, recipe.height), tile=recipe.tile)
+        source = source_picture(recipe)
+        size = (recipe.width, recipe.height)
+        if not recipe.strength:
+            (big,), notes = _enlarged([source], size, recipe.tile)
+            if progress is not None:
+                progress(Progress(1, 1, None))
+            return [big.copy() for _ in seeds], notes
+        at_source = replace(recipe, width=source.width, height=source.height)
+        pictures = self._sample(at_source, seeds, progress, cancelled)
+        redrawn, first = _enlarged([to_image(p) for p in pictures], source.size, recipe.tile)
+        images, second = _enlarged(redrawn, size, recipe.tile)
+        return images, tuple(dict.fromkeys(first + second))
+
+
+def _enlarged(
+    pictures: Sequence[Image.Image], size: tuple[int, int], tile: bool
+) -> tuple[list[Image.Image], tuple[str, ...]]:
+    """`pictures` super-resolved to `size`, and the notes of any fallback (each said once)."""
+    from dreamloom.bundled.upscale import upscale
+
+    images: list[Image.Image] = []
+    notes: dict[str, None] = {}
+    for picture in pictures:
+        image, note = upscale(picture, size, tile=tile)
+        images.append(image)
+        if note is not None:
+            notes[note] = None
+    return images, tuple(notes)
 
 
 def load_bundled_backend(cache_dir: Path | None = None, device: str = "cpu") -> BundledBackend:

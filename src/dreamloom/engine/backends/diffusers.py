@@ -294,6 +294,7 @@ class DiffusersBackend:
             raise Cancelled(0)
         started = time.perf_counter()
         seeds = image_seeds(recipe.seed, recipe.batch)
+        notes: tuple[str, ...] = ()
         if recipe.operation == "imagine":
             images = self._denoise_one(
                 self.pipeline,
@@ -311,10 +312,10 @@ class DiffusersBackend:
         elif recipe.operation in ("inpaint", "outpaint"):
             images = self._inpaint(recipe, seeds, progress, cancelled)
         elif recipe.operation == "upscale":
-            images = self._upscale(recipe, seeds, progress, cancelled)
+            images, notes = self._upscale(recipe, seeds, progress, cancelled)
         else:  # pragma: no cover - Recipe validates its operation
             raise ValueError(f"unknown operation {recipe.operation!r}")
-        return EngineResult(images, seeds, time.perf_counter() - started)
+        return EngineResult(images, seeds, time.perf_counter() - started, notes=notes)
 
     def _denoise(
         self,
@@ -414,16 +415,19 @@ class DiffusersBackend:
         seeds: list[int],
         progress: ProgressFn | None,
         cancelled: CancelledFn | None,
-    ) -> list[Image.Image]:
+    ) -> tuple[list[Image.Image], tuple[str, ...]]:
+        """The pictures, and the upscaler's note when it stood in for Real-ESRGAN."""
         size = (recipe.width, recipe.height)
-        big = enlarge(self.upscaler, source_picture(recipe), size, tile=recipe.tile)
+        upscaler = self.upscaler
+        notes = () if upscaler.note is None else (upscaler.note,)
+        big = enlarge(upscaler, source_picture(recipe), size, tile=recipe.tile)
         if not recipe.strength:  # Subtle, 2x, 4x: the super-resolution is the result
             if progress is not None:
                 progress(Progress(1, 1, None))
-            return [big.copy() for _ in seeds]
+            return [big.copy() for _ in seeds], notes
         if cancelled is not None and cancelled():
             raise Cancelled(0)
-        return self._img2img(recipe, big, seeds, progress, cancelled)
+        return self._img2img(recipe, big, seeds, progress, cancelled), notes
 
     def _derived_pipeline(self, kind: _Derived) -> Any:
         """The loaded model's img2img or inpainting pipeline, made once: `from_pipe` shares
