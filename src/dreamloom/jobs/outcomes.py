@@ -23,7 +23,7 @@ from dreamloom.jobs.buttons import cost_action
 from dreamloom.jobs.cancel import CANCELLED_ERROR
 from dreamloom.jobs.executor.base import SavedImage, TaskFailure, TaskProgress, TaskResult
 from dreamloom.jobs.grid import compose_grid_png, numbered_pngs, png_size
-from dreamloom.jobs.outputs import describe_response, save_error
+from dreamloom.jobs.outputs import describe_response, save_error, with_notes
 from dreamloom.jobs.plans import PlanBook
 from dreamloom.jobs.pricing import Charge, price
 from dreamloom.store import jobs_repo, ledger
@@ -131,6 +131,11 @@ class Outcomes:
                     # a finished describe does not carry megabytes into every read of its row.
                     recipe=dict(DESCRIBED_RECIPE),
                 )
+            if result.notes:
+                # A fallback is never silent: the worker logged it (``finishing``), the user
+                # reads it in the job's response.
+                response = completion.response or job.response or {}
+                completion = replace(completion, response=with_notes(response, result.notes))
             finished.append((job, flight, result, completion))
         if not finished:
             return

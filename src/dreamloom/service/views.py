@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dreamloom.domain import TERMINAL_STATUSES, SpeedMode
+from dreamloom.jobs.outputs import NOTES_KEY
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ class JobView:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the engine did instead of what was asked (Lanczos standing in for Real-ESRGAN),
+        in words for the user; empty for a job made as asked."""
+        return tuple(str(note) for note in self.response.get(NOTES_KEY) or ())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ Recipe keys (all optional):
 - ``seed`` (0): the first image's seed; image i gets seed + i;
 - ``fake_ragged``: images of different sizes (no grid can be made of them: finishing fails);
 - ``fake_batch``: tasks with the same value may run as one batch (their steps are made once,
-  for all of them, at the pace of the first); a cancelled one stops, the others go on.
+  for all of them, at the pace of the first); a cancelled one stops, the others go on;
+- ``fake_notes``: a list of notes the result carries, as the engine's fallbacks do.
 
 A describe recipe runs the same steps, then answers the prompts measured from its pixels.
 ``DREAMLOOM_FAKE_STEP_SECONDS`` in the environment (inherited by the workers) sets the default
@@ -137,4 +138,5 @@ def _output(task: Task, elapsed: float) -> RunOutcome:
         ],
         seeds=[seed + i for i in range(count)],
         compute_seconds=elapsed,
+        notes=tuple(str(note) for note in recipe.get("fake_notes", ())),
     )
