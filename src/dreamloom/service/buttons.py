@@ -232,7 +232,7 @@ class Buttons:
         spec = self._button_spec(parent, button, prompt, remixed=remix is not None)
         if remix is not None and not self._moderation.check_prompt(remix).allowed:
             return self._submissions.moderated(account, spec, self._channels.live(parent.channel))
-        seed = parent.seed if action.operation == "remaster" and parent.seed else new_seed()
+        seed = _button_seed(action, parent, prompt)
         response: dict[str, Any] = {}
         if action.operation in ("reroll", "remaster"):
             recipe = recipe_for_imagine(prompt, self.model, seed)
@@ -325,6 +325,19 @@ class Buttons:
             if image is not None:
                 return image
         return self._grid_image(session, parent, action.index or 1)
+
+
+def _button_seed(action: ButtonAction, parent: Job, prompt: Prompt) -> int:
+    """The seed of a button's job. 🔄 draws a new one, so the grid is new, unless the prompt
+    fixes ``--seed``: the seeds' early FAQ answers "Does submitting the job again use a
+    different seed?" with "Yes, unless you specify --seed with a number" (a Remix prompt's own
+    ``--seed``, or its absence, decides). Remaster redraws the same seed on a newer model;
+    every other button works from a picture with a new seed (a Redo upscale refines anew)."""
+    if action.operation == "reroll" and prompt.params.seed is not None:
+        return int(prompt.params.seed)
+    if action.operation == "remaster" and parent.seed:
+        return int(parent.seed)
+    return new_seed()
 
 
 def _same_image(image: Image, index: int) -> ImageSpec:
