@@ -206,6 +206,12 @@ def test_upscales_double_the_size_and_cost_twice_the_grid(
         assert "notes" not in job["response"]  # Real-ESRGAN loads here: no fallback to tell
     redo = alice.press(job["jobid"], "Redo Upscale (Subtle)")
     assert _size(alice, redo) == (2 * source[0], 2 * source[1])
+    # Running Upscale (Creative) again gives a different result (a new seed for its refine).
+    again = alice.press(job["jobid"], "Redo Upscale (Creative)")
+    first, second = (
+        np.asarray(alice.image(j["response"]["attachments"][0]["url"]), float) for j in (job, again)
+    )
+    assert first.shape == second.shape and np.abs(first - second).mean() > 1
     with server.db() as db:
         (grid_gpu,) = db.execute(
             "select gpu_seconds from jobs where id = ?", (grid["jobid"],)
