@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from conftest import tiny_recipe
-from dreamloom.engine import Backend, Cancelled, EngineResult, Progress, PromptPart
+from dreamloom.engine import Backend, Cancelled, EngineResult, Progress, PromptPart, Recipe
 from dreamloom.engine.backends.base import BatchMember
 
 
@@ -13,15 +14,17 @@ def _pixels(result: EngineResult) -> list[np.ndarray]:
     return [np.asarray(image, dtype=np.int16) for image in result.images]
 
 
-def test_batched_jobs_give_the_pictures_they_give_alone(tiny_backend: Backend) -> None:
+def test_batched_jobs_give_the_pictures_they_give_alone(
+    tiny_backend: Backend, recipe: Callable[..., Recipe]
+) -> None:
     recipes = [
-        tiny_recipe(seed=11, negative=(PromptPart("blue"),)),
-        tiny_recipe(seed=12, positive=(PromptPart("a green ball"),), chaos=0.5),
-        tiny_recipe(seed=13, positive=(PromptPart("a dog"),), weird=0.4, batch=2),
+        recipe(seed=11, negative=(PromptPart("blue"),)),
+        recipe(seed=12, positive=(PromptPart("a green ball"),), chaos=0.5),
+        recipe(seed=13, positive=(PromptPart("a dog"),), weird=0.4, batch=2),
     ]
-    keys = {tiny_backend.batch_key(recipe) for recipe in recipes}
+    keys = {tiny_backend.batch_key(r) for r in recipes}
     assert len(keys) == 1 and None not in keys
-    alone = [tiny_backend.run(recipe) for recipe in recipes]
+    alone = [tiny_backend.run(r) for r in recipes]
     previews: list[list[Progress]] = [[], [], []]
     batched = tiny_backend.run_batch(
         [BatchMember(r, previews[i].append) for i, r in enumerate(recipes)]
@@ -43,8 +46,10 @@ def test_batched_jobs_give_the_pictures_they_give_alone(tiny_backend: Backend) -
     assert abs(third.compute_seconds * 2 - first.compute_seconds) < 1e-6
 
 
-def test_a_job_cancelled_in_a_batch_stops_and_the_others_finish(tiny_backend: Backend) -> None:
-    recipes = [tiny_recipe(seed=21), tiny_recipe(seed=22), tiny_recipe(seed=23)]
+def test_a_job_cancelled_in_a_batch_stops_and_the_others_finish(
+    tiny_backend: Backend, recipe: Callable[..., Recipe]
+) -> None:
+    recipes = [recipe(seed=21), recipe(seed=22), recipe(seed=23)]
     steps: list[int] = []
 
     def cancelled() -> bool:
@@ -58,21 +63,23 @@ def test_a_job_cancelled_in_a_batch_stops_and_the_others_finish(tiny_backend: Ba
     first, stopped, last = tiny_backend.run_batch(members)
     assert isinstance(stopped, Cancelled) and stopped.step == 3 and stopped.compute_seconds > 0
     assert steps == [1, 2]
-    for recipe, result in ((recipes[0], first), (recipes[2], last)):
+    for alone_recipe, result in ((recipes[0], first), (recipes[2], last)):
         assert isinstance(result, EngineResult)
-        for a, b in zip(_pixels(tiny_backend.run(recipe)), _pixels(result), strict=True):
+        for a, b in zip(_pixels(tiny_backend.run(alone_recipe)), _pixels(result), strict=True):
             assert np.abs(a - b).max() <= 2
 
 
-def test_only_compatible_recipes_share_a_batch(tiny_backend: Backend) -> None:
-    base = tiny_recipe()
-    assert tiny_backend.batch_key(tiny_recipe(seed=99)) == tiny_backend.batch_key(base)
+def test_only_compatible_recipes_share_a_batch(
+    tiny_backend: Backend, recipe: Callable[..., Recipe]
+) -> None:
+    base = recipe()
+    assert tiny_backend.batch_key(recipe(seed=99)) == tiny_backend.batch_key(base)
     for different in (
-        tiny_recipe(width=128),
-        tiny_recipe(steps=5),
-        tiny_recipe(guidance=3.0),
-        tiny_recipe(tile=True),
-        tiny_recipe(stop_fraction=0.5),
+        recipe(width=128),
+        recipe(steps=5),
+        recipe(guidance=3.0),
+        recipe(tile=True),
+        recipe(stop_fraction=0.5),
     ):
         assert tiny_backend.batch_key(different) != tiny_backend.batch_key(base)
     picture = tiny_backend.run(base).images[0]
@@ -80,8 +87,8 @@ def test_only_compatible_recipes_share_a_batch(tiny_backend: Backend) -> None:
 
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
-    variation = tiny_recipe(operation="img2img", init_image=buffer.getvalue(), strength=0.5)
+    variation = recipe(operation="img2img", init_image=buffer.getvalue(), strength=0.5)
     assert tiny_backend.batch_key(variation) is None  # other operations run alone
     # Handed recipes that may not share a run, run_batch runs them one after the other.
-    mixed = tiny_backend.run_batch([BatchMember(base), BatchMember(tiny_recipe(width=128))])
+    mixed = tiny_backend.run_batch([BatchMember(base), BatchMember(recipe(width=128))])
     assert [r.images[0].size for r in mixed if isinstance(r, EngineResult)] == [(64, 64), (128, 64)]
