@@ -163,6 +163,11 @@ def simulated(ms: float, jobs: int, lone_runs: int, seed: int) -> dict[str, Any]
                         f"lone grid end to end: median {median:.3f} s = "
                         f"{median * 1000 / ms:.2f} x MS  runs {[round(t, 3) for t in lone]}"
                     )
+                    unfiltered = lone_without_output_filter(Path(tmp), model, seed, lone_runs)
+                    print(
+                        f"  the same without the output filter (open_nsfw on each image, CPU): "
+                        f"{unfiltered * 1000 / ms:.2f} x MS"
+                    )
                 elapsed = queued(service, crowd, jobs, seed)
                 rates[batch] = jobs / elapsed
                 print(
@@ -175,6 +180,16 @@ def simulated(ms: float, jobs: int, lone_runs: int, seed: int) -> dict[str, Any]
         "throughput_ratio": round(rates[ALONE_BATCH] / capacity, 3),
         "batched_throughput_ratio": round(rates[CROSS_JOB_BATCH] / capacity, 3),
     }
+
+
+def lone_without_output_filter(root: Path, model: str, seed: int, runs: int) -> float:
+    """The lone grid's median with moderation off: what the output filter's CPU time adds to
+    a lone job, where nothing can overlap it."""
+    settings = settings_for(root / "data-unfiltered", model, image_moderation_threshold=2.0)
+    with Service(settings) as service:
+        account = service.ensure_user("bench-unfiltered", plan=PLAN)
+        end_to_end(service, account, seed)  # loads the model
+        return statistics.median(end_to_end(service, account, seed) for _ in range(runs))
 
 
 # -- a real model: the default mode and --device -----------------------------------------------
