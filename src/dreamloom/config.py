@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dreamloom.engine.options import Attention, CompileMode, EngineOptions
 
 # The data directory: this user only (files inside are 0600, see store.db).
 PRIVATE_DIR_MODE = 0o700
@@ -29,7 +31,18 @@ class Settings(BaseSettings):
     # "tiny" is a randomly initialised pipeline built in code (noise-like pictures, for tests and
     # for trying the plumbing); a hub id or a local path loads any diffusers text-to-image model.
     model: str = "bundled"
+    # "cpu", or "cuda" / "cuda:N" for a GPU (float16 there); see docs/gpu.md.
     device: str = "cpu"
+    # Speed options for the model (dreamloom.engine.options), measured in docs/gpu.md. Each is
+    # off by default where it changes start-up time or pixels:
+    # torch.compile of the UNet (or transformer) and the VAE decoder. MEASURED_COMPILE
+    compile: bool = False
+    # torch.compile's mode; "reduce-overhead" and "max-autotune" (CUDA graphs) need CUDA.
+    compile_mode: CompileMode = CompileMode.DEFAULT
+    # Denoiser and VAE weights in channels-last layout. MEASURED_CHANNELS_LAST
+    channels_last: bool = False
+    # "sdpa": torch's scaled_dot_product_attention, diffusers' default. MEASURED_ATTENTION
+    attention: Attention = Attention.SDPA
     workers: int = 1
     # Jobs started ahead per worker: each worker goes from one job to the next without waiting
     # for the scheduler to record the last and choose again, and the scheduler starts and
@@ -107,6 +120,22 @@ class Settings(BaseSettings):
     # Delivered events are kept this long after their job's last event was settled (a
     # record to look at), then deleted.
     delivery_retention_s: float = Field(default=3600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_engine_options(self) -> Settings:
+        # A compile mode without compile, or CUDA graphs off CUDA, is refused at start-up
+        # rather than by every job's worker.
+        self.engine_options.check_device(self.device)
+        return self
+
+    @property
+    def engine_options(self) -> EngineOptions:
+        return EngineOptions(
+            compile=self.compile,
+            compile_mode=self.compile_mode,
+            channels_last=self.channels_last,
+            attention=self.attention,
+        )
 
     @property
     def images_dir(self) -> Path:

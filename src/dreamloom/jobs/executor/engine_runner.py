@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from dreamloom.engine import Backend, Progress
+    from dreamloom.engine.options import EngineOptions
     from dreamloom.safety import ImageModerator
 
 # The worker's loaded model. One at a time: loading is slow (so keep it) and a second model
 # would double the memory (so a different reference replaces it).
-_loaded: tuple[tuple[str, str, str], Backend] | None = None
+_loaded: tuple[tuple[str, str, str, EngineOptions], Backend] | None = None
 # The output filter, loaded on the first job that asks for it (per threshold).
 _moderators: dict[float, ImageModerator] = {}
 
@@ -32,13 +33,14 @@ def _backend(task: Task) -> Backend:
     global _loaded
     from dreamloom.engine import load_backend
 
-    key = (task.backend_ref, str(task.cache_dir), task.device)
+    options = task.engine_options
+    key = (task.backend_ref, str(task.cache_dir), task.device, options)
     if _loaded is None or _loaded[0] != key:
         _loaded = None  # drop the old model before loading the new one
-        _loaded = (
-            key,
-            load_backend(task.backend_ref, cache_dir=task.cache_dir, device=task.device),
+        backend = load_backend(
+            task.backend_ref, cache_dir=task.cache_dir, device=task.device, options=options
         )
+        _loaded = (key, backend)
     return _loaded[1]
 
 
