@@ -33,15 +33,24 @@ class Settings(BaseSettings):
     model: str = "bundled"
     # "cpu", or "cuda" / "cuda:N" for a GPU (float16 there); see docs/gpu.md.
     device: str = "cpu"
-    # Speed options for the model (dreamloom.engine.options), measured in docs/gpu.md. Each is
-    # off by default where it changes start-up time or pixels:
-    # torch.compile of the UNet (or transformer) and the VAE decoder. MEASURED_COMPILE
+    # Speed options for the model (dreamloom.engine.options), measured in docs/gpu.md (the CPU
+    # figures by bench/bench_speed_options.py; no GPU was at hand when they were built). Each
+    # is off by default where it costs start-up time or changes pixels.
+    # torch.compile of the UNet (or transformer) and the VAE decoder: 1.33x per grid on an
+    # H200 (issue 17's measurement), 1.08x (SD-Turbo-sized) to 1.38x (tiny) on a 2-core CPU;
+    # pixels move by 1 level of 255 at most. Off: the first job of each new shape compiles
+    # (267 s for the SD-Turbo-sized model on that CPU, 8 s from a warm cache), and it needs
+    # a C/C++ compiler and Python's headers on the worker's machine.
     compile: bool = False
     # torch.compile's mode; "reduce-overhead" and "max-autotune" (CUDA graphs) need CUDA.
     compile_mode: CompileMode = CompileMode.DEFAULT
-    # Denoiser and VAE weights in channels-last layout. MEASURED_CHANNELS_LAST
+    # Denoiser and VAE weights in channels-last layout, which GPU convolution kernels prefer
+    # (gain unmeasured); on the CPU 1.00x (SD-Turbo-sized) to 1.07x (tiny). Pixels move by 1
+    # level at most. Off: nothing measured shows a gain worth a change of pixels.
     channels_last: bool = False
-    # "sdpa": torch's scaled_dot_product_attention, diffusers' default. MEASURED_ATTENTION
+    # "sdpa": torch's scaled_dot_product_attention, diffusers' own choice on torch 2 (the model
+    # as loaded; fused kernels on CUDA). "classic": diffusers' AttnProcessor, 0.97-0.98x on the
+    # CPU and the whole attention matrix in memory: a reference, or a way around a bad kernel.
     attention: Attention = Attention.SDPA
     workers: int = 1
     # Jobs started ahead per worker: each worker goes from one job to the next without waiting
