@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dreamloom.engine.options import Attention, CompileMode, EngineOptions
 
 # The data directory: this user only (files inside are 0600, see store.db).
 PRIVATE_DIR_MODE = 0o700
@@ -29,7 +31,27 @@ class Settings(BaseSettings):
     # "tiny" is a randomly initialised pipeline built in code (noise-like pictures, for tests and
     # for trying the plumbing); a hub id or a local path loads any diffusers text-to-image model.
     model: str = "bundled"
+    # "cpu", or "cuda" / "cuda:N" for a GPU (float16 there); see docs/gpu.md.
     device: str = "cpu"
+    # Speed options for the model (dreamloom.engine.options), measured in docs/gpu.md (the CPU
+    # figures by bench/bench_speed_options.py; no GPU was at hand when they were built). Each
+    # is off by default where it costs start-up time or changes pixels.
+    # torch.compile of the UNet (or transformer) and the VAE decoder: 1.33x per grid on an
+    # H200 (issue 17's measurement), 1.08x (SD-Turbo-sized) to 1.38x (tiny) on a 2-core CPU;
+    # pixels move by 1 level of 255 at most. Off: the first job of each new shape compiles
+    # (267 s for the SD-Turbo-sized model on that CPU, 8 s from a warm cache), and it needs
+    # a C/C++ compiler and Python's headers on the worker's machine.
+    compile: bool = False
+    # torch.compile's mode; "reduce-overhead" and "max-autotune" (CUDA graphs) need CUDA.
+    compile_mode: CompileMode = CompileMode.DEFAULT
+    # Denoiser and VAE weights in channels-last layout, which GPU convolution kernels prefer
+    # (gain unmeasured); on the CPU 1.00x (SD-Turbo-sized) to 1.07x (tiny). Pixels move by 1
+    # level at most. Off: nothing measured shows a gain worth a change of pixels.
+    channels_last: bool = False
+    # "sdpa": torch's scaled_dot_product_attention, diffusers' own choice on torch 2 (the model
+    # as loaded; fused kernels on CUDA). "classic": diffusers' AttnProcessor, 0.97-0.98x on the
+    # CPU and the whole attention matrix in memory: a reference, or a way around a bad kernel.
+    attention: Attention = Attention.SDPA
     # Worker processes, each with its own copy of the model. On a CPU, processes that share
     # the cores. With DREAMLOOM_DEVICE=cuda, one per GPU (cuda:0, cuda:1, ...): a GPU is best
     # served by one process, which batches jobs and overlaps their CPU work (below).
@@ -119,6 +141,22 @@ class Settings(BaseSettings):
     # Delivered events are kept this long after their job's last event was settled (a
     # record to look at), then deleted.
     delivery_retention_s: float = Field(default=3600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check_engine_options(self) -> Settings:
+        # A compile mode without compile, or CUDA graphs off CUDA, is refused at start-up
+        # rather than by every job's worker.
+        self.engine_options.check_device(self.device)
+        return self
+
+    @property
+    def engine_options(self) -> EngineOptions:
+        return EngineOptions(
+            compile=self.compile,
+            compile_mode=self.compile_mode,
+            channels_last=self.channels_last,
+            attention=self.attention,
+        )
 
     @property
     def images_dir(self) -> Path:

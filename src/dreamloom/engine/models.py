@@ -13,6 +13,7 @@ from typing import Any
 
 from dreamloom.engine.backends.base import Backend
 from dreamloom.engine.backends.simulated import SimulatedGpuBackend, is_simulated, simulated_info
+from dreamloom.engine.options import EngineOptions, OptionError
 from dreamloom.engine.recipe import LATENT_MULTIPLE, ModelInfo
 from dreamloom.engine.tiny import (
     DEFAULTS_FILE,
@@ -115,18 +116,25 @@ def model_info(ref: str, cache_dir: Path | None = None) -> ModelInfo:
     return _by_name(ref)
 
 
-def load_backend(ref: str, *, cache_dir: Path, device: str = "cpu") -> Backend:
+def load_backend(
+    ref: str, *, cache_dir: Path, device: str = "cpu", options: EngineOptions = EngineOptions()
+) -> Backend:
     """Load model `ref` into a backend: "tiny" (built once into `cache_dir`), a local folder,
     a hub id (downloaded into `cache_dir` by diffusers on first use), or "simulated-gpu:MS"
-    (a benchmarking aid: a GPU simulated by waits, see `backends.simulated`)."""
+    (a benchmarking aid: a GPU simulated by waits, see `backends.simulated`), with the speed
+    `options` applied (an option that cannot act on it raises `OptionError`)."""
     if is_simulated(ref):
+        if options != EngineOptions():
+            raise OptionError("the simulated GPU has no model for speed options to act on")
         return SimulatedGpuBackend.from_ref(ref)
     if ref == BUNDLED_NAME:
         from dreamloom.engine.backends.bundled import load_bundled_backend
 
-        return load_bundled_backend(cache_dir, device)
+        return load_bundled_backend(cache_dir, device, options)
     from dreamloom.engine.backends.diffusers import DiffusersBackend
 
     source: str | Path = ensure_tiny_model(cache_dir) if ref == TINY_NAME else ref
     info = model_info(ref, cache_dir)
-    return DiffusersBackend.from_pretrained(source, info=info, cache_dir=cache_dir, device=device)
+    return DiffusersBackend.from_pretrained(
+        source, info=info, cache_dir=cache_dir, device=device, options=options
+    )

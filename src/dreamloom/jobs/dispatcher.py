@@ -26,6 +26,7 @@ from pathlib import Path
 
 from dreamloom.domain import RUNNING_STATUSES, JobStatus, Verb
 from dreamloom.engine.describe import is_describe
+from dreamloom.engine.options import EngineOptions
 from dreamloom.events import EventBus, publish_job_event
 from dreamloom.jobs import scheduler, scheduling
 from dreamloom.jobs.balance import BALANCE_CACHE_SECONDS, FastBalanceCache
@@ -74,6 +75,7 @@ class Dispatcher:
         cache_dir: Path,
         backend_ref: str = "tiny",
         device: str = "cpu",
+        engine_options: EngineOptions = EngineOptions(),
         runner: str = ENGINE_RUNNER,
         retries: int = 1,
         poll_seconds: float = 0.5,
@@ -92,6 +94,7 @@ class Dispatcher:
         self.cache_dir = cache_dir
         self.backend_ref = backend_ref
         self.device = device
+        self.engine_options = engine_options
         self.runner = runner
         self.poll_seconds = poll_seconds
         self.moderation_threshold = moderation_threshold
@@ -372,6 +375,7 @@ class Dispatcher:
             backend_ref=self.backend_ref,
             cache_dir=self.cache_dir,
             device=self.device,
+            engine_options=self.engine_options,
             recipe=recipe,
             runner=self.runner,
             output_dir=(

@@ -43,6 +43,7 @@ def build_dispatcher(
         cache_dir=settings.models_dir,
         backend_ref=settings.model,
         device=settings.device,
+        engine_options=settings.engine_options,
         runner=runner,
         retries=settings.job_retries,
         balances=balances,

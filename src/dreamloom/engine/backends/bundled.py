@@ -31,6 +31,7 @@ from dreamloom.engine.backends.base import (
 from dreamloom.engine.backends.inputs import source_picture
 from dreamloom.engine.grid import make_grid
 from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
+from dreamloom.engine.options import EngineOptions, apply_options
 from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe
 from dreamloom.engine.tiling import circular_padding
 
@@ -252,8 +253,18 @@ def _enlarged(
     return images, tuple(notes)
 
 
-def load_bundled_backend(cache_dir: Path | None = None, device: str = "cpu") -> BundledBackend:
+def load_bundled_backend(
+    cache_dir: Path | None = None, device: str = "cpu", options: EngineOptions = EngineOptions()
+) -> BundledBackend:
     """Hook for `engine.load_backend("bundled", ...)`: the weights ship inside the package, so
-    `cache_dir` is not needed; the model runs on the CPU (it is small enough)."""
+    `cache_dir` is not needed; the model runs on the CPU (it is small enough), whatever
+    `device` says.
+
+    The speed `options` act on its UNet (a diffusers UNet, like any other) as they would on a
+    GPU model's, on the CPU: compile, channels-last, attention. It has no VAE (pixels come
+    from Real-ESRGAN), so compile covers the UNet alone.
+    """
     del cache_dir, device
-    return BundledBackend.load()
+    backend = BundledBackend.load()
+    apply_options(options, backend.model.unet, None, device="cpu")
+    return backend

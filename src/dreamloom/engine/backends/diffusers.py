@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import logging
 import time
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,12 +43,15 @@ from dreamloom.engine.backends.inputs import (
 )
 from dreamloom.engine.masks import feather_radius, grow, keep_unselected
 from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
+from dreamloom.engine.options import EngineOptions, OptionError, apply_options
 from dreamloom.engine.preview import preview_image
 from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe
 from dreamloom.engine.tiling import circular_padding
 from dreamloom.engine.upscale import Upscaler, default_upscaler, enlarge
 
 _Derived = Literal["img2img", "inpaint"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -194,7 +198,11 @@ class DiffusersBackend:
         info: ModelInfo,
         cache_dir: Path | None = None,
         device: str = "cpu",
+        options: EngineOptions = EngineOptions(),
     ) -> DiffusersBackend:
+        """Load a pipeline (float16 on CUDA) and apply the speed `options` to its denoiser and
+        VAE; the img2img and inpainting pipelines made from it later share those modules, so
+        they run compiled, channels-last or with the chosen attention too."""
         from diffusers import DiffusionPipeline
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
@@ -215,6 +223,7 @@ class DiffusersBackend:
         pipeline = DiffusionPipeline.from_pretrained(
             str(ref_or_path), cache_dir=cache_dir, **extra
         ).to(device)
+        apply_pipeline_options(pipeline, options, device)
         return cls(pipeline, info_from_pipeline(pipeline, info))
 
     @property
@@ -523,6 +532,23 @@ class DiffusersBackend:
         if len(output) == 4:  # SDXL: (embeds, negative, pooled, negative pooled)
             return output[0], output[1], output[2], output[3]
         raise TypeError(f"unexpected encode_prompt output of {len(output)} items")
+
+
+def apply_pipeline_options(pipeline: Any, options: EngineOptions, device: str) -> None:
+    """`engine.options.apply_options` on a pipeline's denoiser (UNet, or the transformer of
+    FLUX, SD3, ...) and VAE. The text encoders are left alone: they run once per job."""
+    if options.is_default:
+        return
+    denoiser = getattr(pipeline, "unet", None)
+    if denoiser is None:
+        denoiser = getattr(pipeline, "transformer", None)
+    if not isinstance(denoiser, torch.nn.Module):
+        raise OptionError(f"{type(pipeline).__name__} has no UNet or transformer to speed up")
+    vae = getattr(pipeline, "vae", None)
+    apply_options(
+        options, denoiser, vae if isinstance(vae, torch.nn.Module) else None, device=device
+    )
+    log.info("%s on %s: %s", type(pipeline).__name__, device, options.describe())
 
 
 def info_from_pipeline(pipeline: Any, defaults: ModelInfo) -> ModelInfo:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dreamloom.engine.options import EngineOptions
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -43,6 +45,9 @@ class Task:
     # when it shares the server's disk: the bytes then do not travel back, and the server's
     # dispatch thread does no file I/O. None: they come back in the result.
     output_dir: Path | None = None
+    # How the worker runs the model it loads (compile, channels-last, attention): part of the
+    # loaded model's identity, so a worker holding it with other options loads it again.
+    engine_options: EngineOptions = field(default_factory=EngineOptions)
 
 
 @dataclass(frozen=True)

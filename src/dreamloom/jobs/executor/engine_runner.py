@@ -24,23 +24,25 @@ from dreamloom.jobs.executor.base import (
 if TYPE_CHECKING:
     from dreamloom.engine import Backend, EngineResult, Progress, Recipe
     from dreamloom.engine.backends.base import BatchMember, Cancelled
+    from dreamloom.engine.options import EngineOptions
 
 # The worker's loaded model. One at a time: loading is slow (so keep it) and a second model
 # would double the memory (so a different reference replaces it).
-_loaded: tuple[tuple[str, str, str], Backend] | None = None
+_loaded: tuple[tuple[str, str, str, EngineOptions], Backend] | None = None
 
 
 def _backend(task: Task) -> Backend:
     global _loaded
     from dreamloom.engine import load_backend
 
-    key = (task.backend_ref, str(task.cache_dir), task.device)
+    options = task.engine_options
+    key = (task.backend_ref, str(task.cache_dir), task.device, options)
     if _loaded is None or _loaded[0] != key:
         _loaded = None  # drop the old model before loading the new one
-        _loaded = (
-            key,
-            load_backend(task.backend_ref, cache_dir=task.cache_dir, device=task.device),
+        backend = load_backend(
+            task.backend_ref, cache_dir=task.cache_dir, device=task.device, options=options
         )
+        _loaded = (key, backend)
     return _loaded[1]
 
 
