@@ -39,6 +39,10 @@ class TaskCatcher:
     def __init__(self) -> None:
         self.tasks: list[Task] = []
 
+    @property
+    def free(self) -> int:
+        return self.slots - len(self.tasks)
+
     def start(self, on_event: Callable[[Any], None]) -> None:
         pass
 
