@@ -15,17 +15,8 @@ from dreamloom.jobs.executor.base import TaskComputed, TaskFailure, TaskProgress
 from dreamloom.jobs.executor.finishing import FINISH_FAILED
 from dreamloom.jobs.executor.local import LocalExecutor
 from dreamloom.jobs.wiring import batch_images, worker_devices, worker_queue
-from dreamloom.store.db import Database
 
 SLOW = {"fake_steps": 8, "fake_step_seconds": 0.05}
-
-
-@pytest.fixture
-def env(db: Database, tmp_path: Path) -> Iterator[Env]:
-    environment = Env(db, tmp_path)
-    yield environment
-    for dispatcher in environment.dispatchers:
-        dispatcher.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from dreamloom.jobs.executor import engine_runner, fake, instant
 from dreamloom.jobs.executor.base import RunnerOutput, Task, TaskCalls
 from dreamloom.jobs.outputs import LEGACY_DESCRIBE_ERROR, describe_response
 from dreamloom.jobs.submit import submit_jobs
-from dreamloom.store.db import Database
 from dreamloom.store.jobs_repo import JobSpec
 
 
@@ -64,14 +62,6 @@ def test_the_stored_response_numbers_the_prompts() -> None:
     assert response["prompts"] == ["a", "b", "c", "d"]
     assert response["content"] == "1️⃣ a\n\n2️⃣ b\n\n3️⃣ c\n\n4️⃣ d"
     assert response["embeds"] == [{"description": response["content"]}]
-
-
-@pytest.fixture
-def env(db: Database, tmp_path: Path) -> Iterator[Env]:
-    environment = Env(db, tmp_path)
-    yield environment
-    for dispatcher in environment.dispatchers:
-        dispatcher.stop()
 
 
 def _describe(env: Env, account: int, recipe: dict[str, object] | None) -> str:

@@ -7,7 +7,7 @@ import errno
 import io
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,7 @@ from dreamloom.jobs.executor.base import (
 )
 from dreamloom.jobs.outputs import DISK_FULL_ERROR
 from dreamloom.store import jobs_repo
-from dreamloom.store.db import Database
 from dreamloom.store.files import ImageFiles
-
-
-@pytest.fixture
-def env(db: Database, tmp_path: Path) -> Iterator[Env]:
-    environment = Env(db, tmp_path)
-    yield environment
-    for dispatcher in environment.dispatchers:
-        dispatcher.stop()
 
 
 def _full_after(monkeypatch: pytest.MonkeyPatch, writes: int) -> None:

@@ -121,14 +121,6 @@ class Env:
             return list(session.scalars(stmt))
 
 
-@pytest.fixture
-def env(db: Database, tmp_path: Path) -> Iterator[Env]:
-    environment = Env(db, tmp_path)
-    yield environment
-    for dispatcher in environment.dispatchers:
-        dispatcher.stop()
-
-
 def drain(
     sub: Subscription,
     until: Callable[[JobEvent], bool],
