@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dreamloom.engine.images import png_bytes
 from dreamloom.jobs.executor.base import (
@@ -103,9 +103,7 @@ class EngineRunner:
         member = _member(recipe, call)
         started = time.perf_counter()
         try:
-            result: EngineResult | Cancelled = backend.run(
-                recipe, progress=member.progress, cancelled=member.cancelled
-            )
+            result = backend.run(recipe, progress=member.progress, cancelled=member.cancelled)
         except Cancelled:
             return TaskCancelled(time.perf_counter() - started)
         except Exception as exc:
@@ -126,13 +124,11 @@ def _member(recipe: Recipe, call: TaskCalls) -> BatchMember:
     return BatchMember(recipe, on_progress, call.cancelled)
 
 
-def _outcome(result: Any, threshold: float | None) -> RunOutcome:
+def _outcome(result: EngineResult | Cancelled, threshold: float | None) -> RunOutcome:
     from dreamloom.engine import Cancelled
 
     if isinstance(result, Cancelled):  # a member cancelled inside a batch
         return TaskCancelled(result.compute_seconds)
-    if isinstance(result, BaseException):
-        return result
     return RunnerOutput(
         images=list(result.images),
         seeds=[int(seed) for seed in result.seeds],
