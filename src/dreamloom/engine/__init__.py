@@ -22,6 +22,7 @@ from dreamloom.engine.operations import (
     recipe_for_variation,
 )
 from dreamloom.engine.recipe import ModelInfo, PromptPart, Recipe, recipe_for_imagine
+from dreamloom.engine.references import Reference, ReferenceKind, links_of, references_for
 
 __all__ = [
     "Backend",
@@ -34,8 +35,11 @@ __all__ = [
     "ProgressFn",
     "PromptPart",
     "Recipe",
+    "Reference",
+    "ReferenceKind",
     "decode_mask",
     "decode_mask_png",
+    "links_of",
     "load_backend",
     "make_grid",
     "model_info",
@@ -44,5 +48,6 @@ __all__ = [
     "recipe_for_region",
     "recipe_for_upscale",
     "recipe_for_variation",
+    "references_for",
     "split_grid",
 ]

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from dreamloom.engine.references import Reference
+
 if TYPE_CHECKING:
     from dreamloom.prompt import Prompt
 
@@ -71,6 +73,8 @@ class Recipe:
     init_image: bytes | None = field(default=None, repr=False)
     mask: bytes | None = field(default=None, repr=False)
     strength: float | None = None
+    # Image prompts, style/character/omni references, personalization (engine.references).
+    references: tuple[Reference, ...] = ()
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -108,6 +112,7 @@ class Recipe:
         for key in ("init_image", "mask"):
             raw = getattr(self, key)
             data[key] = None if raw is None else base64.b64encode(raw).decode("ascii")
+        data["references"] = [r.to_dict() for r in self.references]
         return data
 
     @classmethod
@@ -126,6 +131,7 @@ class Recipe:
         for key in ("init_image", "mask"):
             if values.get(key) is not None:
                 values[key] = base64.b64decode(values[key])
+        values["references"] = tuple(Reference.from_dict(r) for r in values.get("references", ()))
         return cls(**values)
 
 
@@ -174,9 +180,11 @@ def conditioning_for(prompt: Prompt) -> tuple[tuple[PromptPart, ...], tuple[Prom
     return positive or (PromptPart("", 1.0),), tuple(p for p in negative if p.text.strip())
 
 
-def recipe_for_imagine(prompt: Prompt, info: ModelInfo, seed: int) -> Recipe:
+def recipe_for_imagine(
+    prompt: Prompt, info: ModelInfo, seed: int, references: tuple[Reference, ...] = ()
+) -> Recipe:
     """The recipe for an imagine job; `seed` is the job seed chosen by the caller (`--seed`
-    or drawn)."""
+    or drawn); `references` what `engine.references.references_for` made of its links."""
     # Imported here so that the engine's other modules stay usable on their own.
     from dreamloom.prompt import aspect_size
 
@@ -199,4 +207,5 @@ def recipe_for_imagine(prompt: Prompt, info: ModelInfo, seed: int) -> Recipe:
         tile=bool(params.tile),
         stop_fraction=float(params.stop) / 100,
         stylize=int(params.stylize),
+        references=references,
     )

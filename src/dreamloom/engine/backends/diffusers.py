@@ -239,6 +239,9 @@ class DiffusersBackend:
         so what must match is what the pipeline applies to the whole batch."""
         if recipe.operation != "imagine" or not self._embeds or self._unet is None:
             return None
+        if recipe.references:
+            # Image conditioning is set on the pipeline for the whole call.
+            return None
         return (
             recipe.operation,
             recipe.width,
