@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from dreamloom.engine.references import Reference
+from dreamloom.engine.references import Reference, ReferenceKind
 
 if TYPE_CHECKING:
     from dreamloom.prompt import Prompt
@@ -50,6 +50,9 @@ class ModelInfo:
     default_guidance: float = 7.5
     # Negative conditioning needs classifier-free guidance; distilled one-step models have none.
     supports_negative: bool = True
+    # The reference kinds this model can be conditioned by (image prompts, --sref, --cref, --oref,
+    # --p); the service refuses a prompt that asks for another, naming the model.
+    reference_kinds: frozenset[ReferenceKind] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)
