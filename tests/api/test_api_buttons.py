@@ -204,8 +204,15 @@ def test_upscales_double_the_size_and_cost_twice_the_grid(
         assert "imageUx" not in job["response"]
         assert job["response"]["buttons"] == ["Redo Upscale (Subtle)", "Redo Upscale (Creative)"]
         assert "notes" not in job["response"]  # Real-ESRGAN loads here: no fallback to tell
+    subtle = alice.press(single["jobid"], "Upscale (Subtle)")
     redo = alice.press(job["jobid"], "Redo Upscale (Subtle)")
     assert _size(alice, redo) == (2 * source[0], 2 * source[1])
+    # A redo is a new take: not the pixels of the upscale it redoes.
+    before, after = (
+        np.asarray(alice.image(j["response"]["attachments"][0]["url"]), float)
+        for j in (subtle, redo)
+    )
+    assert np.abs(before - after).mean() > 0.5
     # Running Upscale (Creative) again gives a different result (a new seed for its refine).
     again = alice.press(job["jobid"], "Redo Upscale (Creative)")
     first, second = (

@@ -137,6 +137,29 @@ def test_creative_refines_the_super_resolution_and_differs_from_subtle(
     assert subtle.notes == creative.notes == ()  # Real-ESRGAN ran: nothing to say
 
 
+def test_a_redo_of_subtle_is_a_new_take_on_the_same_picture(
+    backend: Backend, ncnn_calls: list[tuple[int, int]]
+) -> None:
+    source = _scene()
+    picture = png_bytes(source)
+    subtle = backend.run(recipe_for_upscale(picture, mode="subtle", seed=1, parent=PARENT))
+    redo = backend.run(recipe_for_upscale(picture, mode="subtle", seed=2, parent=PARENT, redo=True))
+    other = backend.run(
+        recipe_for_upscale(picture, mode="subtle", seed=3, parent=PARENT, redo=True)
+    )
+    assert redo.images[0].size == subtle.images[0].size
+    # Not the same pixels as the first upscale, nor as another redo...
+    assert np.abs(_pixels(redo.images[0]) - _pixels(subtle.images[0])).mean() > 1
+    assert np.abs(_pixels(redo.images[0]) - _pixels(other.images[0])).mean() > 0.5
+    # ...but still the picture: a fainter pass than Creative's.
+    creative = backend.run(recipe_for_upscale(picture, mode="creative", seed=2, parent=PARENT))
+    assert layout_correlation(redo.images[0], subtle.images[0]) > 0.8
+    assert (
+        np.abs(_pixels(redo.images[0]) - _pixels(subtle.images[0])).mean()
+        < np.abs(_pixels(creative.images[0]) - _pixels(subtle.images[0])).mean()
+    )
+
+
 def test_creative_stays_recognisably_the_same_picture(backend: Backend) -> None:
     source = _scene()
     subtle = backend.run(

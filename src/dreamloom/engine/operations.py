@@ -44,6 +44,10 @@ REGION_STRENGTH = 1.0
 # Upscale (Creative): a light refine pass over the super-resolved picture adds detail and may
 # adjust it, as Midjourney describes; Subtle stays the super-resolution alone.
 CREATIVE_STRENGTH = 0.3
+# Redo of a super-resolution alone (Subtle, 2x, 4x): the super-resolution is deterministic, so a
+# redo adds a faint refine pass with its new seed. The early FAQ's "Light Upscale Redo" "redoes
+# the upscaling, with a different algorithm": a new take that keeps the picture.
+REDO_STRENGTH = 0.12
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 UPSCALE_FACTORS: dict[str, int] = {"subtle": 2, "creative": 2, "2x": 2, "4x": 4}
 VARIATION_BATCH = 4
@@ -154,11 +158,13 @@ def recipe_for_upscale(
     seed: int,
     parent: Recipe | None,
     info: ModelInfo | None = None,
+    redo: bool = False,
 ) -> Recipe:
     """One picture, `image_png` enlarged 2x (Subtle, Creative, "2x") or 4x ("4x").
 
     Creative refines the super-resolved picture at `CREATIVE_STRENGTH` with the parent's
-    prompt (the empty prompt without a parent). The size is rounded to whole latent cells.
+    prompt (the empty prompt without a parent); a `redo` of the others at `REDO_STRENGTH`.
+    The size is rounded to whole latent cells.
     """
     if mode not in UPSCALE_FACTORS:
         raise ValueError(f"upscale mode must be one of {', '.join(UPSCALE_FACTORS)}")
@@ -174,11 +180,17 @@ def recipe_for_upscale(
         height=size[1],
         init_image=_png_at(image, image_png, image.size),
         mask=None,
-        strength=CREATIVE_STRENGTH if mode == "creative" else None,
+        strength=_upscale_strength(mode, redo),
         batch=1,
         # An upscale finishes a picture: a softer, stopped refine pass would undo its point.
         stop_fraction=1.0,
     )
+
+
+def _upscale_strength(mode: str, redo: bool) -> float | None:
+    if mode == "creative":
+        return CREATIVE_STRENGTH
+    return REDO_STRENGTH if redo else None
 
 
 def _derived(

@@ -119,7 +119,9 @@ def recipe_for_button(
             )
         if op == "upscale":
             mode = cast("UpscaleMode", action.upscale or "subtle")
-            return recipe_for_upscale(image_png, mode=mode, seed=seed, parent=parent, info=info)
+            return recipe_for_upscale(
+                image_png, mode=mode, seed=seed, parent=parent, info=info, redo=action.redo
+            )
     except MaskError as err:
         raise ButtonInputError(err.message) from None
     raise ValueError(f"no recipe for button operation {op!r}")
