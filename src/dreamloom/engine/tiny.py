@@ -280,3 +280,98 @@ def build_sd_turbo_sized_pipeline(seed: int = 0, full_vae: bool = True) -> Any:
         feature_extractor=None,
         requires_safety_checker=False,
     )
+
+
+# The tiny IP-Adapter: the file layout of the h94/IP-Adapter repository (weights at the root of
+# the folder, the CLIP image encoder in `image_encoder/`), so diffusers' `load_ip_adapter` reads
+# it exactly as it reads the real ones.
+TINY_ADAPTER = "tiny"
+TINY_ADAPTER_VERSION = 1
+TINY_ADAPTER_WEIGHTS = "ip-adapter.safetensors"
+TINY_IMAGE_EMBED = 32  # the image encoder's projection size
+_ADAPTER_TOKENS = 4  # image tokens per picture, as in IP-Adapter (not Plus)
+
+
+def _tiny_image_encoder() -> Any:
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_attention_heads=4,
+        num_hidden_layers=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=TINY_IMAGE_EMBED,
+    )
+    return CLIPVisionModelWithProjection(config).eval()
+
+
+def build_tiny_ip_adapter(unet: Any, seed: int = 0) -> tuple[dict[str, Any], Any]:
+    """Random IP-Adapter weights for `unet` and a random CLIP image encoder.
+
+    The weights are a flat state dict under IP-Adapter's own key names: `image_proj.proj.*` and
+    `image_proj.norm.*` (the projection of one image embedding to 4 tokens of the UNet's
+    cross-attention width) and `ip_adapter.{n}.to_k_ip.weight` / `to_v_ip.weight`, numbered as
+    IP-Adapter numbers the UNet's attention processors (1, 3, 5, ...: the cross-attentions).
+    The projections are scaled up so that on this untrained UNet an image prompt visibly
+    changes the picture.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    cross = int(unet.config.cross_attention_dim)
+    channels = list(unet.config.block_out_channels)
+
+    def randn(*shape: int, scale: float) -> Any:
+        return torch.randn(shape, generator=generator) * scale
+
+    state: dict[str, Any] = {
+        "image_proj.proj.weight": randn(_ADAPTER_TOKENS * cross, TINY_IMAGE_EMBED, scale=0.3),
+        "image_proj.proj.bias": torch.zeros(_ADAPTER_TOKENS * cross),
+        "image_proj.norm.weight": torch.ones(cross),
+        "image_proj.norm.bias": torch.zeros(cross),
+    }
+    key = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue  # self-attention: no image tokens
+        block = name.split(".")
+        if block[0] == "mid_block":
+            hidden = channels[-1]
+        elif block[0] == "up_blocks":
+            hidden = list(reversed(channels))[int(block[1])]
+        else:
+            hidden = channels[int(block[1])]
+        for part in ("to_k_ip", "to_v_ip"):
+            state[f"ip_adapter.{key}.{part}.weight"] = randn(hidden, cross, scale=2 * cross**-0.5)
+        key += 2
+    torch.manual_seed(seed + 1)
+    return state, _tiny_image_encoder()
+
+
+def ensure_tiny_ip_adapter(cache_dir: Path, seed: int = 0) -> Path:
+    """Save the tiny IP-Adapter for the tiny pipeline's UNet under `cache_dir` once; return its
+    folder (load it with `ip_adapter=str(folder)`, or `ip_adapter="tiny"`)."""
+    from safetensors.torch import save_file
+
+    target = Path(cache_dir) / f"tiny-ip-adapter-v{TINY_ADAPTER_VERSION}-seed{seed}"
+    if (target / TINY_ADAPTER_WEIGHTS).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        unet = build_tiny_pipeline(0).unet
+        state, encoder = build_tiny_ip_adapter(unet, seed)
+        encoder.save_pretrained(staging / "image_encoder")
+        save_file(
+            {k: v.contiguous() for k, v in state.items()}, str(staging / TINY_ADAPTER_WEIGHTS)
+        )
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not (target / TINY_ADAPTER_WEIGHTS).exists():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
