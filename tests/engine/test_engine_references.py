@@ -1,10 +1,10 @@
 """Image references on the diffusers backend: the tiny pipeline with the tiny IP-Adapter, loaded
 from disk by diffusers' own `load_ip_adapter`.
 
-The tiny model is untrained, so a picture's colour means nothing to it; what a user can see is
-that references change the picture, by how much, and that the same reference always makes the
-same picture. That colours carry over is shown on the trained bundled model
-(tests/bundled/test_bundled_references.py)."""
+The tiny adapter is fitted to carry a reference's mean colour (`engine.tiny_adapter`); the
+colour tests run it on the tiny pipeline with the faithful VAE, whose pictures are its latents.
+The others run on the plain tiny pipeline: references change the picture, by how much, and the
+same reference always makes the same picture."""
 
 from __future__ import annotations
 
@@ -27,8 +27,15 @@ from dreamloom.engine import (
     model_info,
     references_for,
 )
-from dreamloom.engine.backends.ip_adapter import AdapterError, AdapterSource, style_layers
+from dreamloom.engine.backends.diffusers import DiffusersBackend
+from dreamloom.engine.backends.ip_adapter import (
+    AdapterError,
+    AdapterSource,
+    load_adapter,
+    style_layers,
+)
 from dreamloom.engine.conditioning import ALL_KINDS, crop_box, strength
+from dreamloom.engine.tiny import build_tiny_pipeline
 from dreamloom.prompt import parse_prompt
 
 RED = "https://pictures.test/red.png"
@@ -65,6 +72,17 @@ def _difference(a: EngineResult, b: EngineResult) -> float:
 @pytest.fixture(scope="session")
 def adapter_backend(model_cache: Path, single_thread: None) -> Backend:
     return load_backend("tiny", cache_dir=model_cache, ip_adapter="tiny")
+
+
+@pytest.fixture(scope="session")
+def colour_backend(model_cache: Path, single_thread: None) -> Backend:
+    pipeline = build_tiny_pipeline(0, faithful_vae=True)
+    load_adapter(pipeline, "tiny", model_cache)
+    return DiffusersBackend(pipeline, model_info("tiny"))
+
+
+def _mean_colour(result: EngineResult) -> np.ndarray:
+    return _pixels(result).mean(axis=(0, 1, 2))
 
 
 @pytest.fixture
@@ -117,6 +135,32 @@ def test_an_image_prompt_changes_the_picture_more_with_a_larger_iw(
     blue = fast(Reference(ReferenceKind.IMAGE, 1.0, image=_plain((0, 0, 255))))
     assert np.array_equal(_pixels(adapter_backend.run(red)), _pixels(adapter_backend.run(red)))
     assert _difference(adapter_backend.run(red), adapter_backend.run(blue)) > 2.0
+
+
+@pytest.mark.parametrize("colour", [(255, 0, 0), (0, 0, 255), (40, 200, 40)])
+def test_an_image_prompt_pulls_the_colour_toward_its_own_more_with_a_larger_iw(
+    colour_backend: Backend, fast: Callable[..., Recipe], colour: tuple[int, int, int]
+) -> None:
+    target = np.array(colour, dtype=np.float64)
+    distances = [np.linalg.norm(_mean_colour(colour_backend.run(fast())) - target)]
+    for iw in ("0.5", "1", "3"):
+        references = _references(f"{RED} a house --iw {iw}", {RED: _plain(colour)})
+        result = colour_backend.run(fast(*references))
+        distances.append(np.linalg.norm(_mean_colour(result) - target))
+    assert distances == sorted(distances, reverse=True), distances
+    assert distances[-1] < distances[0] - 10, distances
+
+
+def test_a_moodboard_of_red_pictures_makes_results_redder(
+    colour_backend: Backend, fast: Callable[..., Recipe]
+) -> None:
+    def redness(result: EngineResult) -> float:
+        r, g, b = _mean_colour(result)
+        return float(r - (g + b) / 2)
+
+    moodboard = [Reference(ReferenceKind.PERSONAL, 1.0, image=_plain((230, 20, 30)))]
+    personal = references_for(parse_prompt("a house --p")[0], {}, moodboard)
+    assert redness(colour_backend.run(fast(*personal))) > redness(colour_backend.run(fast())) + 10
 
 
 def test_style_codes_are_deterministic_styles(

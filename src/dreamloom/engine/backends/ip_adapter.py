@@ -22,7 +22,7 @@ The setting names the adapter as ``repo_or_path[#subfolder/weight_name[#image_en
   (an adapter whose encoder lives elsewhere in the repository),
 - a local folder laid out the same way (``/models/ipa#ip-adapter.safetensors``); without a
   ``#`` the weights are ``ip-adapter.safetensors`` at the folder's root,
-- ``tiny``: the tiny random adapter for the tiny pipeline (`engine.tiny`).
+- ``tiny``: the tiny adapter for the tiny pipeline, built in code (`engine.tiny_adapter`).
 Only IP-Adapter and IP-Adapter Plus style weights for UNet pipelines (SD 1.x/2.x, SDXL) load
 this way; FLUX and SD3 have other adapter families.
 """
@@ -86,7 +86,7 @@ class AdapterSource:
 def resolve_source(spec: str, cache_dir: Path | None) -> AdapterSource:
     """`spec` parsed; "tiny" is built into `cache_dir` first."""
     if spec == "tiny":
-        from dreamloom.engine.tiny import ensure_tiny_ip_adapter
+        from dreamloom.engine.tiny_adapter import ensure_tiny_ip_adapter
 
         if cache_dir is None:
             raise AdapterError("the tiny IP-Adapter needs a cache folder to be built in")
