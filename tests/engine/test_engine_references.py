@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 from dreamloom.engine import (
     Backend,
     EngineResult,
+    PromptPart,
     Recipe,
     Reference,
     ReferenceKind,
@@ -27,6 +28,7 @@ from dreamloom.engine import (
     model_info,
     references_for,
 )
+from dreamloom.engine.backends.base import BatchMember
 from dreamloom.engine.backends.diffusers import DiffusersBackend
 from dreamloom.engine.backends.ip_adapter import (
     AdapterError,
@@ -35,6 +37,7 @@ from dreamloom.engine.backends.ip_adapter import (
     style_layers,
 )
 from dreamloom.engine.conditioning import ALL_KINDS, crop_box, strength
+from dreamloom.engine.options import OptionError
 from dreamloom.engine.tiny import build_tiny_pipeline
 from dreamloom.prompt import parse_prompt
 
@@ -236,7 +239,19 @@ def test_recipes_with_references_run_alone(
 ) -> None:
     referenced = fast(Reference(ReferenceKind.STYLE, 1.0, code=7))
     assert adapter_backend.batch_key(referenced) is None
-    assert adapter_backend.batch_key(fast()) is not None
+    # Without references a batch on the adapter model makes each job's pictures alone.
+    members = [fast(seed=1), fast(seed=2, positive=(PromptPart("a red boat"),))]
+    assert adapter_backend.batch_key(members[0]) == adapter_backend.batch_key(members[1])
+    together = adapter_backend.run_batch([BatchMember(m) for m in members])
+    for member, result in zip(members, together, strict=True):
+        assert isinstance(result, EngineResult)
+        alone = adapter_backend.run(member)
+        assert np.abs(_pixels(result) - _pixels(alone)).max() <= 2
+
+
+def test_the_simulated_gpu_refuses_an_adapter(model_cache: Path) -> None:
+    with pytest.raises(OptionError, match="no model for an IP-Adapter"):
+        load_backend("simulated-gpu:5", cache_dir=model_cache, ip_adapter="tiny")
 
 
 def test_strength_grows_with_the_weight_and_saturates() -> None:

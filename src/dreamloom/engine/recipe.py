@@ -49,7 +49,8 @@ class ModelInfo:
     multiple: int = LATENT_MULTIPLE  # pixels per latent cell: sides must be multiples of it
     default_steps: int = 30
     default_guidance: float = 7.5
-    # Negative conditioning needs classifier-free guidance; distilled one-step models have none.
+    # Whether negatives act through classifier-free guidance; distilled one-step models have
+    # none, and the diffusers backend moves their text embedding instead (docs/parameters.md).
     supports_negative: bool = True
     # `multiple` is what the model accepts: a latent cell (8) for SD and SDXL, a packed 2x2 patch
     # of cells (16) for FLUX and SD3, any multiple of 8 for the bundled model (it samples at
