@@ -641,6 +641,8 @@ def _guidance_free(
     pushed away from what the negative text adds to it. The pooled embedding (SDXL) alike."""
     scale = recipe.conditioning_scale
     push = math.fsum(part.weight for part in recipe.negative)
+    if scale == 1.0 and not push:
+        return cond  # exactly as encoded (u + 1 * (c - u) need not round back to c)
 
     def moved(c: Any, n: Any, u: Any) -> Any:
         out = u + scale * (c - u)
