@@ -82,6 +82,7 @@ def test_stylize_maps_monotonically_onto_guidance() -> None:
     assert guidance_for(1000, 0.0, raw=False) == 0.0
 
 
-def test_size_multiple_prefers_64_for_real_models() -> None:
-    assert size_multiple(ModelInfo("sd", native_size=512)) == 64
+def test_size_multiple_is_the_models_own() -> None:
+    assert size_multiple(ModelInfo("sd", native_size=512)) == 8
     assert size_multiple(ModelInfo("tiny", native_size=64)) == 8
+    assert size_multiple(ModelInfo("flux", native_size=1024, multiple=16)) == 16

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dreamloom.engine import Backend, ModelInfo, PromptPart, Recipe, model_info, recipe_for_imagine
 from dreamloom.prompt import parse_prompt
@@ -24,13 +25,35 @@ def test_defaults_give_the_models_defaults() -> None:
     assert (recipe.chaos, recipe.weird, recipe.tile, recipe.stop_fraction) == (0, 0, False, 1)
 
 
-def test_aspect_ratio_keeps_the_native_area_in_multiples_of_64() -> None:
+def test_aspect_ratio_keeps_the_native_area_in_multiples_of_8() -> None:
     wide, tall = _recipe("a cat --ar 16:9"), _recipe("a cat --ar 2:3")
     for recipe in (wide, tall):
-        assert recipe.width % 64 == 0 and recipe.height % 64 == 0
-        assert 0.8 < recipe.width * recipe.height / 512**2 < 1.2
-    assert abs(wide.width / wide.height - 16 / 9) < 0.1
-    assert abs(tall.width / tall.height - 2 / 3) < 0.05
+        assert recipe.width % 8 == 0 and recipe.height % 8 == 0
+        assert 0.9 < recipe.width * recipe.height / 512**2 < 1.1
+    assert abs(wide.width / wide.height - 16 / 9) < 0.02
+    assert abs(tall.width / tall.height - 2 / 3) < 0.01
+
+
+@pytest.mark.parametrize("model", ["sd", "bundled", "tiny"])
+def test_every_aspect_ratio_has_its_own_size(model: str) -> None:
+    info = model_info(model)
+    ratios = ["1:1", "4:3", "3:2", "16:9", "2:1", "3:4", "2:3", "9:16"]
+    sizes = {ratio: _size(_recipe(f"a cat --ar {ratio}", info)) for ratio in ratios}
+    assert len(set(sizes.values())) == len(ratios), sizes
+    for ratio, (width, height) in sizes.items():
+        w, h = map(int, ratio.split(":"))
+        assert abs(width / height / (w / h) - 1) < 0.06, (ratio, width, height)
+
+
+def test_bundled_sizes_for_3_2_and_16_9() -> None:
+    # Both were 320x192 when sizes snapped to multiples of 64.
+    info = model_info("bundled")
+    assert _size(_recipe("a fox --ar 3:2", info)) == (312, 208)
+    assert _size(_recipe("a fox --ar 16:9", info)) == (344, 192)
+
+
+def _size(recipe: Recipe) -> tuple[int, int]:
+    return recipe.width, recipe.height
 
 
 def test_tiny_model_sizes_use_the_latent_multiple() -> None:
@@ -92,3 +115,14 @@ def test_stylize_changes_the_pictures_end_to_end(tiny_backend: Backend) -> None:
         ]
     )
     assert difference > 0.5
+
+
+def test_stylize_moves_the_conditioning_scale_on_guidance_free_models_only() -> None:
+    turbo = model_info("stabilityai/sd-turbo")
+    assert turbo.default_guidance <= 1 and not turbo.supports_negative
+    scales = [_recipe(f"a cat --s {s}", turbo).conditioning_scale for s in (0, 100, 1000)]
+    assert scales[0] < scales[1] == 1.0 < scales[2]
+    assert _recipe("a cat --style raw", turbo).conditioning_scale < 1.0
+    assert {_recipe(f"a cat --s {s}", turbo).guidance for s in (0, 1000)} == {0.0}
+    # Guided models keep stylize on guidance, and the conditioning as encoded.
+    assert {_recipe(f"a cat --s {s}").conditioning_scale for s in (0, 1000)} == {1.0}

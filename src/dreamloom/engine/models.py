@@ -15,6 +15,7 @@ from dreamloom.engine.backends.base import Backend
 from dreamloom.engine.backends.simulated import SimulatedGpuBackend, is_simulated, simulated_info
 from dreamloom.engine.options import EngineOptions, OptionError
 from dreamloom.engine.recipe import LATENT_MULTIPLE, ModelInfo
+from dreamloom.engine.references import ReferenceKind
 from dreamloom.engine.tiny import (
     DEFAULTS_FILE,
     TINY_GUIDANCE,
@@ -67,7 +68,10 @@ def _from_folder(name: str, folder: Path, label: str) -> ModelInfo:
     vae = _read_json(folder / "vae" / "config.json")
     factor = 2 ** (len(vae["block_out_channels"]) - 1) if "block_out_channels" in vae else None
     factor = factor or LATENT_MULTIPLE
-    sample = _read_json(folder / "unet" / "config.json").get("sample_size")
+    unet = _read_json(folder / "unet" / "config.json")
+    if not unet and (folder / "transformer").is_dir():
+        factor *= 2  # FLUX, SD3: latents packed in 2x2 patches
+    sample = unet.get("sample_size")
     if isinstance(sample, list):
         sample = max(sample)
     if isinstance(sample, int):
@@ -89,9 +93,19 @@ def _hub_snapshot(ref: str, cache_dir: Path | None) -> Path | None:
     return Path(found).parent if isinstance(found, str) else None
 
 
-def model_info(ref: str, cache_dir: Path | None = None) -> ModelInfo:
+def model_info(
+    ref: str, cache_dir: Path | None = None, *, ip_adapter: str | None = None
+) -> ModelInfo:
     """Facts about model `ref` ("tiny", "bundled", "simulated-gpu:MS", a local folder or a hub
-    id) without loading weights."""
+    id) without loading weights. `ip_adapter` is the IP-Adapter the diffusers model is loaded
+    with (see `load_backend`): with one it takes every reference kind, without none."""
+    info = _model_info(ref, cache_dir)
+    if ip_adapter is not None and not is_simulated(ref) and ref != BUNDLED_NAME:
+        info = replace(info, reference_kinds=frozenset(ReferenceKind))
+    return info
+
+
+def _model_info(ref: str, cache_dir: Path | None) -> ModelInfo:
     if is_simulated(ref):
         return simulated_info(ref)
     if ref == BUNDLED_NAME:
@@ -117,15 +131,27 @@ def model_info(ref: str, cache_dir: Path | None = None) -> ModelInfo:
 
 
 def load_backend(
-    ref: str, *, cache_dir: Path, device: str = "cpu", options: EngineOptions = EngineOptions()
+    ref: str,
+    *,
+    cache_dir: Path,
+    device: str = "cpu",
+    options: EngineOptions = EngineOptions(),
+    ip_adapter: str | None = None,
 ) -> Backend:
     """Load model `ref` into a backend: "tiny" (built once into `cache_dir`), a local folder,
     a hub id (downloaded into `cache_dir` by diffusers on first use), or "simulated-gpu:MS"
     (a benchmarking aid: a GPU simulated by waits, see `backends.simulated`), with the speed
-    `options` applied (an option that cannot act on it raises `OptionError`)."""
+    `options` applied (an option that cannot act on it raises `OptionError`).
+
+    `ip_adapter` ("repo_or_path[#subfolder/weight_name[#image_encoder_folder]]", or "tiny"
+    for the tiny model; see `backends.ip_adapter`) lets a diffusers model take image
+    references. The bundled model has its own image encoder and ignores it; the simulated GPU
+    has no model to condition and refuses it."""
     if is_simulated(ref):
         if options != EngineOptions():
             raise OptionError("the simulated GPU has no model for speed options to act on")
+        if ip_adapter is not None:
+            raise OptionError("the simulated GPU has no model for an IP-Adapter to act on")
         return SimulatedGpuBackend.from_ref(ref)
     if ref == BUNDLED_NAME:
         from dreamloom.engine.backends.bundled import load_bundled_backend
@@ -134,7 +160,12 @@ def load_backend(
     from dreamloom.engine.backends.diffusers import DiffusersBackend
 
     source: str | Path = ensure_tiny_model(cache_dir) if ref == TINY_NAME else ref
-    info = model_info(ref, cache_dir)
+    info = model_info(ref, cache_dir, ip_adapter=ip_adapter)
     return DiffusersBackend.from_pretrained(
-        source, info=info, cache_dir=cache_dir, device=device, options=options
+        source,
+        info=info,
+        cache_dir=cache_dir,
+        device=device,
+        options=options,
+        ip_adapter=ip_adapter,
     )

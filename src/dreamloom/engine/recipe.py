@@ -24,10 +24,11 @@ OPERATIONS: tuple[str, ...] = get_args(Operation)
 # `--no x` is documented by Midjourney as the same as `x::-.5`.
 NO_WEIGHT = 0.5
 
-# Real models get sides in multiples of 64 (a UNet with three downsamplings then sees whole
-# latent blocks); a model whose native side is only a few such blocks (the tiny test model) would
-# lose its aspect ratio to that rounding, so it falls back to its latent multiple.
-PREFERRED_MULTIPLE = 64
+# Sides are multiples of a latent cell (8 px for SD's VAE). Multiples of 64 would give a UNet
+# with three downsamplings whole blocks at every level, but they cost the aspect ratio: at a
+# 256 px native side 3:2 and 16:9 both came out 320x192. diffusers' UNet takes latent sides that
+# its downsamplings do not divide (it passes each skip connection's size to the upsampler:
+# `forward_upsample_size`), so the finer grid is safe.
 LATENT_MULTIPLE = 8
 
 
@@ -48,8 +49,12 @@ class ModelInfo:
     multiple: int = LATENT_MULTIPLE  # pixels per latent cell: sides must be multiples of it
     default_steps: int = 30
     default_guidance: float = 7.5
-    # Negative conditioning needs classifier-free guidance; distilled one-step models have none.
+    # Whether negatives act through classifier-free guidance; distilled one-step models have
+    # none, and the diffusers backend moves their text embedding instead (docs/parameters.md).
     supports_negative: bool = True
+    # `multiple` is what the model accepts: a latent cell (8) for SD and SDXL, a packed 2x2 patch
+    # of cells (16) for FLUX and SD3, any multiple of 8 for the bundled model (it samples at
+    # its own grid and is enlarged to the size asked).
     # The reference kinds this model can be conditioned by (image prompts, --sref, --cref, --oref,
     # --p); the service refuses a prompt that asks for another, naming the model.
     reference_kinds: frozenset[ReferenceKind] = frozenset()
@@ -72,6 +77,9 @@ class Recipe:
     tile: bool = False
     stop_fraction: float = 1.0  # (0, 1]: share of the denoising schedule that is run
     stylize: int = 100  # kept as typed: guidance is derived from it, later conditioning may be too
+    # Guidance-free models (SD-Turbo): the `--stylize` lever that guidance is elsewhere. The
+    # text conditioning is extrapolated from the unconditional one by this factor (1: as encoded).
+    conditioning_scale: float = 1.0
     # Image operations (img2img, inpaint, outpaint, upscale): PNG bytes and denoising strength.
     init_image: bytes | None = field(default=None, repr=False)
     mask: bytes | None = field(default=None, repr=False)
@@ -97,6 +105,8 @@ class Recipe:
             problems.append("stop_fraction must lie in (0, 1]")
         if self.strength is not None and not 0.0 <= self.strength <= 1.0:
             problems.append("strength must lie in [0, 1]")
+        if not self.conditioning_scale > 0:
+            problems.append("conditioning_scale must be positive")
         if any(part.weight <= 0 for part in (*self.positive, *self.negative)):
             problems.append("part weights must be positive (the list gives the sign)")
         if problems:
@@ -150,26 +160,37 @@ def steps_for(default_steps: int, quality: float, draft: bool) -> int:
     return max(1, round(steps))
 
 
-def guidance_for(stylize: int, default_guidance: float, raw: bool) -> float:
-    """Map `--s` 0..1000 monotonically onto guidance around the model's default (at `--s 100`).
+def stylize_ratio(stylize: int, raw: bool) -> float:
+    """`--s` 0..1000 as a factor around 1 (at `--s 100`), piecewise linear: 0 gives 0.6, 1000
+    gives 1.6. `--style raw` takes 15% off, as raw means "less of the house style"."""
+    s = min(max(stylize, 0), 1000)
+    ratio = 0.6 + 0.4 * s / 100 if s <= 100 else 1.0 + 0.6 * (s - 100) / 900
+    return ratio * 0.85 if raw else ratio
 
-    Piecewise linear: 0 gives 0.6x the default, 1000 gives 1.6x. `--style raw` takes 15% off,
-    as raw means "less of the house style". Guidance at or below 1 means the model runs without
-    classifier-free guidance (distilled turbo models): raising it would double the cost and burn
-    the image, so such a model keeps its default and stylize has no guidance lever there.
+
+def guidance_for(stylize: int, default_guidance: float, raw: bool) -> float:
+    """Map `--s` monotonically onto guidance around the model's default (`stylize_ratio`).
+
+    Guidance at or below 1 means the model runs without classifier-free guidance (distilled
+    turbo models): raising it would double the cost and burn the image, so such a model keeps
+    its default and stylize acts through `conditioning_scale_for` instead.
     """
     if default_guidance <= 1.0:
         return default_guidance
-    s = min(max(stylize, 0), 1000)
-    ratio = 0.6 + 0.4 * s / 100 if s <= 100 else 1.0 + 0.6 * (s - 100) / 900
-    if raw:
-        ratio *= 0.85
-    return max(1.0, round(default_guidance * ratio, 4))
+    return max(1.0, round(default_guidance * stylize_ratio(stylize, raw), 4))
+
+
+def conditioning_scale_for(stylize: int, default_guidance: float, raw: bool) -> float:
+    """`--s` (and `--style raw`) on a guidance-free model: the factor by which the backend
+    extrapolates the text conditioning from the unconditional one. 1 on guided models, where
+    guidance is the lever."""
+    if default_guidance > 1.0:
+        return 1.0
+    return round(stylize_ratio(stylize, raw), 4)
 
 
 def size_multiple(info: ModelInfo) -> int:
-    if info.native_size // PREFERRED_MULTIPLE >= 8:
-        return PREFERRED_MULTIPLE
+    """The multiple `--ar` sizes snap to: the model's own (see `ModelInfo.multiple`)."""
     return max(LATENT_MULTIPLE, info.multiple)
 
 
@@ -203,6 +224,7 @@ def recipe_for_imagine(
         seed=int(seed),
         steps=steps_for(info.default_steps, float(params.quality), bool(params.draft)),
         guidance=guidance_for(int(params.stylize), info.default_guidance, raw),
+        conditioning_scale=conditioning_scale_for(int(params.stylize), info.default_guidance, raw),
         positive=positive,
         negative=negative,
         chaos=float(params.chaos) / 100,

@@ -1,15 +1,26 @@
 """The bundled model as an engine backend: recipes in, upscaled pictures out.
 
-The model samples at 1/8 of the recipe's size (32 px for a 256 px square) and Real-ESRGAN
-brings the result to the requested size. Seeds, chaos and weird use the engine's own noise
-helpers, so a recipe means the same here as on the diffusers backend. Upscales super-resolve
-the picture; Upscale (Creative) first has the model redraw it. Where Real-ESRGAN cannot load,
-Lanczos stands in and every result says so in its notes.
+The model samples at about 1/8 of the recipe's size (32 px for a 256 px square), at the
+nearest shape its grid allows, and Real-ESRGAN brings the result to the requested size.
+
+References condition it through its image encoder: the generator was trained with the caption
+sometimes reduced to its sentence vector alone, and the image encoder maps pictures into that
+same sentence space, so a picture's embedding stands in for a caption. Each reference is one
+more guided part beside the text parts, at its weight (`--iw 2`: twice a text part's pull);
+codes (`--sref 123`, `--p` codes) are seeded vectors in that space (`engine.conditioning`).
+The model has one conditioning vector and no layer that carries style apart from content, so
+every kind acts through the same path; they differ in the picture (a `--cref` crop) and weight.
+
+Seeds, chaos and weird use the engine's own noise helpers, so a recipe means the same here as
+on the diffusers backend. Upscales super-resolve the picture; Upscale (Creative) first has the
+model redraw it. Where Real-ESRGAN cannot load, Lanczos stands in and every result says so in
+its notes.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
@@ -29,6 +40,12 @@ from dreamloom.engine.backends.base import (
     run_each,
 )
 from dreamloom.engine.backends.inputs import source_picture
+from dreamloom.engine.conditioning import (
+    ALL_KINDS,
+    EmbeddingStats,
+    probe_pictures,
+    reference_vectors,
+)
 from dreamloom.engine.grid import make_grid
 from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
 from dreamloom.engine.options import EngineOptions, apply_options
@@ -43,19 +60,26 @@ SCALE = 8  # output pixels per model pixel
 INFO = ModelInfo(
     name=BUNDLED_NAME,
     native_size=256,
-    multiple=64,
+    multiple=8,  # any size: sampled at the nearest grid shape, then enlarged to it
     default_steps=10,
     default_guidance=6.0,
     supports_negative=True,
+    reference_kinds=ALL_KINDS,
 )
 # Share of fresh noise at each sampling step (see `sampling.Churn`); 0 is the plain flow.
 CHURN = 0.0
 
 
-def model_side(pixels: int) -> int:
-    from dreamloom.bundled.model import SIDE_MULTIPLE
+def model_size(width: int, height: int) -> tuple[int, int]:
+    """The size the model samples at for a (width, height) picture: 1/SCALE of its area, in
+    multiples of the fold (4 px: one cell of the UNet's sample), at the ratio nearest the
+    picture's. The UNet's single downsampling need not divide the folded sides: diffusers'
+    UNet passes each skip connection's size to its upsampler."""
+    from dreamloom.bundled.model import FOLD
+    from dreamloom.prompt import aspect_size
 
-    return max(SIDE_MULTIPLE, round(pixels / SCALE / SIDE_MULTIPLE) * SIDE_MULTIPLE)
+    native = max(FOLD, round(math.sqrt(width * height) / SCALE))
+    return aspect_size((width, height), native, multiple=FOLD)
 
 
 class BundledBackend:
@@ -69,6 +93,7 @@ class BundledBackend:
         self.model = model
         self.previews_per_run = previews_per_run
         self.churn = churn
+        self._stats: EmbeddingStats | None = None
 
     @classmethod
     def load(cls, folder: Path | None = None) -> BundledBackend:
@@ -88,7 +113,9 @@ class BundledBackend:
         progress: ProgressFn | None = None,
         cancelled: CancelledFn | None = None,
     ) -> EngineResult:
-        return self.run_with_images(recipe, (), progress, cancelled)
+        """The recipe's references (image prompts, `--sref`, `--cref`, `--oref`, `--p`) each
+        condition the generation as a part beside the text parts."""
+        return self._run(recipe, self._reference_parts(recipe), progress, cancelled)
 
     def run_with_images(
         self,
@@ -97,15 +124,41 @@ class BundledBackend:
         progress: ProgressFn | None = None,
         cancelled: CancelledFn | None = None,
     ) -> EngineResult:
-        """`run` with image prompts: each (picture, weight) conditions the generation through
-        its embedding, as a part beside the text parts (image prompts, `--sref`/`--cref`/
-        `--oref` with their weights, and Blend with no text at all)."""
+        """`run` with pictures given directly, each (picture, weight) a part beside the text
+        parts (Blend, with no text at all), after the recipe's own references."""
+        parts = self._reference_parts(recipe)
+        if references:
+            vectors = self.model.embed_images([image for image, _ in references])
+            parts += [(v, w) for v, (_, w) in zip(vectors, references, strict=True)]
+        return self._run(recipe, parts, progress, cancelled)
+
+    def _reference_parts(self, recipe: Recipe) -> list[tuple[torch.Tensor, float]]:
+        """(vector in the sentence space, weight) for each of the recipe's references."""
+        if not recipe.references:
+            return []
+        vectors = reference_vectors(recipe.references, self.model.embed_images, self._codes)
+        return [(v, r.weight) for v, r in zip(vectors, recipe.references, strict=True)]
+
+    def _codes(self) -> EmbeddingStats:
+        """The statistics codes are drawn with: of the image encoder's embeddings of a fixed
+        set of pictures, computed once."""
+        if self._stats is None:
+            self._stats = EmbeddingStats.of(self.model.embed_images(probe_pictures()))
+        return self._stats
+
+    def _run(
+        self,
+        recipe: Recipe,
+        references: Sequence[tuple[torch.Tensor, float]],
+        progress: ProgressFn | None,
+        cancelled: CancelledFn | None,
+    ) -> EngineResult:
         if cancelled is not None and cancelled():
             raise Cancelled(0)
         started = time.perf_counter()
         seeds = image_seeds(recipe.seed, recipe.batch)
         if recipe.operation == "upscale":
-            images, notes = self._upscale(recipe, seeds, progress, cancelled)
+            images, notes = self._upscale(recipe, seeds, progress, cancelled, references)
             return EngineResult(images, seeds, time.perf_counter() - started, notes=notes)
         pictures = self._sample(recipe, seeds, progress, cancelled, references)
         from dreamloom.bundled.pipeline import to_image
@@ -120,21 +173,17 @@ class BundledBackend:
         seeds: list[int],
         progress: ProgressFn | None,
         cancelled: CancelledFn | None,
-        references: Sequence[tuple[Image.Image, float]] = (),
+        references: Sequence[tuple[torch.Tensor, float]] = (),
     ) -> torch.Tensor:
         from dreamloom.bundled.pipeline import to_image, to_tensor
         from dreamloom.bundled.sampling import Churn, Guide, Inpaint, sample
 
-        width, height = model_side(recipe.width), model_side(recipe.height)
+        width, height = model_size(recipe.width, recipe.height)
         noise = initial_latents(recipe.seed, seeds, (3, height, width), recipe.chaos)
         parts = [self._part(p, seeds, recipe.weird) for p in recipe.positive if p.text.strip()]
-        if references:
-            vectors = self.model.embed_images([image for image, _ in references])
-            for vector, (_, weight) in zip(vectors, references, strict=True):
-                cond, mask = self.model.condition_from_vector(vector[None])
-                parts.append(
-                    (perturb(cond, seeds, recipe.weird), mask.expand(len(seeds), -1), weight)
-                )
+        for vector, weight in references:
+            cond, mask = self.model.condition_from_vector(vector[None])
+            parts.append((perturb(cond, seeds, recipe.weird), mask.expand(len(seeds), -1), weight))
         if not parts:  # an empty prompt still needs one conditioning
             parts = [self._part(PromptPart(""), seeds, recipe.weird)]
         guide = Guide(
@@ -213,6 +262,7 @@ class BundledBackend:
         seeds: list[int],
         progress: ProgressFn | None,
         cancelled: CancelledFn | None,
+        references: Sequence[tuple[torch.Tensor, float]] = (),
     ) -> tuple[list[Image.Image], tuple[str, ...]]:
         """Upscale (Subtle), 2x and 4x: the picture super-resolved, nothing drawn. Upscale
         (Creative), a recipe with a strength: the model first redraws the picture at that
@@ -231,7 +281,7 @@ class BundledBackend:
                 progress(Progress(1, 1, None))
             return [big.copy() for _ in seeds], notes
         at_source = replace(recipe, width=source.width, height=source.height)
-        pictures = self._sample(at_source, seeds, progress, cancelled)
+        pictures = self._sample(at_source, seeds, progress, cancelled, references)
         redrawn, first = _enlarged([to_image(p) for p in pictures], source.size, recipe.tile)
         images, second = _enlarged(redrawn, size, recipe.tile)
         return images, tuple(dict.fromkeys(first + second))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
+import math
 import time
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,8 @@ from dreamloom.engine.backends.inputs import (
     source_picture,
     steps_for_strength,
 )
+from dreamloom.engine.backends.ip_adapter import ImageConditioner, has_adapter, load_adapter
+from dreamloom.engine.conditioning import ALL_KINDS
 from dreamloom.engine.masks import feather_radius, grow, keep_unselected
 from dreamloom.engine.noise import derive_seed, image_seeds, initial_latents, perturb
 from dreamloom.engine.options import EngineOptions, OptionError, apply_options
@@ -188,6 +191,10 @@ class DiffusersBackend:
         )
         self._has_negative = "negative_prompt" in call
         self._unet: Any = getattr(pipeline, "unet", None)
+        # Image references need an IP-Adapter (`backends.ip_adapter`); the model says so.
+        self._images = ImageConditioner(pipeline) if has_adapter(pipeline) else None
+        kinds = ALL_KINDS if self._images is not None else frozenset()
+        self.info = replace(info, reference_kinds=kinds)
         pipeline.set_progress_bar_config(disable=True)
 
     @classmethod
@@ -199,10 +206,13 @@ class DiffusersBackend:
         cache_dir: Path | None = None,
         device: str = "cpu",
         options: EngineOptions = EngineOptions(),
+        ip_adapter: str | None = None,
     ) -> DiffusersBackend:
         """Load a pipeline (float16 on CUDA) and apply the speed `options` to its denoiser and
         VAE; the img2img and inpainting pipelines made from it later share those modules, so
-        they run compiled, channels-last or with the chosen attention too."""
+        they run compiled, channels-last or with the chosen attention too. `ip_adapter` names
+        the IP-Adapter that conditions it on image references (`backends.ip_adapter`); without
+        one the model takes no image references."""
         from diffusers import DiffusionPipeline
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
@@ -223,6 +233,9 @@ class DiffusersBackend:
         pipeline = DiffusionPipeline.from_pretrained(
             str(ref_or_path), cache_dir=cache_dir, **extra
         ).to(device)
+        if ip_adapter is not None:
+            # Before the speed options: the adapter replaces attention processors.
+            load_adapter(pipeline, ip_adapter, cache_dir)
         apply_pipeline_options(pipeline, options, device)
         return cls(pipeline, info_from_pipeline(pipeline, info))
 
@@ -240,7 +253,8 @@ class DiffusersBackend:
         if recipe.operation != "imagine" or not self._embeds or self._unet is None:
             return None
         if recipe.references:
-            # Image conditioning is set on the pipeline for the whole call.
+            # The adapters' scales are set on the UNet for the whole call, and diffusers
+            # repeats one image embedding over the batch: such a recipe runs alone.
             return None
         return (
             recipe.operation,
@@ -341,6 +355,16 @@ class DiffusersBackend:
         are the same for every operation; `inputs` are the operation's, conditioning
         included (`_conditioning_kwargs`). Returns the images and, per job, the step where
         it was cancelled (None: it ran to the end)."""
+        if self._images is not None:
+            # With the adapter loaded the UNet needs image embeddings in every call (zeros at
+            # scale 0 when the recipe has no references); in a batch no member has any.
+            inputs.update(self._images.inputs(recipe, self._guided(recipe)))
+        elif recipe.references:
+            kinds = ", ".join(sorted({r.kind.value for r in recipe.references}))
+            raise ValueError(
+                f"model {self.info.name} takes no image references ({kinds}): "
+                "it has no IP-Adapter configured"
+            )
         tap = _DenoisedTap(pipe.scheduler)
         watcher = _StepWatcher(recipe, tap, jobs, self.previews_per_run)
         with (
@@ -519,7 +543,19 @@ class DiffusersBackend:
                 if negative[2] is None
                 else _weighted(negative[2], recipe.negative),
             )
+        if not self._guided(recipe):
+            unconditional = _Conditioning(
+                embeds=positive[1][:1], negative=None, pooled=_first(positive[3])
+            )
+            cond = _guidance_free(cond, unconditional, recipe)
         return cond
+
+    def _guided(self, recipe: Recipe) -> bool:
+        """Whether the pipeline runs classifier-free guidance for `recipe` (diffusers' own
+        rule: guidance above 1, and no guidance-distilled UNet that takes it as an input)."""
+        unet = self._unet
+        distilled = unet is not None and unet.config.time_cond_proj_dim is not None
+        return recipe.guidance > 1.0 and not distilled
 
     def _encode_texts(
         self, parts: tuple[PromptPart, ...], *, with_unconditional: bool
@@ -558,6 +594,8 @@ def info_from_pipeline(pipeline: Any, defaults: ModelInfo) -> ModelInfo:
     """The facts a loaded pipeline states about itself win over guesses by name."""
     unet = getattr(pipeline, "unet", None)
     factor = int(getattr(pipeline, "vae_scale_factor", defaults.multiple))
+    if unet is None and getattr(pipeline, "transformer", None) is not None:
+        factor *= 2  # FLUX, SD3: latents packed in 2x2 patches
     native = defaults.native_size
     if unet is not None and unet.config.sample_size is not None:
         sample = unet.config.sample_size
@@ -586,6 +624,39 @@ def _weighted(tensors: Any, parts: tuple[PromptPart, ...]) -> Any:
     weights = torch.tensor([part.weight for part in parts], dtype=tensors.dtype)
     weights = (weights / weights.sum()).to(tensors.device)
     return (weights.view(-1, *([1] * (tensors.ndim - 1))) * tensors).sum(0, keepdim=True)
+
+
+def _guidance_free(
+    cond: _Conditioning, unconditional: _Conditioning, recipe: Recipe
+) -> _Conditioning:
+    """`--stylize` and the negative parts on a pipeline that runs without classifier-free
+    guidance (SD-Turbo, SDXL-Turbo), where the negative embedding is never used and guidance
+    cannot be raised. What guidance does to predictions is done to the embeddings instead:
+
+        embeds = u + s * (c - u) - w * (n - u)
+
+    with u the unconditional embedding, c the prompt's, n the weighted negative parts' and w
+    their total weight (`--no x` is `x::-.5`, so 0.5): the conditioning is extrapolated away
+    from the unconditional one by the recipe's `conditioning_scale` s (from `--stylize`) and
+    pushed away from what the negative text adds to it. The pooled embedding (SDXL) alike."""
+    scale = recipe.conditioning_scale
+    push = math.fsum(part.weight for part in recipe.negative)
+    if scale == 1.0 and not push:
+        return cond  # exactly as encoded (u + 1 * (c - u) need not round back to c)
+
+    def moved(c: Any, n: Any, u: Any) -> Any:
+        out = u + scale * (c - u)
+        return out - push * (n - u) if push else out
+
+    embeds = moved(cond.embeds, cond.negative, unconditional.embeds)
+    pooled = cond.pooled
+    if pooled is not None and unconditional.pooled is not None:
+        pooled = moved(pooled, cond.negative_pooled, unconditional.pooled)
+    return replace(cond, embeds=embeds, pooled=pooled)
+
+
+def _first(tensor: Any) -> Any:
+    return None if tensor is None else tensor[:1]
 
 
 def _repeat(tensor: Any, count: int) -> Any:
