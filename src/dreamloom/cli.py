@@ -7,6 +7,7 @@ Heavy modules (torch, diffusers, SQLAlchemy) are imported inside the commands so
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -70,22 +71,67 @@ def prompt_explain(
         console.print(p.normalized(), markup=False, highlight=False)
 
 
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the web app password from standard input."),
+]
+
+
 @user_app.command("add")
 def user_add(
     name: str,
     plan: Annotated[str, typer.Option(help="basic, standard, pro or mega.")] = "standard",
+    password: Annotated[
+        bool, typer.Option("--password", help="Also set a web app password (asked for).")
+    ] = False,
+    password_stdin: PasswordStdinOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Create an account and print a new API token (shown once; stored hashed)."""
     from dreamloom.service import Service, ServiceError
 
+    secret = _new_password(password_stdin) if password or password_stdin else None
     with Service(_settings(data_dir), dispatch=False) as service:
         try:
             account, token = service.create_user(name, plan)
+            if secret is not None:
+                service.set_password(name, secret)
         except ServiceError as err:
             raise _fail(str(err)) from None
     console.print(f"account {account.name} (plan {account.plan})", highlight=False)
     print(token)
+
+
+@user_app.command("password")
+def user_password(
+    name: str, password_stdin: PasswordStdinOption = False, data_dir: DataDirOption = None
+) -> None:
+    """Set or reset an account's web app password (its browsers are signed out)."""
+    from dreamloom.service import Service, ServiceError
+
+    secret = _new_password(password_stdin)
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            service.set_password(name, secret)
+        except ServiceError as err:
+            raise _fail(str(err)) from None
+    console.print(f"password of {name} set", highlight=False)
+
+
+def _new_password(from_stdin: bool) -> str:
+    from dreamloom.service import ServiceError
+    from dreamloom.service.signins import check_password
+
+    # Asked for or piped in, never an argument: arguments end up in shell histories and
+    # process lists.
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    try:
+        return check_password(secret)
+    except ServiceError as err:
+        raise _fail(err.message) from None
 
 
 @user_app.command("token")

@@ -23,11 +23,22 @@ CLI = [sys.executable, "-m", "dreamloom.cli"]
 
 
 def run_cli(
-    args: list[str], data_dir: Path, cwd: Path, timeout: float = 300, **environ: str
+    args: list[str],
+    data_dir: Path,
+    cwd: Path,
+    timeout: float = 300,
+    input: str | None = None,
+    **environ: str,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DREAMLOOM_DATA_DIR": str(data_dir), **environ}
     return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [*CLI, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
     )
 
 
@@ -63,6 +74,27 @@ def test_user_add_prints_a_token_stored_only_hashed(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already exists" in again.stderr
     bad_plan = run_cli(["user", "add", "bob", "--plan", "platinum"], data, tmp_path)
     assert bad_plan.returncode == 2 and "Unknown plan" in bad_plan.stderr
+
+
+def test_user_passwords_for_the_web_app(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    made = run_cli(
+        ["user", "add", "rosa", "--password-stdin"], data, tmp_path, input="s3cret pass\n"
+    )
+    assert made.returncode == 0, made.stderr
+    raw = (data / "dreamloom.db").read_bytes()
+    assert b"s3cret pass" not in raw and b"$argon2id$" in raw  # stored as an argon2id hash
+    short = run_cli(["user", "add", "sam", "--password-stdin"], data, tmp_path, input="abc\n")
+    assert short.returncode == 2 and "at least 8 characters" in short.stderr
+    assert "sam" not in run_cli(["user", "list"], data, tmp_path).stdout  # nothing half made
+    reset = run_cli(
+        ["user", "password", "rosa", "--password-stdin"], data, tmp_path, input="another one\n"
+    )
+    assert reset.returncode == 0, reset.stderr
+    missing = run_cli(
+        ["user", "password", "nobody", "--password-stdin"], data, tmp_path, input="another one\n"
+    )
+    assert missing.returncode == 2 and "No account named 'nobody'" in missing.stderr
 
 
 def _images(out: Path, job_id: str) -> tuple[Image.Image, list[Image.Image]]:

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dreamloom import web
 from dreamloom.api import server
 from dreamloom.api.context import ApiContext
 from dreamloom.api.events_hub import EventHub
@@ -114,6 +115,7 @@ def create_app(
     app.include_router(v3_accounts.router)
     app.include_router(native_users.router)
     app.include_router(native_images.router)
+    web.mount(app)
     return app
 
 

@@ -35,6 +35,7 @@ class Service:
         self.buttons = self.wiring.buttons
         self.commands = self.wiring.commands
         self.media = self.wiring.media
+        self.signins = self.wiring.signins
         # Each use-case a client calls, bound once to the object that owns it: the façade
         # adds no call of its own (the imagine route's fast path runs on the event loop for
         # every request) and repeats no signature.
@@ -60,6 +61,7 @@ class Service:
         self.cached_reply_url = self.channels.cached_reply_url
         self.channel_reply_url = self.channels.channel_reply_url
         self.submit_imagine = self.submissions.submit_imagine
+        self.parse_prompt = self.submissions.parse
         self.submit_blend = self.submissions.submit_blend
         self.press_button = self.buttons.press_button
         self.get_seed = self.buttons.get_seed
@@ -69,11 +71,17 @@ class Service:
         self.describe = self.media.describe
         self.get_job = self.reading.get_job
         self.list_running = self.reading.list_running
+        self.recent_jobs = self.reading.recent_jobs
         self.wait = self.reading.wait
         self.export_images = self.reading.export_images
         self.cancel = self.reading.cancel
         self.image_file = self.reading.image_file
         self.preview_file = self.reading.preview_file
+        self.set_password = self.signins.set_password
+        self.sign_in = self.signins.sign_in
+        self.web_session = self.signins.session
+        self.sign_out = self.signins.sign_out
+        self.change_password = self.signins.change_password
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ this list::
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
       Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
       Media           user images in, /describe (a queued job)               <- Admission
+      SignIns         web app passwords and browser sessions
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dreamloom.service.media import Media
 from dreamloom.service.moderation import Moderation
 from dreamloom.service.reading import Reading
 from dreamloom.service.runtime import Runtime
+from dreamloom.service.signins import SignIns
 from dreamloom.service.submissions import Submissions
 
 
@@ -49,6 +51,7 @@ class Wiring:
     buttons: Buttons
     commands: Commands
     media: Media
+    signins: SignIns
 
     def start(self) -> None:
         # The use-cases start their threads when first needed; only the runtime starts here.
@@ -77,6 +80,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     )
     commands = Commands(runtime, accounts, channels, submissions, views)
     media = Media(runtime, accounts, admission)
+    signins = SignIns(runtime)
     return Wiring(
         runtime=runtime,
         views=views,
@@ -89,4 +93,5 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         buttons=buttons,
         commands=commands,
         media=media,
+        signins=signins,
     )

@@ -64,6 +64,9 @@ class Account(Base):
     timeout_until: Mapped[datetime | None] = mapped_column(default=None)
     # Anchor of the monthly billing cycle: fast time resets on each monthly anniversary of it.
     cycle_start: Mapped[datetime] = mapped_column(default=utcnow)
+    # argon2id hash of the web app's password; None: the account cannot sign in to the web app
+    # (API tokens only).
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 class ApiToken(Base):
@@ -80,6 +83,21 @@ class ApiToken(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
     last_used: Mapped[datetime | None] = mapped_column(default=None)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, the database its hash."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # The session's CSRF token: every form and script request carries it back.
+    csrf: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    expires: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Job(Base):

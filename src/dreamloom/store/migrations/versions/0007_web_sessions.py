@@ -1,0 +1,46 @@
+"""Web app sign-in: a password hash per account and the signed-in browsers.
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+_TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("accounts") as batch:
+        batch.add_column(sa.Column("password_hash", sa.String(length=255), nullable=True))
+    op.create_table(
+        "web_sessions",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("csrf", sa.String(length=64), nullable=False),
+        sa.Column("created", _TS, nullable=False),
+        sa.Column("expires", _TS, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name="fk_web_sessions_account_id_accounts",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name="pk_web_sessions"),
+    )
+    op.create_index("ix_web_sessions_account_id", "web_sessions", ["account_id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_web_sessions_account_id", table_name="web_sessions")
+    op.drop_table("web_sessions")
+    with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("password_hash")

@@ -1,0 +1,159 @@
+"""The web app's pages: sign-in and sign-out, Create, Account.
+
+Forms post back to the page that shows them; an error is shown next to its field, with the
+same words the API uses, and the page answers with the error's status.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from dreamloom.api.context import context_of
+from dreamloom.service import ServiceError
+from dreamloom.service.signins import WebSessionView
+from dreamloom.web.cards import card
+from dreamloom.web.session import (
+    COOKIE,
+    CSRF_FIELD,
+    CSRF_REFUSED,
+    SIGNIN_COOKIE,
+    current,
+    new_signin_token,
+    page_session,
+    require_form_csrf,
+    secure_cookies,
+    set_session_cookie,
+    signin_token_matches,
+)
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+FEED_SIZE = 20
+
+
+def _page(
+    request: Request,
+    template: str,
+    session: WebSessionView | None,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    context.update(
+        account=session.account if session else None,
+        csrf=session.csrf if session else "",
+        csrf_field=CSRF_FIELD,
+    )
+    return templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths of this site: never an absolute URL another site chose."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/imagine"
+    parts = urlsplit(target)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    signed_in = await current(request) is not None
+    return RedirectResponse("/imagine" if signed_in else "/signin", status_code=303)
+
+
+@router.get("/signin")
+async def signin_page(request: Request, next: str | None = None) -> Response:
+    if await current(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _signin_form(request, next)
+
+
+def _signin_form(
+    request: Request, next: str | None, *, name: str = "", error: str = "", status: int = 200
+) -> Response:
+    token = new_signin_token()
+    response = _page(
+        request,
+        "signin.html",
+        None,
+        status,
+        name=name,
+        error=error,
+        next=next or "",
+        signin_token=token,
+    )
+    response.set_cookie(
+        SIGNIN_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request)
+    )
+    return response
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    name = str(form.get("name", "")).strip()
+    password = str(form.get("password", ""))
+    target = str(form.get("next", "")) or None
+    if not signin_token_matches(request, str(form.get(CSRF_FIELD, ""))):
+        return _signin_form(request, target, name=name, error=CSRF_REFUSED, status=403)
+    service = context_of(request).service
+    try:
+        signed = await run_in_threadpool(service.sign_in, name, password)
+    except ServiceError as err:
+        return _signin_form(request, target, name=name, error=err.message, status=err.status)
+    response = RedirectResponse(_safe_next(target), status_code=303)
+    set_session_cookie(request, response, signed.token, signed.expires)
+    response.delete_cookie(SIGNIN_COOKIE)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    session = await page_session(request)
+    form = await request.form()
+    require_form_csrf(session, str(form.get(CSRF_FIELD, "")))
+    await run_in_threadpool(context_of(request).service.sign_out, request.cookies[COOKIE])
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/imagine")
+async def create_page(request: Request) -> Response:
+    session = await page_session(request)
+    service = context_of(request).service
+    jobs = await run_in_threadpool(service.recent_jobs, session.account, FEED_SIZE)
+    feed = [card(job) for job in jobs]
+    return _page(request, "create.html", session, feed=feed, page="imagine")
+
+
+@router.get("/account")
+async def account_page(request: Request) -> Response:
+    session = await page_session(request)
+    return _page(request, "account.html", session, page="account")
+
+
+@router.post("/account/password")
+async def change_password(request: Request) -> Response:
+    session = await page_session(request)
+    form = await request.form()
+    require_form_csrf(session, str(form.get(CSRF_FIELD, "")))
+    service = context_of(request).service
+    try:
+        await run_in_threadpool(
+            service.change_password,
+            request.cookies[COOKIE],
+            str(form.get("current", "")),
+            str(form.get("new", "")),
+        )
+    except ServiceError as err:
+        field = "current" if "current" in err.message else "new"
+        errors = {field: err.message}
+        return _page(request, "account.html", session, err.status, errors=errors, page="account")
+    return _page(request, "account.html", session, changed=True, page="account")
