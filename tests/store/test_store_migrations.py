@@ -30,6 +30,7 @@ EXPECTED_TABLES = {
     "channels",
     "outbox",
     "web_sessions",
+    "likes",
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from api_helpers import Server
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from conftest import PASSWORD, add_user
 
@@ -38,6 +38,17 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
+def finished(card: Locator) -> Locator:
+    expect(card).to_have_attribute("data-status", "completed", timeout=JOB_TIMEOUT_MS)
+    return card
+
+
+def newest(page: Page, count: int) -> Locator:
+    """The newest card, once the feed holds ``count`` cards (a new job's card is on top)."""
+    expect(page.locator("li.card")).to_have_count(count)
+    return finished(page.locator("li.card").first)
+
+
 def sign_in(page: Page, server: Server, name: str) -> None:
     page.goto(f"{server.base}/imagine")
     expect(page).to_have_url(f"{server.base}/signin?next=/imagine")
@@ -47,22 +58,26 @@ def sign_in(page: Page, server: Server, name: str) -> None:
     expect(page).to_have_url(f"{server.base}/imagine")
 
 
-def test_imagine_watch_the_grid_upscale_and_sign_out(server: Server, browser: Browser) -> None:
+def test_a_day_in_the_web_app(server: Server, browser: Browser) -> None:
+    """Sign in; imagine and watch the grid come; U1 and Upscale (Subtle); Vary (Region) with
+    the brush; like the result and find it in Organize by a word of its prompt; publish it and
+    see it in another user's Explore, who cannot see it before; sign out."""
     add_user(server, "ada")
+    add_user(server, "ben")
     page = browser.new_page()
     sign_in(page, server, "ada")
 
     # Validation as you type, in the parser's words.
     page.get_by_label("Prompt").fill("a lighthouse --ar 3")
     expect(page.locator("#prompt-error")).to_contain_text("--ar must be width:height")
-    page.get_by_label("Prompt").fill("a lighthouse at dawn --seed 7")
+    page.get_by_label("Prompt").fill("a lighthouse at dawn --seed 7 --stealth")
     expect(page.locator("#prompt-error")).to_have_text("")
     page.get_by_role("button", name="Imagine").click()
 
+    # The card appears at once, then its status moves on over SSE until the grid is there.
     card = page.locator("li.card").first
     expect(card.locator(".prompt")).to_contain_text("a lighthouse at dawn")
-    # The card appears at once, then its status moves on over SSE until the grid is there.
-    expect(card).to_have_attribute("data-status", "completed", timeout=JOB_TIMEOUT_MS)
+    card = newest(page, 1)
     grid = card.locator(".frame img")
     expect(grid).to_have_attribute("src", IMAGE_LINK)
     assert grid.evaluate("img => img.complete && img.naturalWidth > 0")
@@ -71,25 +86,72 @@ def test_imagine_watch_the_grid_upscale_and_sign_out(server: Server, browser: Br
 
     # U1: a new card with the picture's buttons; then Upscale (Subtle) on it.
     card.get_by_role("button", name="U1", exact=True).click()
-    single = page.locator("li.card").first
-    expect(single).to_have_attribute("data-status", "completed", timeout=JOB_TIMEOUT_MS)
-    upscale = single.get_by_role("button", name="Upscale (Subtle)")
-    expect(upscale).to_be_visible()
+    single = newest(page, 2)
+    single_id = single.get_attribute("data-job")
     width = int(single.locator(".frame img").evaluate("img => img.naturalWidth"))
-    upscale.click()
-    upscaled = page.locator("li.card").first
-    expect(upscaled.locator(".prompt")).to_contain_text("a lighthouse at dawn")
-    expect(upscaled).to_have_attribute("data-status", "completed", timeout=JOB_TIMEOUT_MS)
+    single.get_by_role("button", name="Upscale (Subtle)").click()
+    upscaled = newest(page, 3)
     expect(upscaled.get_by_role("button", name="Redo Upscale (Subtle)")).to_be_visible()
     upscaled_img = upscaled.locator(".frame img")
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=upscaled_img.element_handle()
     )
     assert int(upscaled_img.evaluate("img => img.naturalWidth")) == 2 * width
+    private_link = str(upscaled_img.get_attribute("src"))
+
+    # Vary (Region): the editor, a brush stroke across the middle, submit.
+    page.locator(f'li.card[data-job="{single_id}"]').get_by_role(
+        "link", name="Vary (Region)"
+    ).click()
+    expect(page).to_have_url(f"{server.base}/editor/{single_id}")
+    submit = page.get_by_role("button", name="Submit")
+    submit.click()
+    expect(page.locator("#editor-error")).to_have_text("Paint the area to change first")
+    box = page.locator("#editor-mask").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    submit.click()
+    expect(page).to_have_url(f"{server.base}/imagine")
+    region = newest(page, 4)
+    expect(region.locator(".state")).to_contain_text("Variations (Region)")
+    region_id = region.get_attribute("data-job")
+
+    # Like it, and find it in Organize by a word of its prompt, among the liked.
+    region.get_by_role("button", name="♡ Like").click()
+    expect(region.get_by_role("button", name="♥ Liked (1)")).to_be_visible()
+    page.get_by_role("link", name="Organize").click()
+    page.get_by_label("Search prompts").fill("lighthouse")
+    page.get_by_label("Liked").check()
+    page.get_by_role("button", name="Filter").click()
+    found = page.locator("li.card")
+    expect(found).to_have_count(1)
+    expect(found.first).to_have_attribute("data-job", str(region_id))
+    expect(found.first.locator(".badges")).to_contain_text("Unpublished")
+
+    # Ben sees none of it: not in Explore, not by its link.
+    ben = browser.new_context().new_page()
+    sign_in(ben, server, "ben")
+    ben.goto(f"{server.base}/explore")
+    expect(ben.locator(f'li.card[data-job="{region_id}"]')).to_have_count(0)
+    assert ben.request.get(f"{server.base}{private_link}").status == 404
+
+    # Published, it is in Ben's Explore, and he can take its prompt to his Create page.
+    found.first.get_by_role("checkbox").check()
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.locator("#bulk-status")).to_have_text("Published: 1")
+    ben.reload()
+    shared = ben.locator(f'li.card[data-job="{region_id}"]')
+    expect(shared).to_have_count(1)
+    expect(shared.locator(".badges")).to_contain_text("by ada")
+    shared.get_by_role("link", name="Use this prompt").click()
+    expect(ben.get_by_label("Prompt")).to_have_value(re.compile("a lighthouse at dawn"))
 
     # The feed survives a reload.
-    page.reload()
-    expect(page.locator("li.card")).to_have_count(3)
+    page.goto(f"{server.base}/imagine")
+    expect(page.locator("li.card")).to_have_count(4)
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{server.base}/signin")

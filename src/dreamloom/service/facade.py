@@ -36,6 +36,7 @@ class Service:
         self.commands = self.wiring.commands
         self.media = self.wiring.media
         self.signins = self.wiring.signins
+        self.library = self.wiring.library
         # Each use-case a client calls, bound once to the object that owns it: the façade
         # adds no call of its own (the imagine route's fast path runs on the event loop for
         # every request) and repeats no signature.
@@ -82,6 +83,10 @@ class Service:
         self.web_session = self.signins.session
         self.sign_out = self.signins.sign_out
         self.change_password = self.signins.change_password
+        self.archive = self.library.archive
+        self.explore = self.library.explore
+        self.apply_to_jobs = self.library.apply
+        self.with_likes = self.library.with_likes
 
     # -- lifecycle ---------------------------------------------------------------------------
 

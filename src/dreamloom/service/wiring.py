@@ -16,6 +16,7 @@ this list::
       Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
       Media           user images in, /describe (a queued job)               <- Admission
       SignIns         web app passwords and browser sessions
+      Library         Organize (search, filters, likes, hide, publish, delete), Explore
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dreamloom.service.channels import Channels
 from dreamloom.service.commands import Commands
 from dreamloom.service.deliveries import Renderer
 from dreamloom.service.job_views import JobViews
+from dreamloom.service.library import Library
 from dreamloom.service.media import Media
 from dreamloom.service.moderation import Moderation
 from dreamloom.service.reading import Reading
@@ -52,6 +54,7 @@ class Wiring:
     commands: Commands
     media: Media
     signins: SignIns
+    library: Library
 
     def start(self) -> None:
         # The use-cases start their threads when first needed; only the runtime starts here.
@@ -81,6 +84,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     commands = Commands(runtime, accounts, channels, submissions, views)
     media = Media(runtime, accounts, admission)
     signins = SignIns(runtime)
+    library = Library(runtime, views)
     return Wiring(
         runtime=runtime,
         views=views,
@@ -94,4 +98,5 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         commands=commands,
         media=media,
         signins=signins,
+        library=library,
     )

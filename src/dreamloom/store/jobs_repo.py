@@ -107,6 +107,7 @@ class JobRow:
     channel: str | None = None
     deliveries: list[dict[str, Any]] | None = None
     grid_seconds: float | None = None
+    hidden: bool = False
 
 
 # A job as the service reads it: an ORM object or its row.

@@ -100,6 +100,20 @@ class WebSession(Base):
     expires: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Like(Base):
+    """An account likes a job's images (its own, in Organize; another's public ones, in
+    Explore)."""
+
+    __tablename__ = "likes"
+    __table_args__ = (Index("ix_likes_job_id", "job_id"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
@@ -142,6 +156,9 @@ class Job(Base):
     recipe: Mapped[JsonDict | None] = mapped_column(default=None)  # engine Recipe.to_dict()
     seed: Mapped[int | None] = mapped_column(BigInteger, default=None)  # up to 4294967295
     draft: Mapped[bool] = mapped_column(Boolean, default=False)  # --draft: half cost
+    # Hidden from its owner's own Organize view only (the FAQ: "not from others"). The one
+    # server default of the schema: see migration 0007.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     priority: Mapped[int] = mapped_column(default=0)  # higher first within a speed class
     enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)  # how often a worker started it

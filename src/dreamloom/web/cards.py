@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dreamloom.service import JobView
+from dreamloom.service.library import LibraryItem
 
 GRID_INDEX = 0  # a grid job's image 0 is the grid, 1-4 its pictures
 
@@ -17,7 +18,11 @@ def preview_url(job_id: str, seq: int = 0) -> str:
     return f"/web/previews/{job_id}.png?v={seq}"
 
 
-def card(job: JobView) -> dict[str, Any]:
+def item_card(item: LibraryItem) -> dict[str, Any]:
+    return card(item.job, likes=item.likes, liked=item.liked)
+
+
+def card(job: JobView, *, likes: int = 0, liked: bool = False) -> dict[str, Any]:
     images = [
         {"index": i.index, "url": image_url(i.key), "width": i.width, "height": i.height}
         for i in sorted(job.images, key=lambda i: i.index)
@@ -41,4 +46,8 @@ def card(job: JobView) -> dict[str, Any]:
         "buttons": list(job.buttons) if job.terminal else [],
         "preview": preview_url(job.id) if job.preview_path else None,
         "notes": list(job.notes),
+        "likes": likes,
+        "liked": liked,
+        "hidden": job.hidden,
+        "owner": job.account_name,
     }

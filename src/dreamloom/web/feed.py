@@ -7,20 +7,23 @@ Every route checks the session; every one that changes something checks its CSRF
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import zipfile
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.context import context_of
 from dreamloom.domain import Visibility
 from dreamloom.events import JobEvent
 from dreamloom.service import ImageFile, ServiceError
-from dreamloom.web.cards import card, preview_url
+from dreamloom.service.library import BulkAction
+from dreamloom.web.cards import card, item_card, preview_url
 from dreamloom.web.session import api_session
 
 router = APIRouter(prefix="/web", include_in_schema=False)
@@ -35,6 +38,12 @@ class PromptIn(BaseModel):
     prompt: str = Field(max_length=8192)
 
 
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] = Field(min_length=1, max_length=500)
+    action: BulkAction
+
+
 class ButtonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     button: str = Field(max_length=64)
@@ -45,8 +54,29 @@ class ButtonIn(BaseModel):
 async def _json(request: Request, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate_json(await request.body())
-    except ValueError as err:
-        raise ServiceError(f"Invalid request: {err}", 400) from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = str(first.get("msg", "Invalid request"))
+        raise ServiceError(f"{where}: {message}" if where else message, 400) from None
+
+
+@router.get("/archive.zip")
+async def download(request: Request, ids: Annotated[list[str], Query()]) -> Response:
+    """The selected jobs' pictures (grid and singles) in one zip file."""
+    session = await api_session(request)
+    service = context_of(request).service
+
+    def pack() -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, path in service.library.files_of(session.account, ids):
+                archive.write(path, name)  # PNGs are compressed already
+        return buffer.getvalue()
+
+    data = await run_in_threadpool(pack)
+    headers = {"Content-Disposition": 'attachment; filename="dreamloom-images.zip"'}
+    return Response(data, media_type="application/zip", headers=headers)
 
 
 @router.post("/imagine")
@@ -76,8 +106,24 @@ async def prompt_check(request: Request, prompt: str = "") -> dict[str, Any]:
 @router.get("/jobs/{job_id}")
 async def job(job_id: str, request: Request) -> dict[str, Any]:
     session = await api_session(request)
-    view = await run_in_threadpool(context_of(request).service.get_job, job_id, session.account)
-    return card(view)
+    service = context_of(request).service
+
+    def read() -> dict[str, Any]:
+        view = service.get_job(job_id, session.account)
+        (item,) = service.with_likes(session.account, [view])
+        return item_card(item)
+
+    return await run_in_threadpool(read)
+
+
+@router.post("/jobs/bulk")
+async def bulk(request: Request) -> dict[str, Any]:
+    """One action on the selected jobs: like, hide, publish, delete (and their undoings)."""
+    session = await api_session(request, changes=True)
+    body: BulkIn = await _json(request, BulkIn)
+    service = context_of(request).service
+    count = await run_in_threadpool(service.apply_to_jobs, session.account, body.ids, body.action)
+    return {"changed": count, "action": body.action}
 
 
 @router.post("/jobs/{job_id}/button")

@@ -6,9 +6,10 @@ same words the API uses, and the page answers with the error's status.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -17,8 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.context import context_of
 from dreamloom.service import ServiceError
+from dreamloom.service.library import ExploreSort
 from dreamloom.service.signins import WebSessionView
-from dreamloom.web.cards import card
+from dreamloom.web.archive_form import ArchiveForm, parse_when
+from dreamloom.web.cards import card, item_card
 from dreamloom.web.session import (
     COOKIE,
     CSRF_FIELD,
@@ -36,6 +39,18 @@ from dreamloom.web.session import (
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 FEED_SIZE = 20
+_TAB_NAMES = {
+    ExploreSort.NEWEST: "Newest",
+    ExploreSort.MOST_LIKED: "Most liked",
+    ExploreSort.LIKED: "Likes",
+}
+
+
+def _when(value: str | None) -> datetime | None:
+    try:
+        return parse_when(value)
+    except ValueError:
+        return None
 
 
 def _page(
@@ -128,9 +143,81 @@ async def signout(request: Request) -> Response:
 async def create_page(request: Request) -> Response:
     session = await page_session(request)
     service = context_of(request).service
-    jobs = await run_in_threadpool(service.recent_jobs, session.account, FEED_SIZE)
-    feed = [card(job) for job in jobs]
+
+    def read() -> list[dict[str, Any]]:
+        jobs = service.recent_jobs(session.account, FEED_SIZE)
+        return [item_card(item) for item in service.with_likes(session.account, jobs)]
+
+    feed = await run_in_threadpool(read)
     return _page(request, "create.html", session, feed=feed, page="imagine")
+
+
+@router.get("/archive")
+async def archive_page(request: Request) -> Response:
+    """Organize: the account's images, searched and filtered; select, then act on them."""
+    session = await page_session(request)
+    form = ArchiveForm.from_query(request.query_params)
+    service = context_of(request).service
+    page = None
+    if not form.errors:
+        page = await run_in_threadpool(service.archive, session.account, form.query)
+    return _page(
+        request,
+        "archive.html",
+        session,
+        400 if form.errors else 200,
+        page="archive",
+        form=form,
+        feed=[item_card(item) for item in page.items] if page else [],
+        older=form.older_link(page.next_before) if page and page.next_before else None,
+        stealth=service.plans.get(session.account.plan).stealth_allowed,
+    )
+
+
+@router.get("/explore")
+async def explore_page(request: Request, tab: str = "newest", offset: int = 0) -> Response:
+    """Everyone's public images: newest, most liked, or the ones this account liked."""
+    session = await page_session(request)
+    try:
+        sort = ExploreSort(tab)
+    except ValueError:
+        sort = ExploreSort.NEWEST
+    before = _when(request.query_params.get("before"))
+    service = context_of(request).service
+    page = await run_in_threadpool(
+        lambda: service.explore(session.account, sort, before=before, offset=max(0, offset))
+    )
+    older = None
+    if page.next_before is not None:
+        older = f"/explore?tab={sort}&before={quote(page.next_before.isoformat())}"
+    elif page.next_offset is not None:
+        older = f"/explore?tab={sort}&offset={page.next_offset}"
+    return _page(
+        request,
+        "explore.html",
+        session,
+        page="explore",
+        tab=sort.value,
+        tabs=[(s.value, _TAB_NAMES[s]) for s in ExploreSort],
+        feed=[item_card(item) for item in page.items],
+        older=older,
+    )
+
+
+@router.get("/editor/{job_id}")
+async def editor_page(job_id: str, request: Request) -> Response:
+    """Vary (Region): paint the area to change on the picture, edit the prompt with Remix."""
+    session = await page_session(request)
+    service = context_of(request).service
+    try:
+        job = await run_in_threadpool(service.get_job, job_id, session.account)
+    except ServiceError as err:
+        return _page(request, "message.html", session, err.status, message=err.message)
+    if "Vary (Region)" not in job.buttons:
+        message = "Vary (Region) is not offered on this image (pick one picture of a grid first)"
+        return _page(request, "message.html", session, 400, message=message)
+    remix = bool(session.account.settings.get("remix"))
+    return _page(request, "editor.html", session, page="imagine", job=card(job), remix=remix)
 
 
 @router.get("/account")
