@@ -23,9 +23,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted 
 prompt_app = typer.Typer(no_args_is_help=True, help="The prompt language.")
 user_app = typer.Typer(no_args_is_help=True, help="Accounts and API tokens.")
 train_app = typer.Typer(no_args_is_help=True, help="Train models.")
+library_app = typer.Typer(
+    no_args_is_help=True, help="Your images: search them; like, hide, publish, delete."
+)
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(user_app, name="user")
 app.add_typer(train_app, name="train")
+app.add_typer(library_app, name="library")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -338,6 +342,58 @@ def train_bundled(
     console.print(f"weights in {weights}", highlight=False)
     if install:
         console.print(f"installed into {training.install(weights)}", highlight=False)
+
+
+@library_app.command("list")
+def library_list(
+    search: Annotated[str, typer.Option(help="Words that must all be in the prompt.")] = "",
+    liked: Annotated[bool, typer.Option(help="Only the liked ones.")] = False,
+    hidden: Annotated[bool, typer.Option(help="The hidden ones instead.")] = False,
+    upscaled: Annotated[bool, typer.Option(help="Only upscales.")] = False,
+    limit: int = 30,
+    user: str = "local",
+    data_dir: DataDirOption = None,
+) -> None:
+    """The account's finished images, newest first: job id, likes, visibility, prompt."""
+    from dreamloom.service import Service
+    from dreamloom.service.library import ArchiveQuery
+
+    query = ArchiveQuery(
+        text=search, liked=liked, hidden=hidden, upscaled=upscaled, limit=max(1, limit)
+    )
+    with Service(_settings(data_dir), dispatch=False) as service:
+        page = service.archive(service.ensure_user(user), query)
+    for item in page.items:
+        mark = "♥" if item.liked else " "
+        line = (
+            f"{item.job.id}  {mark}{item.likes:3d}  {item.job.visibility:7}  {item.job.prompt_text}"
+        )
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@library_app.command("do")
+def library_do(
+    action: Annotated[
+        str, typer.Argument(help="like, unlike, hide, unhide, publish, unpublish or delete.")
+    ],
+    job_ids: Annotated[list[str], typer.Argument(help="The jobs.")],
+    user: str = "local",
+    data_dir: DataDirOption = None,
+) -> None:
+    """One action on several jobs, all or none."""
+    from dreamloom.service import Service, ServiceError
+    from dreamloom.service.library import BulkAction
+
+    try:
+        chosen = BulkAction(action)
+    except ValueError:
+        raise _fail(f"Unknown action {action!r}: {', '.join(BulkAction)}") from None
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            count = service.apply_to_jobs(service.ensure_user(user), job_ids, chosen)
+        except ServiceError as err:
+            raise _fail(err.message) from None
+    console.print(f"{chosen}: {count} job{'s' if count != 1 else ''}", highlight=False)
 
 
 def main() -> None:

@@ -97,6 +97,31 @@ def test_user_passwords_for_the_web_app(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "No account named 'nobody'" in missing.stderr
 
 
+def test_library_lists_searches_and_acts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    out = tmp_path / "out"
+    made = run_cli(
+        ["imagine", "a quiet harbour --seed 2", "--out", str(out)],
+        data,
+        tmp_path,
+        DREAMLOOM_MODEL="tiny",
+    )
+    assert made.returncode == 0, made.stderr
+    listed = run_cli(["library", "list", "--search", "harbour"], data, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.strip().splitlines()
+    job_id = line.split()[0]
+    assert "a quiet harbour" in line and "public" in line
+    liked = run_cli(["library", "do", "like", job_id], data, tmp_path)
+    assert liked.returncode == 0 and "like: 1 job" in liked.stdout
+    assert job_id in run_cli(["library", "list", "--liked"], data, tmp_path).stdout
+    bad = run_cli(["library", "do", "burn", job_id], data, tmp_path)
+    assert bad.returncode == 2 and "Unknown action 'burn'" in bad.stderr
+    gone = run_cli(["library", "do", "delete", job_id], data, tmp_path)
+    assert gone.returncode == 0, gone.stderr
+    assert run_cli(["library", "list"], data, tmp_path).stdout.strip() == ""
+
+
 def _images(out: Path, job_id: str) -> tuple[Image.Image, list[Image.Image]]:
     grid = Image.open(out / f"{job_id}_grid.png")
     singles = [Image.open(out / f"{job_id}_{i}.png") for i in range(1, 5)]

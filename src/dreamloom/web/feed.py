@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.context import context_of
+from dreamloom.api.v3.requests import M, parse, read_body
 from dreamloom.domain import Visibility
 from dreamloom.events import JobEvent
 from dreamloom.service import ImageFile, ServiceError
@@ -51,14 +52,8 @@ class ButtonIn(BaseModel):
     mask: str | None = None
 
 
-async def _json(request: Request, model: type[BaseModel]) -> Any:
-    try:
-        return model.model_validate_json(await request.body())
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        message = str(first.get("msg", "Invalid request"))
-        raise ServiceError(f"{where}: {message}" if where else message, 400) from None
+async def _json(request: Request, model: type[M]) -> M:
+    return parse(model, (await read_body(request)).fields)
 
 
 @router.get("/archive.zip")
@@ -82,7 +77,7 @@ async def download(request: Request, ids: Annotated[list[str], Query()]) -> Resp
 @router.post("/imagine")
 async def imagine(request: Request) -> list[dict[str, Any]]:
     session = await api_session(request, changes=True)
-    body: PromptIn = await _json(request, PromptIn)
+    body = await _json(request, PromptIn)
     service = context_of(request).service
     jobs = await run_in_threadpool(service.submit_imagine, session.account, body.prompt)
     return [card(job) for job in jobs]
@@ -120,7 +115,7 @@ async def job(job_id: str, request: Request) -> dict[str, Any]:
 async def bulk(request: Request) -> dict[str, Any]:
     """One action on the selected jobs: like, hide, publish, delete (and their undoings)."""
     session = await api_session(request, changes=True)
-    body: BulkIn = await _json(request, BulkIn)
+    body = await _json(request, BulkIn)
     service = context_of(request).service
     count = await run_in_threadpool(service.apply_to_jobs, session.account, body.ids, body.action)
     return {"changed": count, "action": body.action}
@@ -129,7 +124,7 @@ async def bulk(request: Request) -> dict[str, Any]:
 @router.post("/jobs/{job_id}/button")
 async def press(job_id: str, request: Request) -> dict[str, Any]:
     session = await api_session(request, changes=True)
-    body: ButtonIn = await _json(request, ButtonIn)
+    body = await _json(request, ButtonIn)
     service = context_of(request).service
     view, _new = await run_in_threadpool(
         lambda: service.press_button(
