@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("web-server"))
+    running = start_server(tmp_path_factory.mktemp("web-server"), DREAMLOOM_WEB_ADMINS='["root"]')
     try:
         yield running
     finally:

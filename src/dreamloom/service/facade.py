@@ -37,6 +37,7 @@ class Service:
         self.media = self.wiring.media
         self.signins = self.wiring.signins
         self.library = self.wiring.library
+        self.usage_and_tokens = self.wiring.usage
         # Each use-case a client calls, bound once to the object that owns it: the façade
         # adds no call of its own (the imagine route's fast path runs on the event loop for
         # every request) and repeats no signature.
@@ -87,6 +88,10 @@ class Service:
         self.explore = self.library.explore
         self.apply_to_jobs = self.library.apply
         self.with_likes = self.library.with_likes
+        self.usage = self.wiring.usage.usage
+        self.tokens = self.wiring.usage.tokens
+        self.new_token = self.wiring.usage.new_token
+        self.revoke_token = self.wiring.usage.revoke_token
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ this list::
       Media           user images in, /describe (a queued job)               <- Admission
       SignIns         web app passwords and browser sessions
       Library         Organize (search, filters, likes, hide, publish, delete), Explore
+      UsageAndTokens  an account's usage report and its API tokens          <- Accounts
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from dreamloom.service.reading import Reading
 from dreamloom.service.runtime import Runtime
 from dreamloom.service.signins import SignIns
 from dreamloom.service.submissions import Submissions
+from dreamloom.service.usage import UsageAndTokens
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Wiring:
     media: Media
     signins: SignIns
     library: Library
+    usage: UsageAndTokens
 
     def start(self) -> None:
         # The use-cases start their threads when first needed; only the runtime starts here.
@@ -85,6 +88,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     media = Media(runtime, accounts, admission)
     signins = SignIns(runtime)
     library = Library(runtime, views)
+    usage = UsageAndTokens(runtime, accounts)
     return Wiring(
         runtime=runtime,
         views=views,
@@ -99,4 +103,5 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         media=media,
         signins=signins,
         library=library,
+        usage=usage,
     )

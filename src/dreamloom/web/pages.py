@@ -20,8 +20,10 @@ from dreamloom.api.context import context_of
 from dreamloom.service import ServiceError
 from dreamloom.service.library import ExploreSort
 from dreamloom.service.signins import WebSessionView
+from dreamloom.service.usage import TokenView, UsageReport
 from dreamloom.web.archive_form import ArchiveForm, parse_when
 from dreamloom.web.cards import card, item_card
+from dreamloom.web.charts import usage_chart
 from dreamloom.web.session import (
     COOKIE,
     CSRF_FIELD,
@@ -39,6 +41,7 @@ from dreamloom.web.session import (
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 FEED_SIZE = 20
+USAGE_DAYS = 30
 _TAB_NAMES = {
     ExploreSort.NEWEST: "Newest",
     ExploreSort.MOST_LIKED: "Most liked",
@@ -53,14 +56,16 @@ def _when(value: str | None) -> datetime | None:
         return None
 
 
-def _page(
+def render(
     request: Request,
     template: str,
     session: WebSessionView | None,
     status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
+    admins = context_of(request).service.settings.web_admins
     context.update(
+        is_admin=session is not None and session.account.name in admins,
         account=session.account if session else None,
         csrf=session.csrf if session else "",
         csrf_field=CSRF_FIELD,
@@ -93,7 +98,7 @@ def _signin_form(
     request: Request, next: str | None, *, name: str = "", error: str = "", status: int = 200
 ) -> Response:
     token = new_signin_token()
-    response = _page(
+    response = render(
         request,
         "signin.html",
         None,
@@ -149,7 +154,7 @@ async def create_page(request: Request) -> Response:
         return [item_card(item) for item in service.with_likes(session.account, jobs)]
 
     feed = await run_in_threadpool(read)
-    return _page(request, "create.html", session, feed=feed, page="imagine")
+    return render(request, "create.html", session, feed=feed, page="imagine")
 
 
 @router.get("/archive")
@@ -161,7 +166,7 @@ async def archive_page(request: Request) -> Response:
     page = None
     if not form.errors:
         page = await run_in_threadpool(service.archive, session.account, form.query)
-    return _page(
+    return render(
         request,
         "archive.html",
         session,
@@ -192,7 +197,7 @@ async def explore_page(request: Request, tab: str = "newest", offset: int = 0) -
         older = f"/explore?tab={sort}&before={quote(page.next_before.isoformat())}"
     elif page.next_offset is not None:
         older = f"/explore?tab={sort}&offset={page.next_offset}"
-    return _page(
+    return render(
         request,
         "explore.html",
         session,
@@ -212,18 +217,58 @@ async def editor_page(job_id: str, request: Request) -> Response:
     try:
         job = await run_in_threadpool(service.get_job, job_id, session.account)
     except ServiceError as err:
-        return _page(request, "message.html", session, err.status, message=err.message)
+        return render(request, "message.html", session, err.status, message=err.message)
     if "Vary (Region)" not in job.buttons:
         message = "Vary (Region) is not offered on this image (pick one picture of a grid first)"
-        return _page(request, "message.html", session, 400, message=message)
+        return render(request, "message.html", session, 400, message=message)
     remix = bool(session.account.settings.get("remix"))
-    return _page(request, "editor.html", session, page="imagine", job=card(job), remix=remix)
+    return render(request, "editor.html", session, page="imagine", job=card(job), remix=remix)
 
 
 @router.get("/account")
 async def account_page(request: Request) -> Response:
     session = await page_session(request)
-    return _page(request, "account.html", session, page="account")
+    return await _account(request, session)
+
+
+async def _account(
+    request: Request, session: WebSessionView, status: int = 200, **extra: Any
+) -> Response:
+    service = context_of(request).service
+
+    def read() -> tuple[UsageReport, list[TokenView]]:
+        return service.usage(session.account, USAGE_DAYS), service.tokens(session.account)
+
+    report, tokens = await run_in_threadpool(read)
+    return render(
+        request,
+        "account.html",
+        session,
+        status,
+        page="account",
+        usage=report,
+        chart=usage_chart(report),
+        tokens=[t for t in tokens if not t.revoked],
+        **extra,
+    )
+
+
+@router.post("/account/tokens")
+async def new_token(request: Request) -> Response:
+    session = await page_session(request)
+    form = await request.form()
+    require_form_csrf(session, str(form.get(CSRF_FIELD, "")))
+    token = await run_in_threadpool(context_of(request).service.new_token, session.account)
+    return await _account(request, session, new_token=token)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+async def revoke_token(token_id: int, request: Request) -> Response:
+    session = await page_session(request)
+    form = await request.form()
+    require_form_csrf(session, str(form.get(CSRF_FIELD, "")))
+    await run_in_threadpool(context_of(request).service.revoke_token, session.account, token_id)
+    return RedirectResponse("/account#tokens", status_code=303)
 
 
 @router.post("/account/password")
@@ -241,6 +286,5 @@ async def change_password(request: Request) -> Response:
         )
     except ServiceError as err:
         field = "current" if "current" in err.message else "new"
-        errors = {field: err.message}
-        return _page(request, "account.html", session, err.status, errors=errors, page="account")
-    return _page(request, "account.html", session, changed=True, page="account")
+        return await _account(request, session, err.status, errors={field: err.message})
+    return await _account(request, session, changed=True)
