@@ -7,8 +7,7 @@ import time
 
 import httpx
 from api_helpers import V3, Server
-
-from conftest import add_user, sign_in
+from web_helpers import add_user, sign_in
 
 
 def test_account_shows_the_plan_usage_and_the_tokens_lifecycle(server: Server) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import time
 from typing import Any
 
 import httpx
 from api_helpers import Server
-
-from conftest import PASSWORD, Browserless, add_user, sign_in, signin_token
+from PIL import Image
+from web_helpers import PASSWORD, Browserless, add_user, sign_in, signin_token
 
 
 def _finished(client: Browserless, job_id: str, timeout: float = 240) -> dict[str, Any]:
@@ -110,7 +111,14 @@ def test_users_see_their_own_jobs_and_others_only_when_public(server: Server) ->
     public = olga.post("/web/imagine", {"prompt": "a public park --seed 5"}).json()[0]
     private, public = _finished(olga, private["id"]), _finished(olga, public["id"])
     assert private["status"] == public["status"] == "completed"
-    assert olga.http.get(private["image"]["url"]).status_code == 200
+    grid = olga.http.get(private["image"]["url"])
+    assert grid.status_code == 200
+    # The files say what they are: prompt, seed and job id in their text chunks.
+    text = Image.open(io.BytesIO(grid.content)).text
+    assert text["Prompt"].startswith("a secret garden") and "--seed 4" in text["Prompt"]
+    assert text["Seed"] == "4" and text["Job ID"] == private["id"]
+    single = Image.open(io.BytesIO(olga.http.get(private["pictures"][1]["url"]).content)).text
+    assert single["Job ID"] == private["id"] and single["Seed"].isdigit()  # its own seed
     # Another user: not the private job, nor its image; the public image is for everyone.
     assert paul.http.get(f"/web/jobs/{private['id']}").status_code == 404
     assert paul.http.get(private["image"]["url"]).status_code == 404

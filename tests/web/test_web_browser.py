@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import pytest
 from api_helpers import Server
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-
-from conftest import PASSWORD, add_user
+from web_helpers import PASSWORD, add_user
 
 # A grid of the tiny model takes seconds; on a loaded CI machine, give it a minute and more.
 JOB_TIMEOUT_MS = 180_000
