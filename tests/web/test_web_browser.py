@@ -156,3 +156,29 @@ def test_a_day_in_the_web_app(server: Server, browser: Browser) -> None:
     expect(page).to_have_url(f"{server.base}/signin")
     page.goto(f"{server.base}/imagine")
     expect(page).to_have_url(f"{server.base}/signin?next=/imagine")
+
+
+def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: Browser) -> None:
+    add_user(server, "cyd")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{server.base}/signin")
+    # By keyboard alone: the name field has the focus, Tab goes on, Enter submits.
+    page.keyboard.type("cyd")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{server.base}/imagine")
+    page.get_by_label("Prompt").focus()
+    page.keyboard.type("a small red kite --seed 3")
+    page.keyboard.press("Enter")
+    grid = newest(page, 1)
+    grid.get_by_role("button", name="U1", exact=True).focus()
+    page.keyboard.press("Enter")
+    single_id = newest(page, 2).get_attribute("data-job")
+    for path in ("/imagine", "/archive", "/explore", "/account", f"/editor/{single_id}"):
+        page.goto(f"{server.base}{path}")
+        page.wait_for_load_state("load")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a 390 px phone"
+    context.close()

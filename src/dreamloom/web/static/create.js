@@ -22,8 +22,11 @@ form.addEventListener("submit", async (event) => {
   try {
     const made = await call("POST", "/web/imagine", { prompt: text });
     for (const card of made.reverse()) feed.show(card, { prepend: true });
-    promptBox.value = "";
-    promptHint.textContent = "";
+    // Only what was sent is cleared: the next prompt may be typed while this one is sent.
+    if (promptBox.value.trim() === text) {
+      promptBox.value = "";
+      promptHint.textContent = "";
+    }
   } catch (error) {
     promptError.textContent = error.message;
   }
