@@ -10,9 +10,10 @@ import re
 import shutil
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from api_helpers import Server
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
 from web_helpers import PASSWORD, add_user
 
 # A grid of the tiny model takes seconds; on a loaded CI machine, give it a minute and more.
@@ -182,3 +183,31 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: 
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow} px wider than a 390 px phone"
     context.close()
+
+
+def test_with_remix_on_a_variation_asks_for_the_prompt_first(
+    server: Server, browser: Browser
+) -> None:
+    token = add_user(server, "dora")
+    remix = httpx.post(
+        f"{server.base}/v3/midjourney/jobs/remix",
+        json={"stream": False},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert remix.status_code in (200, 201), remix.text
+    page = browser.new_page()
+    sign_in(page, server, "dora")
+    page.get_by_label("Prompt").fill("a green apple --seed 5")
+    page.get_by_role("button", name="Imagine").click()
+    grid = newest(page, 1)
+    asked: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        asked.append(dialog.default_value)
+        dialog.accept("a golden pear --seed 5")
+
+    page.once("dialog", answer)
+    grid.get_by_role("button", name="V2", exact=True).click()
+    varied = newest(page, 2)
+    assert asked and asked[0].startswith("a green apple")
+    expect(varied.locator(".prompt")).to_contain_text("a golden pear")

@@ -12,13 +12,16 @@ from api_helpers import ADMIN, Server
 PASSWORD = "correct horse battery"
 
 
-def add_user(server: Server, name: str, plan: str = "pro", password: str = PASSWORD) -> None:
+def add_user(server: Server, name: str, plan: str = "pro", password: str = PASSWORD) -> str:
+    """Makes the account with its web app password; returns its API token."""
     response = httpx.post(
         f"{server.base}/native/users",
         json={"name": name, "plan": plan, "password": password},
         headers={"Authorization": f"Bearer {ADMIN}"},
     )
     assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
 
 
 def signin_token(page_html: str) -> str:

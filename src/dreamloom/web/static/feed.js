@@ -6,6 +6,11 @@ export const csrf = document.querySelector('meta[name="csrf-token"]').content;
 
 // Vary (Region) opens the editor, where the mask is drawn.
 const EDITOR_BUTTONS = new Set(["Vary (Region)"]);
+// With Remix on, these ask for the prompt first (the API's "remix" buttons).
+const REMIX_BUTTONS = new Set([
+  "V1", "V2", "V3", "V4", "Vary (Strong)", "Vary (Subtle)", "⬅️", "➡️", "⬆️", "⬇️", "🔄",
+]);
+const remixOn = document.body.dataset.remix === "on";
 
 export async function call(method, url, body) {
   const response = await fetch(url, {
@@ -146,7 +151,11 @@ export class Feed {
 
   async press(card, label) {
     const body = { button: label };
-    if (label === "Custom Zoom") {
+    if (remixOn && REMIX_BUTTONS.has(label)) {
+      const edited = window.prompt("Remix: edit the prompt", card.prompt);
+      if (edited === null) return;
+      body.prompt = edited;
+    } else if (label === "Custom Zoom") {
       const zoomed = window.prompt("Prompt for the zoom (with --zoom 1 to 2)", `${card.prompt} --zoom 1.5`);
       if (zoomed === null) return;
       body.prompt = zoomed;
