@@ -3,10 +3,9 @@
 # the Vulkan loader (libvulkan.so.1) and LLVM's OpenMP (libomp.so.5), which it does not ship.
 # Without them every upscale falls back to a plain Lanczos resize (the job says so).
 #
-# Installs Debian's packages for them with apt where it can (as root, or through sudo: without a
-# password, or asking for it on a terminal); otherwise prints the one command that does. With
-# DREAMLOOM_NO_APT=1 it only prints it. Never fails the caller: scripts/setup.sh checks at its
-# end that the upscaler loads, and says so clearly if not.
+# Installs Debian's packages for them with apt where it can (scripts/install-debian-packages.sh);
+# otherwise prints the one command that does. Never fails the caller: scripts/setup.sh checks at
+# its end that the upscaler loads, and says so clearly if not.
 # Usage: bash scripts/install-upscaler-libs.sh
 set -uo pipefail
 PACKAGES="libvulkan1 libomp5"
@@ -33,31 +32,5 @@ if ! command -v apt-get >/dev/null 2>&1; then
     "system's package manager (on Debian and Ubuntu: $COMMAND)"
   exit 0
 fi
-if [ "${DREAMLOOM_NO_APT:-}" = "1" ]; then
-  tell "its system libraries are missing; install them with: $COMMAND"
-  exit 0
-fi
-if [ "$(id -u)" = "0" ]; then
-  SUDO=""
-elif command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
-  SUDO="sudo"
-  tell "installing $PACKAGES with sudo (it may ask for your password)"
-else
-  tell "its system libraries are missing and this user cannot install them;" \
-    "run: $COMMAND"
-  exit 0
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-install_packages() {
-  # shellcheck disable=SC2086  # $SUDO may be empty and $PACKAGES is two words: split both
-  $SUDO apt-get install -y -q --no-install-recommends $PACKAGES
-}
-# A fresh machine (a container image) may have no package lists yet, or stale ones: read
-# them only when the install needs it, since that takes a while.
-if install_packages || { $SUDO apt-get update -q && install_packages; }; then
-  tell "installed $PACKAGES"
-else
-  tell "could not install $PACKAGES; run: $COMMAND"
-fi
-exit 0
+exec "$BASH" "${0%/*}/install-debian-packages.sh" "Real-ESRGAN upscaler" \
+  "its system libraries are missing" $PACKAGES

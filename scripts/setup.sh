@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 extras=""
 if [ "${1:-}" = "--dev" ]; then extras="[dev]"; fi
 bash scripts/install-upscaler-libs.sh
+# The web app's end-to-end tests drive Debian's chromium.
+if [ -n "$extras" ]; then bash scripts/install-browser.sh; fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 # torch first and alone: with it in place, packages that ask for "torch" install nothing more.

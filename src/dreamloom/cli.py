@@ -7,6 +7,7 @@ Heavy modules (torch, diffusers, SQLAlchemy) are imported inside the commands so
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,9 +23,13 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted 
 prompt_app = typer.Typer(no_args_is_help=True, help="The prompt language.")
 user_app = typer.Typer(no_args_is_help=True, help="Accounts and API tokens.")
 train_app = typer.Typer(no_args_is_help=True, help="Train models.")
+library_app = typer.Typer(
+    no_args_is_help=True, help="Your images: search them; like, hide, publish, delete."
+)
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(user_app, name="user")
 app.add_typer(train_app, name="train")
+app.add_typer(library_app, name="library")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -70,22 +75,67 @@ def prompt_explain(
         console.print(p.normalized(), markup=False, highlight=False)
 
 
+PasswordStdinOption = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the web app password from standard input."),
+]
+
+
 @user_app.command("add")
 def user_add(
     name: str,
     plan: Annotated[str, typer.Option(help="basic, standard, pro or mega.")] = "standard",
+    password: Annotated[
+        bool, typer.Option("--password", help="Also set a web app password (asked for).")
+    ] = False,
+    password_stdin: PasswordStdinOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Create an account and print a new API token (shown once; stored hashed)."""
     from dreamloom.service import Service, ServiceError
 
+    secret = _new_password(password_stdin) if password or password_stdin else None
     with Service(_settings(data_dir), dispatch=False) as service:
         try:
             account, token = service.create_user(name, plan)
+            if secret is not None:
+                service.set_password(name, secret)
         except ServiceError as err:
             raise _fail(str(err)) from None
     console.print(f"account {account.name} (plan {account.plan})", highlight=False)
     print(token)
+
+
+@user_app.command("password")
+def user_password(
+    name: str, password_stdin: PasswordStdinOption = False, data_dir: DataDirOption = None
+) -> None:
+    """Set or reset an account's web app password (its browsers are signed out)."""
+    from dreamloom.service import Service, ServiceError
+
+    secret = _new_password(password_stdin)
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            service.set_password(name, secret)
+        except ServiceError as err:
+            raise _fail(str(err)) from None
+    console.print(f"password of {name} set", highlight=False)
+
+
+def _new_password(from_stdin: bool) -> str:
+    from dreamloom.service import ServiceError
+    from dreamloom.service.signins import check_password
+
+    # Asked for or piped in, never an argument: arguments end up in shell histories and
+    # process lists.
+    if from_stdin:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    else:
+        secret = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    try:
+        return check_password(secret)
+    except ServiceError as err:
+        raise _fail(err.message) from None
 
 
 @user_app.command("token")
@@ -292,6 +342,58 @@ def train_bundled(
     console.print(f"weights in {weights}", highlight=False)
     if install:
         console.print(f"installed into {training.install(weights)}", highlight=False)
+
+
+@library_app.command("list")
+def library_list(
+    search: Annotated[str, typer.Option(help="Words that must all be in the prompt.")] = "",
+    liked: Annotated[bool, typer.Option(help="Only the liked ones.")] = False,
+    hidden: Annotated[bool, typer.Option(help="The hidden ones instead.")] = False,
+    upscaled: Annotated[bool, typer.Option(help="Only upscales.")] = False,
+    limit: int = 30,
+    user: str = "local",
+    data_dir: DataDirOption = None,
+) -> None:
+    """The account's finished images, newest first: job id, likes, visibility, prompt."""
+    from dreamloom.service import Service
+    from dreamloom.service.library import ArchiveQuery
+
+    query = ArchiveQuery(
+        text=search, liked=liked, hidden=hidden, upscaled=upscaled, limit=max(1, limit)
+    )
+    with Service(_settings(data_dir), dispatch=False) as service:
+        page = service.archive(service.ensure_user(user), query)
+    for item in page.items:
+        mark = "♥" if item.liked else " "
+        line = (
+            f"{item.job.id}  {mark}{item.likes:3d}  {item.job.visibility:7}  {item.job.prompt_text}"
+        )
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@library_app.command("do")
+def library_do(
+    action: Annotated[
+        str, typer.Argument(help="like, unlike, hide, unhide, publish, unpublish or delete.")
+    ],
+    job_ids: Annotated[list[str], typer.Argument(help="The jobs.")],
+    user: str = "local",
+    data_dir: DataDirOption = None,
+) -> None:
+    """One action on several jobs, all or none."""
+    from dreamloom.service import Service, ServiceError
+    from dreamloom.service.library import BulkAction
+
+    try:
+        chosen = BulkAction(action)
+    except ValueError:
+        raise _fail(f"Unknown action {action!r}: {', '.join(BulkAction)}") from None
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            count = service.apply_to_jobs(service.ensure_user(user), job_ids, chosen)
+        except ServiceError as err:
+            raise _fail(err.message) from None
+    console.print(f"{chosen}: {count} job{'s' if count != 1 else ''}", highlight=False)
 
 
 def main() -> None:

@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     job_retention_days: float = 62.0
     # Bearer token of the operator (POST /native/users); empty disables the admin endpoints.
     admin_token: str = ""
+    # How long a web app sign-in lasts before the browser must sign in again.
+    web_session_days: float = Field(default=14.0, gt=0)
+    # Accounts that see the web app's Admin page (users, plans, fast time).
+    web_admins: list[str] = Field(default_factory=list)
     # Largest request body accepted (413 beyond it, before it is read or authenticated): a
     # blend of five 10 MB uploads, the largest legitimate request, with room for the form.
     max_body_bytes: int = Field(default=52 * 1024 * 1024, gt=0)

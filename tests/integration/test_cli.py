@@ -23,11 +23,22 @@ CLI = [sys.executable, "-m", "dreamloom.cli"]
 
 
 def run_cli(
-    args: list[str], data_dir: Path, cwd: Path, timeout: float = 300, **environ: str
+    args: list[str],
+    data_dir: Path,
+    cwd: Path,
+    timeout: float = 300,
+    input: str | None = None,
+    **environ: str,
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DREAMLOOM_DATA_DIR": str(data_dir), **environ}
     return subprocess.run(
-        [*CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [*CLI, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
     )
 
 
@@ -63,6 +74,52 @@ def test_user_add_prints_a_token_stored_only_hashed(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already exists" in again.stderr
     bad_plan = run_cli(["user", "add", "bob", "--plan", "platinum"], data, tmp_path)
     assert bad_plan.returncode == 2 and "Unknown plan" in bad_plan.stderr
+
+
+def test_user_passwords_for_the_web_app(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    made = run_cli(
+        ["user", "add", "rosa", "--password-stdin"], data, tmp_path, input="s3cret pass\n"
+    )
+    assert made.returncode == 0, made.stderr
+    raw = (data / "dreamloom.db").read_bytes()
+    assert b"s3cret pass" not in raw and b"$argon2id$" in raw  # stored as an argon2id hash
+    short = run_cli(["user", "add", "sam", "--password-stdin"], data, tmp_path, input="abc\n")
+    assert short.returncode == 2 and "at least 8 characters" in short.stderr
+    assert "sam" not in run_cli(["user", "list"], data, tmp_path).stdout  # nothing half made
+    reset = run_cli(
+        ["user", "password", "rosa", "--password-stdin"], data, tmp_path, input="another one\n"
+    )
+    assert reset.returncode == 0, reset.stderr
+    missing = run_cli(
+        ["user", "password", "nobody", "--password-stdin"], data, tmp_path, input="another one\n"
+    )
+    assert missing.returncode == 2 and "No account named 'nobody'" in missing.stderr
+
+
+def test_library_lists_searches_and_acts(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    out = tmp_path / "out"
+    made = run_cli(
+        ["imagine", "a quiet harbour --seed 2", "--out", str(out)],
+        data,
+        tmp_path,
+        DREAMLOOM_MODEL="tiny",
+    )
+    assert made.returncode == 0, made.stderr
+    listed = run_cli(["library", "list", "--search", "harbour"], data, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = listed.stdout.strip().splitlines()
+    job_id = line.split()[0]
+    assert "a quiet harbour" in line and "public" in line
+    liked = run_cli(["library", "do", "like", job_id], data, tmp_path)
+    assert liked.returncode == 0 and "like: 1 job" in liked.stdout
+    assert job_id in run_cli(["library", "list", "--liked"], data, tmp_path).stdout
+    bad = run_cli(["library", "do", "burn", job_id], data, tmp_path)
+    assert bad.returncode == 2 and "Unknown action 'burn'" in bad.stderr
+    gone = run_cli(["library", "do", "delete", job_id], data, tmp_path)
+    assert gone.returncode == 0, gone.stderr
+    assert run_cli(["library", "list"], data, tmp_path).stdout.strip() == ""
 
 
 def _images(out: Path, job_id: str) -> tuple[Image.Image, list[Image.Image]]:

@@ -14,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ROOT / "scripts" / "install-upscaler-libs.sh"
+INSTALL_BROWSER = ROOT / "scripts" / "install-browser.sh"
 CHECK = ROOT / "scripts" / "check-upscaler.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 APT_COMMAND = "apt-get install -y -q --no-install-recommends libvulkan1 libomp5"
@@ -62,10 +63,12 @@ def _machine(tmp_path: Path, *, apt: bool = True, sudo: bool = True) -> Path:
     return folder
 
 
-def _install(tmp_path: Path, folder: Path, **env: str) -> tuple[list[str], str]:
+def _install(
+    tmp_path: Path, folder: Path, script: Path = INSTALL, **env: str
+) -> tuple[list[str], str]:
     log = tmp_path / "calls.log"
     done = subprocess.run(
-        [BASH, str(INSTALL)],
+        [BASH, str(script)],
         env={"PATH": str(folder), "LOG": str(log), **env},
         stdin=subprocess.DEVNULL,  # not a terminal: sudo may not ask for a password
         capture_output=True,
@@ -75,6 +78,17 @@ def _install(tmp_path: Path, folder: Path, **env: str) -> tuple[list[str], str]:
     assert done.returncode == 0, done.stderr  # never fails the set-up
     calls = log.read_text().splitlines() if log.exists() else []
     return calls, done.stderr
+
+
+def test_the_browser_for_the_web_tests_is_installed_once(tmp_path: Path) -> None:
+    folder = _machine(tmp_path)
+    calls, said = _install(tmp_path, folder, INSTALL_BROWSER, UID_IS="0")
+    assert calls == ["apt-get install -y -q --no-install-recommends chromium"]
+    assert "web app tests: installed chromium" in said
+    (folder / "chromium").write_text(f"#!{BASH}\n")
+    (folder / "chromium").chmod(0o755)
+    (tmp_path / "calls.log").unlink()
+    assert _install(tmp_path, folder, INSTALL_BROWSER, UID_IS="0") == ([], "")
 
 
 def test_nothing_happens_where_the_libraries_are_there(tmp_path: Path) -> None:

@@ -29,6 +29,8 @@ EXPECTED_TABLES = {
     "time_grants",
     "channels",
     "outbox",
+    "web_sessions",
+    "likes",
 }
 
 
@@ -42,7 +44,7 @@ def schema_diff(db: Database, metadata: MetaData) -> list[Any]:
 
 def test_upgrade_creates_every_table_at_head(db: Database) -> None:
     assert set(inspect(db.engine).get_table_names()) >= EXPECTED_TABLES
-    assert current_revision(db.engine) == head_revision() == "0006"
+    assert current_revision(db.engine) == head_revision() == "0007"
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:

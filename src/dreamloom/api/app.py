@@ -16,14 +16,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dreamloom import web
 from dreamloom.api import server
 from dreamloom.api.context import ApiContext
 from dreamloom.api.events_hub import EventHub
 from dreamloom.api.limits import BodyLimitMiddleware
 from dreamloom.api.native import images as native_images
+from dreamloom.api.native import library as native_library
 from dreamloom.api.native import users as native_users
 from dreamloom.api.urls import signer_for
 from dreamloom.api.v3 import accounts as v3_accounts
@@ -68,7 +70,9 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        if web.is_page(request):
+            return web.error_page(request, exc)
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -114,6 +118,8 @@ def create_app(
     app.include_router(v3_accounts.router)
     app.include_router(native_users.router)
     app.include_router(native_images.router)
+    app.include_router(native_library.router)
+    web.mount(app)
     return app
 
 

@@ -25,6 +25,8 @@ class EventHub:
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
         self._streams: dict[str, set[asyncio.Queue[JobEvent]]] = {}
+        # The web app's feeds: every event of an account's jobs.
+        self._accounts: dict[int, set[asyncio.Queue[JobEvent]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,11 +68,27 @@ class EventHub:
             if not queues:
                 del self._streams[job_id]
 
+    def subscribe_account(self, account_id: int) -> asyncio.Queue[JobEvent]:
+        queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+        self._accounts.setdefault(account_id, set()).add(queue)
+        return queue
+
+    def unsubscribe_account(self, account_id: int, queue: asyncio.Queue[JobEvent]) -> None:
+        queues = self._accounts.get(account_id)
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._accounts[account_id]
+
     @property
     def streams(self) -> int:
-        return sum(len(queues) for queues in self._streams.values())
+        return sum(len(q) for q in self._streams.values()) + sum(
+            len(q) for q in self._accounts.values()
+        )
 
     def _fan_out(self, batch: list[JobEvent]) -> None:
         for event in batch:
             for queue in self._streams.get(event.job_id, ()):
+                queue.put_nowait(event)
+            for queue in self._accounts.get(event.account_id, ()):
                 queue.put_nowait(event)

@@ -378,6 +378,7 @@ class Dispatcher:
             engine_options=self.engine_options,
             recipe=recipe,
             runner=self.runner,
+            caption=job.prompt_text,
             output_dir=(
                 self.files.resolve(self.files.job_dir(job.id, job.created))
                 if self.executor.shares_disk

@@ -189,6 +189,13 @@ class Accounts:
             self._auth_generation += 1
             self._auth_cache.drop_where(lambda view: view.id == account_id)
 
+    def drop_cached_token(self, digest: str) -> None:
+        """A token revoked here is refused here at once (other processes: within their cache
+        time)."""
+        with self._auth_lock:
+            self._auth_generation += 1
+            self._auth_cache.pop(digest)
+
     def list_users(self) -> list[UserRow]:
         with self.db.session() as session:
             return [

@@ -35,6 +35,9 @@ class Service:
         self.buttons = self.wiring.buttons
         self.commands = self.wiring.commands
         self.media = self.wiring.media
+        self.signins = self.wiring.signins
+        self.library = self.wiring.library
+        self.usage_and_tokens = self.wiring.usage
         # Each use-case a client calls, bound once to the object that owns it: the façade
         # adds no call of its own (the imagine route's fast path runs on the event loop for
         # every request) and repeats no signature.
@@ -60,6 +63,7 @@ class Service:
         self.cached_reply_url = self.channels.cached_reply_url
         self.channel_reply_url = self.channels.channel_reply_url
         self.submit_imagine = self.submissions.submit_imagine
+        self.parse_prompt = self.submissions.parse
         self.submit_blend = self.submissions.submit_blend
         self.press_button = self.buttons.press_button
         self.get_seed = self.buttons.get_seed
@@ -69,11 +73,25 @@ class Service:
         self.describe = self.media.describe
         self.get_job = self.reading.get_job
         self.list_running = self.reading.list_running
+        self.recent_jobs = self.reading.recent_jobs
         self.wait = self.reading.wait
         self.export_images = self.reading.export_images
         self.cancel = self.reading.cancel
         self.image_file = self.reading.image_file
         self.preview_file = self.reading.preview_file
+        self.set_password = self.signins.set_password
+        self.sign_in = self.signins.sign_in
+        self.web_session = self.signins.session
+        self.sign_out = self.signins.sign_out
+        self.change_password = self.signins.change_password
+        self.archive = self.library.archive
+        self.explore = self.library.explore
+        self.apply_to_jobs = self.library.apply
+        self.with_likes = self.library.with_likes
+        self.usage = self.wiring.usage.usage
+        self.tokens = self.wiring.usage.tokens
+        self.new_token = self.wiring.usage.new_token
+        self.revoke_token = self.wiring.usage.revoke_token
 
     # -- lifecycle ---------------------------------------------------------------------------
 

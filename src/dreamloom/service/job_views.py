@@ -80,6 +80,7 @@ class JobViews:
             created=job.created,
             updated=job.updated,
             visibility=job.visibility,
+            hidden=job.hidden,
             request=dict(job.request or {}),
             response=dict(job.response or {}),
             preview_path=job.preview_path,

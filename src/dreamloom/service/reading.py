@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from dreamloom.domain import TERMINAL_STATUSES, JobStatus
+from dreamloom.domain import TERMINAL_STATUSES, JobStatus, JobType
 from dreamloom.jobs.cancel import CANCELLED_ERROR, NotCancellableError
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.channels import Channels
@@ -66,6 +66,14 @@ class Reading:
         if expired is not None and self._runtime.expired(job):
             raise ServiceError(expired, 410)
         return job
+
+    def recent_jobs(self, account: AccountView, limit: int = 20) -> list[JobView]:
+        """The account's latest image jobs, newest first (the web app's feed)."""
+        with self.db.session() as session:
+            jobs = jobs_repo.list_jobs(
+                session, account_id=account.id, limit=limit, job_types=(JobType.IMAGE,)
+            )
+            return [self._views.of(session, job) for job in jobs]
 
     def list_running(self, account: AccountView) -> RunningJobs:
         """The account's active jobs by channel (GET /jobs)."""

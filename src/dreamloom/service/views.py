@@ -77,6 +77,7 @@ class JobView:
     created: datetime | None = None
     updated: datetime | None = None
     visibility: str = "public"
+    hidden: bool = False  # from its owner's own Organize view
     request: dict[str, Any] = field(default_factory=dict)
     # What the job stored about its result (settings, texts, prompts); keys starting with "_"
     # are the service's own bookkeeping, not for clients.

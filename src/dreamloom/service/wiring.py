@@ -15,6 +15,9 @@ this list::
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
       Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
       Media           user images in, /describe (a queued job)               <- Admission
+      SignIns         web app passwords and browser sessions
+      Library         Organize (search, filters, likes, hide, publish, delete), Explore
+      UsageAndTokens  an account's usage report and its API tokens          <- Accounts
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from dreamloom.service.channels import Channels
 from dreamloom.service.commands import Commands
 from dreamloom.service.deliveries import Renderer
 from dreamloom.service.job_views import JobViews
+from dreamloom.service.library import Library
 from dreamloom.service.media import Media
 from dreamloom.service.moderation import Moderation
 from dreamloom.service.reading import Reading
 from dreamloom.service.runtime import Runtime
+from dreamloom.service.signins import SignIns
 from dreamloom.service.submissions import Submissions
+from dreamloom.service.usage import UsageAndTokens
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ class Wiring:
     buttons: Buttons
     commands: Commands
     media: Media
+    signins: SignIns
+    library: Library
+    usage: UsageAndTokens
 
     def start(self) -> None:
         # The use-cases start their threads when first needed; only the runtime starts here.
@@ -77,6 +86,9 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     )
     commands = Commands(runtime, accounts, channels, submissions, views)
     media = Media(runtime, accounts, admission)
+    signins = SignIns(runtime)
+    library = Library(runtime, views)
+    usage = UsageAndTokens(runtime, accounts)
     return Wiring(
         runtime=runtime,
         views=views,
@@ -89,4 +101,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         buttons=buttons,
         commands=commands,
         media=media,
+        signins=signins,
+        library=library,
+        usage=usage,
     )

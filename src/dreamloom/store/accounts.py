@@ -186,13 +186,13 @@ def list_tokens(session: Session, account_id: int) -> list[ApiToken]:
     return list(session.scalars(stmt))
 
 
-def revoke_token(session: Session, account_id: int, token_id: int) -> bool:
-    """Revoke one of the account's tokens; False when it has no such token."""
+def revoke_token(session: Session, account_id: int, token_id: int) -> str | None:
+    """Revoke one of the account's tokens; its hash, or None when it has no such token."""
     row = session.get(ApiToken, token_id)
     if row is None or row.account_id != account_id:
-        return False
+        return None
     row.revoked = True
-    return True
+    return row.token_hash
 
 
 def get_settings(session: Session, account_id: int) -> dict[str, Any]:

@@ -107,6 +107,7 @@ class JobRow:
     channel: str | None = None
     deliveries: list[dict[str, Any]] | None = None
     grid_seconds: float | None = None
+    hidden: bool = False
 
 
 # A job as the service reads it: an ORM object or its row.
@@ -217,11 +218,14 @@ def list_jobs(
     statuses: Iterable[str] | None = None,
     limit: int = 50,
     before: datetime | None = None,
+    job_types: Iterable[str] | None = None,
 ) -> list[Job]:
     """Newest first; ``before`` pages backwards by creation time."""
     stmt = select(Job).order_by(Job.created.desc(), Job.id.desc()).limit(limit)
     if account_id is not None:
         stmt = stmt.where(Job.account_id == account_id)
+    if job_types is not None:
+        stmt = stmt.where(Job.job_type.in_(list(job_types)))
     if statuses is not None:
         stmt = stmt.where(Job.status.in_(list(statuses)))
     if before is not None:

@@ -155,6 +155,15 @@ def usage_by_mode(
     ]
 
 
+def usage_since(session: Session, account_id: int, since: datetime) -> list[tuple[datetime, float]]:
+    """(when, GPU seconds) of each charge since ``since`` (grouped by day by the caller: date
+    functions differ between SQLite and PostgreSQL)."""
+    stmt = select(UsageLedger.created, UsageLedger.gpu_seconds).where(
+        UsageLedger.account_id == account_id, UsageLedger.created >= since
+    )
+    return [(created, float(gpu)) for created, gpu in session.execute(stmt)]
+
+
 def ledger_entries(
     session: Session, account_id: int, *, limit: int = 100, before: datetime | None = None
 ) -> list[UsageLedger]:

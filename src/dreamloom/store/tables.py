@@ -64,6 +64,9 @@ class Account(Base):
     timeout_until: Mapped[datetime | None] = mapped_column(default=None)
     # Anchor of the monthly billing cycle: fast time resets on each monthly anniversary of it.
     cycle_start: Mapped[datetime] = mapped_column(default=utcnow)
+    # argon2id hash of the web app's password; None: the account cannot sign in to the web app
+    # (API tokens only).
+    password_hash: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 class ApiToken(Base):
@@ -80,6 +83,35 @@ class ApiToken(Base):
     created: Mapped[datetime] = mapped_column(default=utcnow)
     last_used: Mapped[datetime | None] = mapped_column(default=None)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, the database its hash."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    # The session's CSRF token: every form and script request carries it back.
+    csrf: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    expires: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Like(Base):
+    """An account likes a job's images (its own, in Organize; another's public ones, in
+    Explore)."""
+
+    __tablename__ = "likes"
+    __table_args__ = (Index("ix_likes_job_id", "job_id"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Job(Base):
@@ -124,6 +156,9 @@ class Job(Base):
     recipe: Mapped[JsonDict | None] = mapped_column(default=None)  # engine Recipe.to_dict()
     seed: Mapped[int | None] = mapped_column(BigInteger, default=None)  # up to 4294967295
     draft: Mapped[bool] = mapped_column(Boolean, default=False)  # --draft: half cost
+    # Hidden from its owner's own Organize view only (the FAQ: "not from others"). The one
+    # server default of the schema: see migration 0007.
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     priority: Mapped[int] = mapped_column(default=0)  # higher first within a speed class
     enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)  # how often a worker started it

@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from dreamloom.api.context import bearer_token, context_of
 from dreamloom.api.v3.requests import parse, read_body
-from dreamloom.service import ServiceError
+from dreamloom.service import AccountView, ServiceError
+from dreamloom.service.signins import check_password
 
 router = APIRouter(prefix="/native", tags=["native"])
 
@@ -25,6 +26,8 @@ class NewUser(BaseModel):
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
     plan: str | None = None
+    # The web app's password; without one the account uses API tokens only.
+    password: str | None = None
 
 
 class UserChange(BaseModel):
@@ -48,7 +51,16 @@ async def create_user(request: Request) -> dict[str, Any]:
     service = context_of(request).service
     model = parse(NewUser, (await read_body(request)).fields)
     plan = model.plan or service.plans.default_plan
-    account, token = await run_in_threadpool(service.create_user, model.name, plan)
+    if model.password is not None:
+        check_password(model.password)  # before the account exists: nothing half made
+
+    def create() -> tuple[AccountView, str]:
+        account, token = service.create_user(model.name, plan)
+        if model.password is not None:
+            service.set_password(model.name, model.password)
+        return account, token
+
+    account, token = await run_in_threadpool(create)
     return {"name": account.name, "plan": account.plan, "token": token}
 
 

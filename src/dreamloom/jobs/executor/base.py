@@ -48,6 +48,8 @@ class Task:
     # How the worker runs the model it loads (compile, channels-last, attention): part of the
     # loaded model's identity, so a worker holding it with other options loads it again.
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+    # The job's prompt as shown, written into its PNG files with their seed and the job id.
+    caption: str = ""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,16 @@ MODERATED = "Request cancelled due to image filters"
 Deliver = Callable[[TaskResult | TaskFailure], None]
 
 
+def _png_text(task: Task, seed: object) -> dict[str, str]:
+    """What a PNG file says about itself: the prompt, the seed, the job id."""
+    text = {"Job ID": task.job_id}
+    if task.caption:
+        text["Prompt"] = task.caption
+    if seed is not None:
+        text["Seed"] = str(seed)
+    return text
+
+
 def failure_of(task: Task, exc: BaseException) -> TaskFailure:
     """The failure event of a task that a runner, or this stage, ended with ``exc``."""
     if isinstance(exc, TaskModerated):
@@ -105,9 +115,18 @@ class Finisher:
             return self._result(task, outcome)
         images = outcome.images
         verdicts = self._judge(images, outcome.moderation_threshold)
-        encodings = [self._pieces.submit(png_bytes, image) for image in images]
+        seeds = outcome.seeds
+        encodings = [
+            self._pieces.submit(
+                png_bytes, image, _png_text(task, seeds[i] if i < len(seeds) else None)
+            )
+            for i, image in enumerate(images)
+        ]
+        job_seed = task.recipe.get("seed")
         grid = (
-            self._pieces.submit(lambda: png_bytes(make_grid(images))) if len(images) > 1 else None
+            self._pieces.submit(lambda: png_bytes(make_grid(images), _png_text(task, job_seed)))
+            if len(images) > 1
+            else None
         )
         # Encoding went ahead beside the verdicts (a lone job waits for the slower of the
         # two, not for both); a blocked result throws its files away unwritten.

@@ -1,0 +1,17 @@
+"""A real server for the web app's tests (one for the module set: it costs seconds)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from api_helpers import Server, start_server, stop_server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("web-server"), DREAMLOOM_WEB_ADMINS='["root"]')
+    try:
+        yield running
+    finally:
+        stop_server(running)

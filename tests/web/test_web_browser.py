@@ -1,0 +1,213 @@
+"""The web app in a real browser: Debian's chromium driven by Playwright, against a real server.
+
+No browser download is possible on the machines this runs on: Playwright launches the system's
+chromium (``apt install chromium``; ``.ci/run`` and ``scripts/setup.sh --dev`` install it).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from api_helpers import Server
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
+from web_helpers import PASSWORD, add_user
+
+# A grid of the tiny model takes seconds; on a loaded CI machine, give it a minute and more.
+JOB_TIMEOUT_MS = 180_000
+IMAGE_LINK = re.compile(r"^/web/images/[A-Za-z0-9_-]+\.png$")
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("the web app's tests need Debian's chromium: apt install chromium")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path())
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def finished(card: Locator) -> Locator:
+    expect(card).to_have_attribute("data-status", "completed", timeout=JOB_TIMEOUT_MS)
+    return card
+
+
+def newest(page: Page, count: int) -> Locator:
+    """The newest card, once the feed holds ``count`` cards (a new job's card is on top)."""
+    expect(page.locator("li.card")).to_have_count(count)
+    return finished(page.locator("li.card").first)
+
+
+def sign_in(page: Page, server: Server, name: str) -> None:
+    page.goto(f"{server.base}/imagine")
+    expect(page).to_have_url(f"{server.base}/signin?next=/imagine")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{server.base}/imagine")
+
+
+def test_a_day_in_the_web_app(server: Server, browser: Browser) -> None:
+    """Sign in; imagine and watch the grid come; U1 and Upscale (Subtle); Vary (Region) with
+    the brush; like the result and find it in Organize by a word of its prompt; publish it and
+    see it in another user's Explore, who cannot see it before; sign out."""
+    add_user(server, "ada")
+    add_user(server, "ben")
+    page = browser.new_page()
+    sign_in(page, server, "ada")
+
+    # Validation as you type, in the parser's words.
+    page.get_by_label("Prompt").fill("a lighthouse --ar 3")
+    expect(page.locator("#prompt-error")).to_contain_text("--ar must be width:height")
+    page.get_by_label("Prompt").fill("a lighthouse at dawn --seed 7 --stealth")
+    expect(page.locator("#prompt-error")).to_have_text("")
+    page.get_by_role("button", name="Imagine").click()
+
+    # The card appears at once, then its status moves on over SSE until the grid is there.
+    card = page.locator("li.card").first
+    expect(card.locator(".prompt")).to_contain_text("a lighthouse at dawn")
+    card = newest(page, 1)
+    grid = card.locator(".frame img")
+    expect(grid).to_have_attribute("src", IMAGE_LINK)
+    assert grid.evaluate("img => img.complete && img.naturalWidth > 0")
+    for label in ("U1", "U2", "U3", "U4", "V1", "🔄"):
+        expect(card.get_by_role("button", name=label, exact=True)).to_be_visible()
+
+    # U1: a new card with the picture's buttons; then Upscale (Subtle) on it.
+    card.get_by_role("button", name="U1", exact=True).click()
+    single = newest(page, 2)
+    single_id = single.get_attribute("data-job")
+    width = int(single.locator(".frame img").evaluate("img => img.naturalWidth"))
+    single.get_by_role("button", name="Upscale (Subtle)").click()
+    upscaled = newest(page, 3)
+    expect(upscaled.get_by_role("button", name="Redo Upscale (Subtle)")).to_be_visible()
+    upscaled_img = upscaled.locator(".frame img")
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=upscaled_img.element_handle()
+    )
+    assert int(upscaled_img.evaluate("img => img.naturalWidth")) == 2 * width
+    private_link = str(upscaled_img.get_attribute("src"))
+
+    # Vary (Region): the editor, a brush stroke across the middle, submit.
+    page.locator(f'li.card[data-job="{single_id}"]').get_by_role(
+        "link", name="Vary (Region)"
+    ).click()
+    expect(page).to_have_url(f"{server.base}/editor/{single_id}")
+    submit = page.get_by_role("button", name="Submit")
+    submit.click()
+    expect(page.locator("#editor-error")).to_have_text("Paint the area to change first")
+    box = page.locator("#editor-mask").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.5, steps=8)
+    page.mouse.up()
+    submit.click()
+    expect(page).to_have_url(f"{server.base}/imagine")
+    region = newest(page, 4)
+    expect(region.locator(".state")).to_contain_text("Variations (Region)")
+    region_id = region.get_attribute("data-job")
+
+    # Like it, and find it in Organize by a word of its prompt, among the liked.
+    region.get_by_role("button", name="♡ Like").click()
+    expect(region.get_by_role("button", name="♥ Liked (1)")).to_be_visible()
+    page.get_by_role("link", name="Organize").click()
+    page.get_by_label("Search prompts").fill("lighthouse")
+    page.get_by_label("Liked").check()
+    page.get_by_role("button", name="Filter").click()
+    found = page.locator("li.card")
+    expect(found).to_have_count(1)
+    expect(found.first).to_have_attribute("data-job", str(region_id))
+    expect(found.first.locator(".badges")).to_contain_text("Unpublished")
+
+    # Ben sees none of it: not in Explore, not by its link.
+    ben = browser.new_context().new_page()
+    sign_in(ben, server, "ben")
+    ben.goto(f"{server.base}/explore")
+    expect(ben.locator(f'li.card[data-job="{region_id}"]')).to_have_count(0)
+    assert ben.request.get(f"{server.base}{private_link}").status == 404
+
+    # Published, it is in Ben's Explore, and he can take its prompt to his Create page.
+    found.first.get_by_role("checkbox").check()
+    page.get_by_role("button", name="Publish", exact=True).click()
+    expect(page.locator("#bulk-status")).to_have_text("Published: 1")
+    ben.reload()
+    shared = ben.locator(f'li.card[data-job="{region_id}"]')
+    expect(shared).to_have_count(1)
+    expect(shared.locator(".badges")).to_contain_text("by ada")
+    shared.get_by_role("link", name="Use this prompt").click()
+    expect(ben.get_by_label("Prompt")).to_have_value(re.compile("a lighthouse at dawn"))
+
+    # The feed survives a reload.
+    page.goto(f"{server.base}/imagine")
+    expect(page.locator("li.card")).to_have_count(4)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{server.base}/signin")
+    page.goto(f"{server.base}/imagine")
+    expect(page).to_have_url(f"{server.base}/signin?next=/imagine")
+
+
+def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: Browser) -> None:
+    add_user(server, "cyd")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{server.base}/signin")
+    # By keyboard alone: the name field has the focus, Tab goes on, Enter submits.
+    page.keyboard.type("cyd")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{server.base}/imagine")
+    page.get_by_label("Prompt").focus()
+    page.keyboard.type("a small red kite --seed 3")
+    page.keyboard.press("Enter")
+    grid = newest(page, 1)
+    grid.get_by_role("button", name="U1", exact=True).focus()
+    page.keyboard.press("Enter")
+    single_id = newest(page, 2).get_attribute("data-job")
+    for path in ("/imagine", "/archive", "/explore", "/account", f"/editor/{single_id}"):
+        page.goto(f"{server.base}{path}")
+        page.wait_for_load_state("load")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} is {overflow} px wider than a 390 px phone"
+    context.close()
+
+
+def test_with_remix_on_a_variation_asks_for_the_prompt_first(
+    server: Server, browser: Browser
+) -> None:
+    token = add_user(server, "dora")
+    remix = httpx.post(
+        f"{server.base}/v3/midjourney/jobs/remix",
+        json={"stream": False},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert remix.status_code in (200, 201), remix.text
+    page = browser.new_page()
+    sign_in(page, server, "dora")
+    page.get_by_label("Prompt").fill("a green apple --seed 5")
+    page.get_by_role("button", name="Imagine").click()
+    grid = newest(page, 1)
+    asked: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        asked.append(dialog.default_value)
+        dialog.accept("a golden pear --seed 5")
+
+    page.once("dialog", answer)
+    grid.get_by_role("button", name="V2", exact=True).click()
+    varied = newest(page, 2)
+    assert asked and asked[0].startswith("a green apple")
+    expect(varied.locator(".prompt")).to_contain_text("a golden pear")
