@@ -109,6 +109,11 @@ class Settings(BaseSettings):
     job_retention_days: float = 62.0
     # Bearer token of the operator (POST /native/users); empty disables the admin endpoints.
     admin_token: str = ""
+    # The IP-Adapter a diffusers model is loaded with, so that image prompts, --sref, --cref,
+    # --oref and --p act on it: "repo_or_path[#subfolder/weight_name[#image_encoder_folder]]",
+    # e.g. "h94/IP-Adapter#models/ip-adapter_sd15.safetensors"; "tiny" for the tiny model.
+    # Empty: such prompts are refused on a diffusers model (the bundled model needs none).
+    ip_adapter: str = ""
     # How long a web app sign-in lasts before the browser must sign in again.
     web_session_days: float = Field(default=14.0, gt=0)
     # Accounts that see the web app's Admin page (users, plans, fast time).

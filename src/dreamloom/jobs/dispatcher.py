@@ -76,6 +76,7 @@ class Dispatcher:
         backend_ref: str = "tiny",
         device: str = "cpu",
         engine_options: EngineOptions = EngineOptions(),
+        ip_adapter: str | None = None,
         runner: str = ENGINE_RUNNER,
         retries: int = 1,
         poll_seconds: float = 0.5,
@@ -95,6 +96,7 @@ class Dispatcher:
         self.backend_ref = backend_ref
         self.device = device
         self.engine_options = engine_options
+        self.ip_adapter = ip_adapter
         self.runner = runner
         self.poll_seconds = poll_seconds
         self.moderation_threshold = moderation_threshold
@@ -376,6 +378,7 @@ class Dispatcher:
             cache_dir=self.cache_dir,
             device=self.device,
             engine_options=self.engine_options,
+            ip_adapter=self.ip_adapter,
             recipe=recipe,
             runner=self.runner,
             caption=job.prompt_text,

@@ -27,6 +27,7 @@ from .model import Prompt, PromptContext, WeightedText
 from .params import Params, Speed
 from .parser import parse_prompt
 from .sizes import aspect_size
+from .styles import with_style_codes
 
 __all__ = [
     "Params",
@@ -37,4 +38,5 @@ __all__ = [
     "WeightedText",
     "aspect_size",
     "parse_prompt",
+    "with_style_codes",
 ]

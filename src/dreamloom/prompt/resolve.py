@@ -279,7 +279,7 @@ def _sref(arg: Arg | None, seed: int | None) -> tuple[str, ...]:
         elif _NUMBER_CODE.fullmatch(value) and int(value) <= MAX_SEED:
             refs.append(str(int(value)))
         elif value == "random":
-            refs.append("random" if seed is None else str(_random_style_code(seed, index)))
+            refs.append("random" if seed is None else str(random_style_code(seed, index)))
         else:
             raise PromptError(
                 f"--sref takes image links, style codes (numbers up to {MAX_SEED}) or random, "
@@ -288,7 +288,7 @@ def _sref(arg: Arg | None, seed: int | None) -> tuple[str, ...]:
     return tuple(refs)
 
 
-def _random_style_code(seed: int, index: int) -> int:
+def random_style_code(seed: int, index: int) -> int:
     # With a seed the whole job must be reproducible, so "random" becomes a code derived from it.
     digest = hashlib.sha256(f"sref random {seed} {index}".encode()).digest()
     return int.from_bytes(digest[:4], "big")

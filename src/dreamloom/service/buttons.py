@@ -234,8 +234,13 @@ class Buttons:
             return self._submissions.moderated(account, spec, self._channels.live(parent.channel))
         seed = _button_seed(action, parent, prompt)
         response: dict[str, Any] = {}
+        # A button keeps the parent's references; a Remix prompt brings its own.
+        references = Recipe.from_dict(parent.recipe).references if parent.recipe else ()
+        if remix is not None:
+            self._submissions.check_references(remix)
+            references = self._submissions.references(account, remix)
         if action.operation in ("reroll", "remaster"):
-            recipe = recipe_for_imagine(prompt, self.model, seed)
+            recipe = recipe_for_imagine(prompt, self.model, seed, references)
         else:
             with self.db.session() as session:
                 image = self._source_image(session, parent, action)
@@ -260,6 +265,7 @@ class Buttons:
                     )
             except (ButtonInputError, ValueError) as err:
                 raise ServiceError(str(err)) from None
+            recipe = replace(recipe, references=references)
         spec = replace(
             spec,
             mode=self._submissions.speed_mode(account, prompt),

@@ -103,7 +103,9 @@ class Runtime:
         # BALANCE_CACHE_SECONDS old, and the dispatcher checks again before a fast job starts.
         self.fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
         self.events = EventBus()
-        self.model: ModelInfo = model_info(settings.model, settings.models_dir)
+        self.model: ModelInfo = model_info(
+            settings.model, settings.models_dir, ip_adapter=settings.ip_adapter or None
+        )
         self.views = JobViews(self.files)
         # Every decode of a user's picture (uploads, URLs, blend inputs, region masks) takes a
         # slot: a burst of requests costs at most this many decoded pictures of memory.

@@ -17,14 +17,16 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dreamloom.domain import JobStatus
-from dreamloom.engine import Recipe, recipe_for_imagine
+from dreamloom.engine import Recipe, Reference, ReferenceKind, recipe_for_imagine
+from dreamloom.engine.references import links_of, references_for
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
-from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
+from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt, with_style_codes
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.admission import Admission
 from dreamloom.service.channels import Channels
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.job_views import JobViews
+from dreamloom.service.links import Links
 from dreamloom.service.moderation import Moderation
 from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, JobView
@@ -35,6 +37,29 @@ from dreamloom.store.tables import Job
 SEED_MAX = 4_294_967_295
 PROMPT_MAX = 5000  # the reference's limit on the prompt field
 BLEND_SHAPES = {"Portrait": "2:3", "Square": "1:1", "Landscape": "3:2"}
+# The seeds' answer to --p before enough rankings (support FAQ, "Not enough ratings").
+NOT_ENOUGH_RATINGS = "Not enough ratings"
+# How each kind of reference is written in a prompt, for messages.
+REFERENCE_FLAGS = {
+    ReferenceKind.IMAGE: "image prompts",
+    ReferenceKind.STYLE: "--sref",
+    ReferenceKind.CHARACTER: "--cref",
+    ReferenceKind.OMNI: "--oref",
+    ReferenceKind.PERSONAL: "--p",
+}
+
+
+def reference_kinds(prompt: Prompt) -> list[ReferenceKind]:
+    """The kinds of reference a prompt asks for, in the order of REFERENCE_FLAGS."""
+    params = prompt.params
+    asked = {
+        ReferenceKind.IMAGE: bool(prompt.image_prompts),
+        ReferenceKind.STYLE: bool(params.sref),
+        ReferenceKind.CHARACTER: bool(params.cref),
+        ReferenceKind.OMNI: params.oref is not None,
+        ReferenceKind.PERSONAL: params.personalize is not None,
+    }
+    return [kind for kind in REFERENCE_FLAGS if asked[kind]]
 
 
 def settings_as_params(settings: dict[str, Any]) -> str:
@@ -71,6 +96,7 @@ class Submissions:
         moderation: Moderation,
         admission: Admission,
         views: JobViews,
+        links: Links,
     ) -> None:
         self.db = runtime.db
         self.plans = runtime.plans
@@ -83,6 +109,7 @@ class Submissions:
         self._moderation = moderation
         self._admission = admission
         self._views = views
+        self._links = links
 
     def prompt_context(self, account: AccountView) -> PromptContext:
         settings = account.settings
@@ -126,6 +153,22 @@ class Submissions:
         self._accounts.require_subscription(account)
         self._accounts.require_unlocked(account)
         prompts = self.parse(account, prompt_text)
+        for prompt in prompts:
+            self.check_references(prompt)
+        if any(links_of(prompt) for prompt in prompts):
+            # Reading the linked pictures takes network time: not on the caller's event loop.
+            return self._links.pool.submit(
+                lambda: self._queue_prompts(account, prompts, request, channel).result()
+            )
+        return self._queue_prompts(account, prompts, request, channel)
+
+    def _queue_prompts(
+        self,
+        account: AccountView,
+        prompts: list[Prompt],
+        request: dict[str, Any] | None,
+        channel: str | None,
+    ) -> Future[list[JobView]]:
         mode = self.speed_mode(account, prompts[0])
         specs = [self._imagine_spec(account, p, mode, request) for p in prompts]
         flagged = next(
@@ -191,8 +234,31 @@ class Submissions:
         seed = prompt.params.seed
         if seed is None:
             seed = new_seed()
-        recipe = recipe_for_imagine(prompt, self.model, seed)
+        prompt = with_style_codes(prompt, seed)
+        references = self.references(account, prompt)
+        recipe = recipe_for_imagine(prompt, self.model, seed, references)
         return self._engine_spec("imagine", account, prompt, mode, recipe, request)
+
+    def check_references(self, prompt: Prompt) -> None:
+        """Refuse what the model cannot be conditioned by, and --p, naming them."""
+        for kind in reference_kinds(prompt):
+            if kind not in self.model.reference_kinds:
+                raise ServiceError(
+                    f"The model {self.model.name} cannot use {REFERENCE_FLAGS[kind]}: it has no "
+                    "image adapter (the operator sets one with DREAMLOOM_IP_ADAPTER)"
+                )
+        if prompt.params.personalize is not None:
+            # No profile can have its rankings yet: ranking pictures comes with personalization.
+            raise ServiceError(NOT_ENOUGH_RATINGS)
+
+    def references(
+        self, account: AccountView, prompt: Prompt, known: dict[str, bytes] | None = None
+    ) -> tuple[Reference, ...]:
+        """The prompt's references, its links read (those in ``known`` are not read again)."""
+        known = known or {}
+        missing = [url for url in links_of(prompt) if url not in known]
+        images = {**known, **self._links.read_all(account, missing)}
+        return references_for(prompt, images)
 
     def _engine_spec(
         self,

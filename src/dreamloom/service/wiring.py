@@ -10,11 +10,12 @@ this list::
       Channels        an account's lanes (lanes and webhook-URL caches)      <- Accounts
       Moderation      prompt checks, strikes                                 <- Accounts
       Admission       the admission thread: batches into one transaction     <- Channels
-      Submissions     imagine, blend, flagged prompts, instant jobs          <- Admission, ...
       Reading         get/list/wait/cancel jobs, image files                 <- Channels
+      Media           user images in, /describe (a queued job)               <- Admission
+      Links           the pictures a prompt links to, read at submission     <- Media, Reading
+      Submissions     imagine, blend, flagged prompts, instant jobs          <- Admission, Links
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
       Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
-      Media           user images in, /describe (a queued job)               <- Admission
       SignIns         web app passwords and browser sessions
       Library         Organize (search, filters, likes, hide, publish, delete), Explore
       UsageAndTokens  an account's usage report and its API tokens          <- Accounts
@@ -33,6 +34,7 @@ from dreamloom.service.commands import Commands
 from dreamloom.service.deliveries import Renderer
 from dreamloom.service.job_views import JobViews
 from dreamloom.service.library import Library
+from dreamloom.service.links import Links
 from dreamloom.service.media import Media
 from dreamloom.service.moderation import Moderation
 from dreamloom.service.reading import Reading
@@ -55,6 +57,7 @@ class Wiring:
     buttons: Buttons
     commands: Commands
     media: Media
+    links: Links
     signins: SignIns
     library: Library
     usage: UsageAndTokens
@@ -67,6 +70,7 @@ class Wiring:
         """Stop in the reverse order of need: no new admissions, then the background
         look-ups, then the dispatcher, the relay and the database."""
         self.admission.stop()
+        self.links.stop()
         self.accounts.stop()
         self.runtime.close()
 
@@ -79,13 +83,14 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     channels = Channels(runtime, accounts)
     moderation = Moderation(settings, accounts)
     admission = Admission(runtime, channels, views)
-    submissions = Submissions(runtime, accounts, channels, moderation, admission, views)
     reading = Reading(runtime, accounts, channels, views)
+    media = Media(runtime, accounts, admission)
+    links = Links(media, reading)
+    submissions = Submissions(runtime, accounts, channels, moderation, admission, views, links)
     buttons = Buttons(
         runtime, accounts, channels, moderation, admission, submissions, reading, views
     )
     commands = Commands(runtime, accounts, channels, submissions, views)
-    media = Media(runtime, accounts, admission)
     signins = SignIns(runtime)
     library = Library(runtime, views)
     usage = UsageAndTokens(runtime, accounts)
@@ -101,6 +106,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         buttons=buttons,
         commands=commands,
         media=media,
+        links=links,
         signins=signins,
         library=library,
         usage=usage,

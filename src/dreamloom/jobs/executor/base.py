@@ -50,6 +50,8 @@ class Task:
     engine_options: EngineOptions = field(default_factory=EngineOptions)
     # The job's prompt as shown, written into its PNG files with their seed and the job id.
     caption: str = ""
+    # The IP-Adapter the model is loaded with (engine.load_backend): part of its identity.
+    ip_adapter: str | None = None
 
 
 @dataclass(frozen=True)

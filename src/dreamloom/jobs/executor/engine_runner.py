@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 # The worker's loaded model. One at a time: loading is slow (so keep it) and a second model
 # would double the memory (so a different reference replaces it).
-_loaded: tuple[tuple[str, str, str, EngineOptions], Backend] | None = None
+_loaded: tuple[tuple[str, str, str, EngineOptions, str | None], Backend] | None = None
 
 
 def _backend(task: Task) -> Backend:
@@ -36,11 +36,15 @@ def _backend(task: Task) -> Backend:
     from dreamloom.engine import load_backend
 
     options = task.engine_options
-    key = (task.backend_ref, str(task.cache_dir), task.device, options)
+    key = (task.backend_ref, str(task.cache_dir), task.device, options, task.ip_adapter)
     if _loaded is None or _loaded[0] != key:
         _loaded = None  # drop the old model before loading the new one
         backend = load_backend(
-            task.backend_ref, cache_dir=task.cache_dir, device=task.device, options=options
+            task.backend_ref,
+            cache_dir=task.cache_dir,
+            device=task.device,
+            options=options,
+            ip_adapter=task.ip_adapter,
         )
         _loaded = (key, backend)
     return _loaded[1]

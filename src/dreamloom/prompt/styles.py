@@ -1,0 +1,22 @@
+"""Style codes picked at submission: ``--sref random`` without ``--seed``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .model import Prompt
+from .resolve import random_style_code
+
+
+def with_style_codes(prompt: Prompt, seed: int) -> Prompt:
+    """``prompt`` with each ``--sref random`` replaced by the code the job's ``seed`` picks, so
+    that the stored prompt shows it and can be reused (the parser does this itself when the
+    prompt has ``--seed``)."""
+    sref = prompt.params.sref
+    if "random" not in sref:
+        return prompt
+    codes = tuple(
+        str(random_style_code(seed, i)) if value == "random" else value
+        for i, value in enumerate(sref)
+    )
+    return replace(prompt, params=replace(prompt.params, sref=codes))
