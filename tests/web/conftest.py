@@ -10,7 +10,11 @@ from api_helpers import Server, start_server, stop_server
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("web-server"), DREAMLOOM_WEB_ADMINS='["root"]')
+    running = start_server(
+        tmp_path_factory.mktemp("web-server"),
+        DREAMLOOM_WEB_ADMINS='["root"]',
+        DREAMLOOM_IP_ADAPTER="tiny",  # pictures added as image prompts act
+    )
     try:
         yield running
     finally:

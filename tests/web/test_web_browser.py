@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from api_helpers import Server
+from PIL import Image
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
 from web_helpers import PASSWORD, add_user
+from web_helpers import sign_in as web_sign_in
 
 # A grid of the tiny model takes seconds; on a loaded CI machine, give it a minute and more.
 JOB_TIMEOUT_MS = 180_000
@@ -165,6 +168,7 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: 
     page = context.new_page()
     page.goto(f"{server.base}/signin")
     # By keyboard alone: the name field has the focus, Tab goes on, Enter submits.
+    expect(page.get_by_label("Name")).to_be_focused()
     page.keyboard.type("cyd")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -211,3 +215,41 @@ def test_with_remix_on_a_variation_asks_for_the_prompt_first(
     varied = newest(page, 2)
     assert asked and asked[0].startswith("a green apple")
     expect(varied.locator(".prompt")).to_contain_text("a golden pear")
+
+
+def test_a_picture_added_becomes_an_image_prompt_or_opens_in_the_editor(
+    server: Server, browser: Browser, tmp_path: Path
+) -> None:
+    add_user(server, "eli")
+    picture = tmp_path / "red.png"
+    Image.new("RGB", (96, 64), (220, 30, 30)).save(picture)
+    page = browser.new_page()
+    sign_in(page, server, "eli")
+    page.get_by_label("Prompt").fill("a lantern --seed 8")
+    page.get_by_label("Add a picture").set_input_files(str(picture))
+    expect(page.locator("#upload-status")).to_have_text("Added red.png")
+    expect(page.get_by_label("Prompt")).to_have_value(
+        re.compile(r"^http://\S+/images/[\w-]+\.png a lantern --seed 8$")
+    )
+    key = page.get_by_label("Prompt").input_value().split()[0].rsplit("/", 1)[1]
+    page.get_by_role("button", name="Imagine").click()
+    made = newest(page, 2)  # the upload's card, then the job's
+    expect(made.locator(".prompt")).to_contain_text("a lantern")
+    # The same picture, to edit: the editor opens on it, and Vary (Region) works on it.
+    page.get_by_label("as", exact=True).select_option("edit")
+    page.get_by_label("Add a picture").set_input_files(str(picture))
+    expect(page).to_have_url(re.compile(r"/editor/\w+$"))
+    box = page.locator("#editor-mask").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
+    page.mouse.up()
+    page.get_by_role("button", name="Submit").click()
+    expect(page).to_have_url(f"{server.base}/imagine")
+    edited = newest(page, 4)
+    expect(edited.locator(".state")).to_contain_text("Variations (Region)")
+    # Uploads are private: another user cannot read them.
+    add_user(server, "fin")
+    assert page.request.get(f"{server.base}/web/images/{key}").status == 200
+    assert web_sign_in(server, "fin").http.get(f"/web/images/{key}").status_code == 404

@@ -43,6 +43,7 @@ class Verb(StrEnum):
     BUTTON = "button"
     DESCRIBE = "describe"
     SEED = "seed"
+    UPLOAD = "upload"  # a user's own picture, kept as a single image the buttons work on
     # Settings-type commands: they finish at once, as text jobs.
     SETTINGS = "settings"
     INFO = "info"

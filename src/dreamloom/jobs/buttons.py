@@ -165,6 +165,8 @@ def result_kind(verb: str, button: str | None) -> Kind | None:
     """What a job produces: a grid, a single image or an upscale; None for text results."""
     if verb in ("imagine", "blend"):
         return "grid"
+    if verb == "upload":
+        return "single"
     action = action_of_job(verb, button)
     return None if action is None else action.result
 

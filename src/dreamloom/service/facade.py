@@ -65,6 +65,7 @@ class Service:
         self.submit_imagine = self.submissions.submit_imagine
         self.parse_prompt = self.submissions.parse
         self.submit_blend = self.submissions.submit_blend
+        self.upload = self.submissions.upload
         self.press_button = self.buttons.press_button
         self.get_seed = self.buttons.get_seed
         self.run_command = self.commands.run_command

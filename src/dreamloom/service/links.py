@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from dreamloom.domain import Visibility
-from dreamloom.safety import FetchError, fetch_image, load_upload
+from dreamloom.safety import FetchError, FetchPolicy, fetch_image, load_upload
 from dreamloom.service.errors import ServiceError
 from dreamloom.service.media import Media
 from dreamloom.service.reading import Reading
@@ -40,6 +40,10 @@ class Links:
         # Reads links side by side, and runs the submissions that wait for them.
         self.pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="dreamloom-links")
         self._reads = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="dreamloom-link")
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        return self._media.fetch_policy
 
     def stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)

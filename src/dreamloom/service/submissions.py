@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from dreamloom.domain import JobStatus
+from dreamloom.domain import JobStatus, JobType, Verb, Visibility
 from dreamloom.engine import Recipe, Reference, ReferenceKind, recipe_for_imagine
+from dreamloom.engine.images import png_bytes
 from dreamloom.engine.references import links_of, references_for
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt, with_style_codes
+from dreamloom.safety import FetchError, load_upload
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.admission import Admission
 from dreamloom.service.channels import Channels
@@ -99,6 +101,7 @@ class Submissions:
         links: Links,
     ) -> None:
         self.db = runtime.db
+        self._files = runtime.files
         self.plans = runtime.plans
         self.model = runtime.model
         self.decodes = runtime.decodes
@@ -212,6 +215,46 @@ class Submissions:
         mode = self.speed_mode(account, prompt)
         spec = self._engine_spec("blend", account, prompt, mode, recipe, request)
         (view,) = self._admission.admit(account, [spec], channel)
+        return view
+
+    def upload(self, account: AccountView, data: bytes, prompt_text: str = "") -> JobView:
+        """A user's own picture, kept as a finished single image of the account: its link can
+        be an image prompt, --sref, --cref or --oref, and the picture's buttons (Vary (Region),
+        Upscale, Zoom, Pan...) work on it. Uploads are private: the owner's alone."""
+        self._accounts.require_subscription(account)
+        self._accounts.require_unlocked(account)
+        try:
+            fetched = load_upload(data, self._links.fetch_policy)
+        except FetchError as err:
+            raise ServiceError(str(err)) from None
+        picture = fetched.image.convert("RGB")
+        text = prompt_text.strip()
+        (parsed,) = self.parse(account, text or "upload")
+        prompt = parsed if text else replace(parsed, text="", parts=())
+        seed = new_seed()
+        recipe = recipe_for_imagine(prompt, self.model, seed)
+        width, height = (max(8, side - side % 8) for side in picture.size)
+        recipe = replace(recipe, width=width, height=height)
+        spec = JobSpec(
+            verb=Verb.UPLOAD,
+            mode=str(account.settings.get("mode") or "fast"),
+            job_type=JobType.IMAGE,
+            prompt_text=prompt.normalized() if text else "",
+            prompt=prompt.to_dict(),
+            recipe=recipe.to_dict(),
+            seed=seed,
+            visibility=Visibility.STEALTH,
+        )
+        with self.db.session(write=True) as session:
+            job = self.instant(session, account, spec)
+            path = self._files.save(job.id, 1, png_bytes(picture), job.created)
+            image = ImageSpec(
+                1, path, picture.width, picture.height, seed=seed, visibility=Visibility.STEALTH
+            )
+            jobs_repo.add_images(session, job.id, [image], now=job.created)
+            session.flush()
+            view = self._views.of(session, job)
+        self.announce_instant(job)
         return view
 
     # -- shared by every queued submission ---------------------------------------------------

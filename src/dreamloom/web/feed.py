@@ -83,6 +83,24 @@ async def imagine(request: Request) -> list[dict[str, Any]]:
     return [card(job) for job in jobs]
 
 
+@router.post("/uploads")
+async def upload(request: Request) -> dict[str, Any]:
+    """A picture of the user's (multipart ``file``): kept as a private single image, whose
+    link goes into a prompt as an image prompt, --sref or --oref, or opens in the editor."""
+    session = await api_session(request, changes=True)
+    body = await read_body(request)
+    data = body.files.get("file")
+    if data is None:
+        raise ServiceError("Choose a picture to upload")
+    ctx = context_of(request)
+    view = await run_in_threadpool(
+        ctx.service.upload, session.account, data, str(body.fields.get("prompt", ""))
+    )
+    (image,) = view.images
+    link = ctx.urls().image(image.key, stealth=False)
+    return {**card(view), "link": link}
+
+
 @router.get("/prompt-check")
 async def prompt_check(request: Request, prompt: str = "") -> dict[str, Any]:
     """The prompt parser's own verdict on what is typed so far: its error, or the prompts it

@@ -1,5 +1,5 @@
 """The library over the native API (bearer tokens): Organize's listing with its filters, the
-public Explore feed, and one action on several jobs (like, hide, publish, delete...)."""
+public Explore feed, one action on several jobs (like, hide, publish, delete...), and uploads."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dreamloom.api.context import context_of
 from dreamloom.api.urls import Urls
 from dreamloom.api.v3.requests import parse, read_body
 from dreamloom.domain import Visibility
+from dreamloom.service import ServiceError
 from dreamloom.service.library import (
     PAGE_MAX,
     ArchiveQuery,
@@ -128,3 +129,25 @@ async def bulk(request: Request) -> dict[str, Any]:
         request, lambda account: ctx.service.apply_to_jobs(account, body.ids, body.action)
     )
     return {"changed": count, "action": body.action}
+
+
+@router.post("/uploads", status_code=201)
+async def upload(request: Request) -> dict[str, Any]:
+    """A picture of the account's (multipart ``imageBlob``, optional ``prompt``), kept as a
+    private single image: ``url`` can go into prompts (image prompt, --sref, --cref, --oref),
+    and the job's buttons (Vary (Region), Upscale, Zoom...) work on it."""
+    ctx = context_of(request)
+    body = await read_body(request)
+    data = body.files.get("imageBlob")
+    if data is None:
+        raise ServiceError("imageBlob is required")
+    prompt = str(body.fields.get("prompt", ""))
+    view = await ctx.call(request, lambda account: ctx.service.upload(account, data, prompt))
+    (image,) = view.images
+    return {
+        "jobid": view.id,
+        "url": ctx.urls().image(image.key, stealth=False),
+        "width": image.width,
+        "height": image.height,
+        "buttons": list(view.buttons),
+    }

@@ -1,5 +1,5 @@
 // The Create page: the imagine bar over the live feed of the account's jobs.
-import { Feed, call } from "./feed.js";
+import { Feed, call, csrf } from "./feed.js";
 
 const form = document.getElementById("imagine-form");
 const promptBox = document.getElementById("prompt");
@@ -52,6 +52,49 @@ promptBox.addEventListener("input", () => {
     const count = verdict.prompts.length;
     promptHint.textContent = count > 1 ? `${count} jobs: ${verdict.prompts.join(" | ")}` : (verdict.prompts[0] || "");
   }, 250);
+});
+
+// Pictures: uploaded (picked or dropped), then their link goes into the prompt, or the
+// picture opens in the editor.
+const drop = document.getElementById("drop");
+const fileInput = document.getElementById("upload-file");
+const use = document.getElementById("upload-use");
+const uploadStatus = document.getElementById("upload-status");
+
+async function send(file) {
+  const form = new FormData();
+  form.append("file", file);
+  uploadStatus.textContent = `Uploading ${file.name}…`;
+  const response = await fetch("/web/uploads", {
+    method: "POST", body: form, credentials: "same-origin", headers: { "X-CSRF-Token": csrf },
+  });
+  const data = await response.json();
+  if (!response.ok) {
+    uploadStatus.textContent = data.error || response.statusText;
+    return;
+  }
+  uploadStatus.textContent = `Added ${file.name}`;
+  const text = promptBox.value.trim();
+  if (use.value === "edit") {
+    window.location.assign(`/editor/${encodeURIComponent(data.id)}`);
+    return;
+  }
+  promptBox.value = use.value === "image" ? `${data.link} ${text}` : `${text} --${use.value} ${data.link}`;
+  promptBox.dispatchEvent(new Event("input"));
+  promptBox.focus();
+}
+
+fileInput.addEventListener("change", () => {
+  if (fileInput.files.length) send(fileInput.files[0]);
+  fileInput.value = "";
+});
+for (const name of ["dragenter", "dragover"]) {
+  drop.addEventListener(name, (event) => { event.preventDefault(); drop.classList.add("over"); });
+}
+for (const name of ["dragleave", "drop"]) drop.addEventListener(name, () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  if (event.dataTransfer.files.length) send(event.dataTransfer.files[0]);
 });
 
 // "Use this prompt" from Explore arrives as ?prompt=...
