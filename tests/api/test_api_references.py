@@ -127,3 +127,28 @@ def test_imagine_with_links_answers_v3_shapes(
     done = hal.wait(response.json()["jobid"])
     assert done["status"] == "completed"
     assert V3  # the helper's prefix is what the client used
+
+
+def test_an_upload_is_a_private_picture_for_prompts_and_buttons(adapted: Server) -> None:
+    ivy, jon = adapted.user("ref-ivy"), adapted.user("ref-jon")
+    made = ivy.http.post(
+        "/native/uploads",
+        files={"imageBlob": ("face.png", png((80, 120), (200, 160, 120)), "image/png")},
+        data={"prompt": "a portrait"},
+    )
+    assert made.status_code == 201, made.text
+    upload = made.json()
+    assert (upload["width"], upload["height"]) == (80, 120)
+    assert "Vary (Region)" in upload["buttons"]
+    styled = ivy.imagine(f"a portrait in oils --sref {upload['url']} --seed 1")
+    assert styled["status"] == "completed", styled
+    (reference,) = _recipe(adapted, styled["jobid"])["references"]  # type: ignore[misc]
+    assert reference["kind"] == "style"
+    # The picture's own buttons work on it.
+    varied = ivy.press(upload["jobid"], "Vary (Subtle)")
+    assert varied["status"] == "completed", varied
+    # Private: nobody else reads it, by link or in a prompt.
+    assert jon.http.get(upload["url"]).status_code == 404
+    assert f"Could not read the image at {upload['url']}" in _refused(jon, f"{upload['url']} x")
+    junk = ivy.http.post("/native/uploads", files={"imageBlob": ("x.png", b"not a picture")})
+    assert junk.status_code == 400
