@@ -163,7 +163,7 @@ def action_for(label: str) -> ButtonAction:
 
 def result_kind(verb: str, button: str | None) -> Kind | None:
     """What a job produces: a grid, a single image or an upscale; None for text results."""
-    if verb in ("imagine", "blend"):
+    if verb in ("imagine", "blend") or (verb == "show" and not button):
         return "grid"
     action = action_of_job(verb, button)
     return None if action is None else action.result
@@ -199,8 +199,9 @@ def buttons_for(kind: Kind | None, version: str, *, square: bool = True) -> list
 
 
 def action_of_job(verb: str, button: str | None) -> ButtonAction | None:
-    """The button action of a job; None for a job made by no (known) button."""
-    if verb != "button" or not button:
+    """The button action of a job; None for a job made by no (known) button. A /show job
+    carries the button of the job it shows, and reads as that job."""
+    if verb not in ("button", "show") or not button:
         return None
     return BUTTONS.get(button)
 

@@ -52,6 +52,10 @@ def settings_as_params(settings: dict[str, Any]) -> str:
         parts.append(f"--s {settings['stylize']}")
     if settings.get("raw"):
         parts.append("--raw")
+    # Personalization on: every prompt gets --p, the account's current profile (support FAQ:
+    # the /settings toggle stands for --p); a prompt's own --p codes still win.
+    if settings.get("personalization"):
+        parts.append("--p")
     return " ".join(parts)
 
 

@@ -13,7 +13,7 @@ this list::
       Submissions     imagine, blend, flagged prompts, instant jobs          <- Admission, ...
       Reading         get/list/wait/cancel jobs, image files                 <- Channels
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
-      Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
+      Commands        /settings, /prefer, /stealth, /show ...     <- Submissions, Reading
       Media           user images in, /describe (a queued job)               <- Admission
 """
 
@@ -75,7 +75,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     buttons = Buttons(
         runtime, accounts, channels, moderation, admission, submissions, reading, views
     )
-    commands = Commands(runtime, accounts, channels, submissions, views)
+    commands = Commands(runtime, accounts, channels, submissions, reading, views)
     media = Media(runtime, accounts, admission)
     return Wiring(
         runtime=runtime,

@@ -560,9 +560,12 @@ def image_by_key(session: Session, key: str) -> Image | None:
 
 
 def children_of(session: Session, job_id: str) -> list[tuple[str, str | None]]:
-    """(id, button) of the jobs made from ``job_id``, oldest first."""
+    """(id, button) of the jobs made from ``job_id``, oldest first. A /show of the job is no
+    child of it (it points at the job it shows, and carries its button)."""
     stmt = (
-        select(Job.id, Job.button).where(Job.parent_job_id == job_id).order_by(Job.created, Job.id)
+        select(Job.id, Job.button)
+        .where(Job.parent_job_id == job_id, Job.verb != "show")
+        .order_by(Job.created, Job.id)
     )
     return [(child_id, button) for child_id, button in session.execute(stmt)]
 

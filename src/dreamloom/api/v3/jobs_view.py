@@ -16,7 +16,7 @@ from dreamloom.api.urls import Urls
 from dreamloom.domain import JobStatus, SpeedMode, Verb
 from dreamloom.service import ImageView, JobView
 
-IMAGE_VERBS: Final = (Verb.IMAGINE, Verb.BLEND, Verb.BUTTON)
+IMAGE_VERBS: Final = (Verb.IMAGINE, Verb.BLEND, Verb.BUTTON, Verb.SHOW)
 _MODE_WORDS: Final[dict[str, str]] = {
     SpeedMode.FAST: "fast",
     SpeedMode.RELAX: "relaxed",
