@@ -24,6 +24,7 @@ from dreamloom.api.context import ApiContext
 from dreamloom.api.events_hub import EventHub
 from dreamloom.api.limits import BodyLimitMiddleware
 from dreamloom.api.native import images as native_images
+from dreamloom.api.native import settings as native_settings
 from dreamloom.api.native import users as native_users
 from dreamloom.api.urls import signer_for
 from dreamloom.api.v3 import accounts as v3_accounts
@@ -114,6 +115,7 @@ def create_app(
     app.include_router(v3_accounts.router)
     app.include_router(native_users.router)
     app.include_router(native_images.router)
+    app.include_router(native_settings.router)
     return app
 
 
