@@ -33,6 +33,14 @@ def test_settings_changes_reach_the_next_imagine(server: Server) -> None:
     # v3's read-only /settings sees the change, in the reference's shape.
     read = ada.run("/jobs/settings", {})
     assert read["response"]["settings"] == settings
+    # Its panel, as the reference's settings job carries one, shows the same.
+    buttons = [c for row in read["response"]["components"][1:] for c in row["components"]]
+    assert [c["label"] for c in buttons if c["style"] == 3] == [
+        "Stylize high",
+        "Public mode",
+        "Strong Variation Mode",
+        "Fast mode",
+    ]
     made = ada.imagine("a paper boat --seed 8")
     assert made["status"] == "completed", made
     assert "--stylize 250" in made["response"]["content"]
