@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dreamloom.domain import ACTIVE_STATUSES, RUNNING_STATUSES, JobStatus
+from dreamloom.domain import ACTIVE_STATUSES, RUNNING_STATUSES, JobStatus, Verb
 from dreamloom.store import outbox
 from dreamloom.store.tables import IMAGE_KEY_MAX, Image, Job, new_image_key
 from dreamloom.store.types import utcnow
@@ -564,7 +564,7 @@ def children_of(session: Session, job_id: str) -> list[tuple[str, str | None]]:
     child of it (it points at the job it shows, and carries its button)."""
     stmt = (
         select(Job.id, Job.button)
-        .where(Job.parent_job_id == job_id, Job.verb != "show")
+        .where(Job.parent_job_id == job_id, Job.verb != Verb.SHOW)
         .order_by(Job.created, Job.id)
     )
     return [(child_id, button) for child_id, button in session.execute(stmt)]
