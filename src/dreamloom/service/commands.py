@@ -298,7 +298,7 @@ class Commands:
 
     def _check_stealth(self, account: AccountView) -> None:
         if not self.plans.get(account.plan).stealth_allowed:
-            raise ServiceError(STEALTH_NOT_ALLOWED, 403)
+            raise ServiceError(STEALTH_NOT_ALLOWED)  # 400, as a --stealth prompt on such a plan
 
     def _store_checked(
         self,
