@@ -279,6 +279,16 @@ def test_show_reposts_a_job_with_working_buttons(service: Service) -> None:
     assert again.result == "single" and "Vary (Subtle)" in again.buttons
     assert again.split_index == 2
 
+    # Variation Mode from /settings decides how far V1-V4 of the shown grid move.
+    strengths = {}
+    for mode, button in ((Variability.LOW, "V1"), (Variability.HIGH, "V2")):
+        service.change_settings(ivy, SettingsChange(variability=mode))
+        varied, _ = service.press_button(service.account(ivy.id), shown.id, button)
+        service.cancel(ivy, varied.id, queued_too=True)
+        _, recipe, _ = _stored(service, varied)
+        strengths[mode] = recipe["strength"]
+    assert strengths[Variability.LOW] < strengths[Variability.HIGH]
+
     other = _user(service, "jon")
     err = _refused(service.show, other, done.id)
     assert err.status == 404 and err.message == "Job not found"
