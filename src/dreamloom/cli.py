@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from dreamloom.domain import JobStatus
+from dreamloom.domain import JobStatus, SpeedMode, Variability, Visibility
 
 if TYPE_CHECKING:
     from dreamloom.config import Settings
+    from dreamloom.service import JobView, Service
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Self-hosted image generation.")
 prompt_app = typer.Typer(no_args_is_help=True, help="The prompt language.")
@@ -30,10 +32,16 @@ app.add_typer(prompt_app, name="prompt")
 app.add_typer(user_app, name="user")
 app.add_typer(train_app, name="train")
 app.add_typer(library_app, name="library")
+prefer_app = typer.Typer(no_args_is_help=True, help="/prefer: a custom suffix, custom options.")
+option_app = typer.Typer(no_args_is_help=True, help="/prefer option: named prompt texts.")
+app.add_typer(prefer_app, name="prefer")
+prefer_app.add_typer(option_app, name="option")
 
 console = Console()
 err_console = Console(stderr=True)
 
+UserOption = Annotated[str, typer.Option(help="Account (created if missing).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the command's job as JSON.")]
 DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Data directory (default: $DREAMLOOM_DATA_DIR)."),
@@ -259,6 +267,166 @@ def cancel(job_id: str, user: str = "local", data_dir: DataDirOption = None) -> 
         except ServiceError as err:
             raise _fail(str(err)) from None
     console.print(f"cancelled {job_id}")
+
+
+def _command(data_dir: Path | None, as_json: bool, work: Callable[[Service], JobView]) -> None:
+    """Run a settings-type command and print its reply (and its settings)."""
+    from dreamloom.service import Service, ServiceError
+
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            view = work(service)
+        except ServiceError as err:
+            raise _fail(err.message) from None
+    response = {k: v for k, v in view.response.items() if not k.startswith("_")}
+    if as_json:
+        print(json.dumps({"jobid": view.id, "verb": view.verb, "response": response}, indent=2))
+        return
+    if "content" in response:
+        console.print(response["content"], markup=False, highlight=False)
+    for key, value in (response.get("settings") or {}).items():
+        console.print(f"  {key}: {json.dumps(value)}", markup=False, highlight=False)
+
+
+@app.command("settings")
+def settings_command(
+    user: UserOption = "local",
+    version: Annotated[
+        str | None, typer.Option(help="default, 7, 6.1, niji 6, ... (the version selector).")
+    ] = None,
+    stylize: Annotated[
+        str | None, typer.Option(help="low, med, high, very high, or 0-1000.")
+    ] = None,
+    raw: Annotated[bool | None, typer.Option("--raw/--no-raw", help="RAW Mode.")] = None,
+    personalization: Annotated[
+        bool | None,
+        typer.Option("--personalization/--no-personalization", help="Add --p to prompts."),
+    ] = None,
+    visibility: Annotated[Visibility | None, typer.Option(help="public or stealth.")] = None,
+    remix: Annotated[bool | None, typer.Option("--remix/--no-remix")] = None,
+    variability: Annotated[
+        Variability | None, typer.Option(help="high (Strong) or low (Subtle) variations.")
+    ] = None,
+    speed: Annotated[SpeedMode | None, typer.Option(help="fast, relax or turbo.")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Reset Settings.")] = False,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """/settings: show the account's settings, change them, or reset them."""
+    from dreamloom.service.preferences import SettingsChange
+
+    change = SettingsChange(
+        version=version,
+        stylize=stylize,
+        raw=raw,
+        personalization=personalization,
+        visibility=visibility,
+        remix=remix,
+        variability=variability,
+        speed=speed,
+    )
+
+    def work(service: Service) -> JobView:
+        account = service.ensure_user(user)
+        if reset:
+            if not change.is_empty():
+                raise _fail("--reset resets everything: give it alone")
+            return service.reset_settings(account)
+        if change.is_empty():
+            return service.run_command(account, "settings")
+        return service.change_settings(account, change)
+
+    _command(data_dir, as_json, work)
+
+
+def _switch_command(verb: str, doc: str) -> None:
+    def switch(
+        user: UserOption = "local", as_json: JsonOption = False, data_dir: DataDirOption = None
+    ) -> None:
+        _command(data_dir, as_json, lambda s: s.run_command(s.ensure_user(user), verb))
+
+    switch.__doc__ = doc
+    app.command(verb)(switch)
+
+
+_switch_command("stealth", "/stealth: new images are unpublished (Pro and Mega plans).")
+_switch_command("public", "/public: new images are published again.")
+
+
+# A suffix or an option's value is parameter text ("--ar 16:9"): not options of the command.
+_PARAMETER_TEXT = {"ignore_unknown_options": True}
+
+
+@prefer_app.command("suffix", context_settings=_PARAMETER_TEXT)
+def prefer_suffix(
+    value: Annotated[
+        list[str] | None,
+        typer.Argument(help="Parameters added to every prompt; none: show it."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the suffix.")] = False,
+    user: UserOption = "local",
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """/prefer suffix: show, set or clear the parameters added to every prompt."""
+    if clear and value is not None:
+        raise _fail("Give a suffix or --clear, not both")
+    suffix = "" if clear else None if value is None else " ".join(value)
+    _command(data_dir, as_json, lambda s: s.prefer_suffix(s.ensure_user(user), suffix))
+
+
+@option_app.command("set", context_settings=_PARAMETER_TEXT)
+def option_set(
+    name: str,
+    value: Annotated[list[str], typer.Argument(help="Prompt text and parameters.")],
+    user: UserOption = "local",
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """/prefer option set: --NAME in a prompt stands for VALUE."""
+    _command(data_dir, as_json, lambda s: s.set_option(s.ensure_user(user), name, " ".join(value)))
+
+
+@option_app.command("list")
+def option_list(
+    user: UserOption = "local", as_json: JsonOption = False, data_dir: DataDirOption = None
+) -> None:
+    """/prefer option list."""
+    _command(data_dir, as_json, lambda s: s.list_options(s.ensure_user(user)))
+
+
+@option_app.command("delete")
+def option_delete(
+    name: str,
+    user: UserOption = "local",
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Delete a custom option."""
+    _command(data_dir, as_json, lambda s: s.delete_option(s.ensure_user(user), name))
+
+
+@app.command()
+def show(
+    job_id: str,
+    user: UserOption = "local",
+    out: Annotated[Path, typer.Option(help="Folder for the job's images.")] = Path("."),
+    data_dir: DataDirOption = None,
+) -> None:
+    """/show: post one of your jobs again, as a new job whose buttons work; writes its images."""
+    from dreamloom.service import Service, ServiceError
+
+    with Service(_settings(data_dir), dispatch=False) as service:
+        try:
+            view = service.show(service.ensure_user(user), job_id)
+        except ServiceError as err:
+            raise _fail(err.message) from None
+        out.mkdir(parents=True, exist_ok=True)
+        paths = service.export_images(view.id, out)
+    console.print(f"job {view.id} shows {job_id}", highlight=False)
+    console.print(f"  buttons: {' '.join(view.buttons)}", markup=False, highlight=False)
+    for path in paths:
+        console.print(f"  {path}", highlight=False)
 
 
 @app.command()

@@ -134,9 +134,11 @@ def test_settings_merge_reset_and_defaults(db: Database) -> None:
         settings = accounts.get_settings(session, account_id)
         assert settings["stylize"] is None
         assert settings["option_sets"] == {"mine": "--chaos 20"}
-        assert accounts.reset_settings(session, account_id) == DEFAULT_SETTINGS
+        # Reset Settings clears the suffix and every setting, and keeps the option sets.
+        kept = {**DEFAULT_SETTINGS, "option_sets": {"mine": "--chaos 20"}}
+        assert accounts.reset_settings(session, account_id) == kept
     with db.session() as session:
-        assert accounts.get_settings(session, account_id) == DEFAULT_SETTINGS
+        assert accounts.get_settings(session, account_id) == kept
 
 
 def test_plan_change_and_strikes(db: Database) -> None:

@@ -26,6 +26,7 @@ from dreamloom.api.events_hub import EventHub
 from dreamloom.api.limits import BodyLimitMiddleware
 from dreamloom.api.native import images as native_images
 from dreamloom.api.native import library as native_library
+from dreamloom.api.native import settings as native_settings
 from dreamloom.api.native import users as native_users
 from dreamloom.api.urls import signer_for
 from dreamloom.api.v3 import accounts as v3_accounts
@@ -119,6 +120,7 @@ def create_app(
     app.include_router(native_users.router)
     app.include_router(native_images.router)
     app.include_router(native_library.router)
+    app.include_router(native_settings.router)
     web.mount(app)
     return app
 

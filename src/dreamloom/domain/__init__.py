@@ -52,6 +52,11 @@ class Verb(StrEnum):
     TURBO = "turbo"
     REMIX = "remix"
     VARIABILITY = "variability"
+    # /stealth, /public, /prefer suffix and option sets, /show: native commands (not in v3).
+    STEALTH = "stealth"
+    PUBLIC = "public"
+    PREFER = "prefer"
+    SHOW = "show"
 
 
 class SpeedMode(StrEnum):
@@ -60,6 +65,13 @@ class SpeedMode(StrEnum):
     FAST = "fast"
     RELAX = "relax"
     TURBO = "turbo"
+
+
+class Variability(StrEnum):
+    """/settings Variation Mode: how far V1-V4 move from the chosen image."""
+
+    HIGH = "high"  # Strong Variation Mode
+    LOW = "low"  # Subtle Variation Mode
 
 
 class JobType(StrEnum):
@@ -103,6 +115,7 @@ __all__ = [
     "JobType",
     "ReplyLevel",
     "SpeedMode",
+    "Variability",
     "Verb",
     "Visibility",
 ]

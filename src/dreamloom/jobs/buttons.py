@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from dreamloom.domain import Verb
 from dreamloom.jobs.pricing import CostAction
 
 Kind = Literal["grid", "single", "upscale"]
@@ -163,7 +164,7 @@ def action_for(label: str) -> ButtonAction:
 
 def result_kind(verb: str, button: str | None) -> Kind | None:
     """What a job produces: a grid, a single image or an upscale; None for text results."""
-    if verb in ("imagine", "blend"):
+    if verb in ("imagine", "blend") or (verb == Verb.SHOW and not button):
         return "grid"
     if verb == "upload":
         return "single"
@@ -201,8 +202,9 @@ def buttons_for(kind: Kind | None, version: str, *, square: bool = True) -> list
 
 
 def action_of_job(verb: str, button: str | None) -> ButtonAction | None:
-    """The button action of a job; None for a job made by no (known) button."""
-    if verb != "button" or not button:
+    """The button action of a job; None for a job made by no (known) button. A /show job
+    carries the button of the job it shows, and reads as that job."""
+    if verb not in (Verb.BUTTON, Verb.SHOW) or not button:
         return None
     return BUTTONS.get(button)
 

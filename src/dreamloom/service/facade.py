@@ -70,6 +70,13 @@ class Service:
         self.get_seed = self.buttons.get_seed
         self.run_command = self.commands.run_command
         self.settings_of = self.commands.settings_of
+        self.change_settings = self.commands.change_settings
+        self.reset_settings = self.commands.reset_settings
+        self.prefer_suffix = self.commands.prefer_suffix
+        self.set_option = self.commands.set_option
+        self.delete_option = self.commands.delete_option
+        self.list_options = self.commands.list_options
+        self.show = self.commands.show
         self.load_image = self.media.load_image
         self.describe = self.media.describe
         self.get_job = self.reading.get_job

@@ -79,6 +79,10 @@ def settings_as_params(settings: dict[str, Any]) -> str:
         parts.append(f"--s {settings['stylize']}")
     if settings.get("raw"):
         parts.append("--raw")
+    # Personalization on: every prompt gets --p, the account's current profile (support FAQ:
+    # the /settings toggle stands for --p); a prompt's own --p codes still win.
+    if settings.get("personalization"):
+        parts.append("--p")
     return " ".join(parts)
 
 
@@ -283,16 +287,16 @@ class Submissions:
         return self._engine_spec("imagine", account, prompt, mode, recipe, request)
 
     def check_references(self, prompt: Prompt) -> None:
-        """Refuse what the model cannot be conditioned by, and --p, naming them."""
+        """Refuse --p, and what the model cannot be conditioned by, naming them."""
+        if prompt.params.personalize is not None:
+            # No profile can have its rankings yet: ranking pictures comes with personalization.
+            raise ServiceError(NOT_ENOUGH_RATINGS)
         for kind in reference_kinds(prompt):
             if kind not in self.model.reference_kinds:
                 raise ServiceError(
                     f"The model {self.model.name} cannot use {REFERENCE_FLAGS[kind]}: it has no "
                     "image adapter (the operator sets one with DREAMLOOM_IP_ADAPTER)"
                 )
-        if prompt.params.personalize is not None:
-            # No profile can have its rankings yet: ranking pictures comes with personalization.
-            raise ServiceError(NOT_ENOUGH_RATINGS)
 
     def references(
         self, account: AccountView, prompt: Prompt, known: dict[str, bytes] | None = None

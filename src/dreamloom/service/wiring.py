@@ -15,7 +15,7 @@ this list::
       Links           the pictures a prompt links to, read at submission     <- Media, Reading
       Submissions     imagine, blend, flagged prompts, instant jobs          <- Admission, Links
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
-      Commands        /settings, /info, /fast, /relax, /turbo, /prefer ...   <- Submissions
+      Commands        /settings, /prefer, /stealth, /show ...                <- Submissions, Reading
       SignIns         web app passwords and browser sessions
       Library         Organize (search, filters, likes, hide, publish, delete), Explore
       UsageAndTokens  an account's usage report and its API tokens          <- Accounts
@@ -90,7 +90,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     buttons = Buttons(
         runtime, accounts, channels, moderation, admission, submissions, reading, views
     )
-    commands = Commands(runtime, accounts, channels, submissions, views)
+    commands = Commands(runtime, accounts, channels, submissions, reading, views)
     signins = SignIns(runtime)
     library = Library(runtime, views)
     usage = UsageAndTokens(runtime, accounts)

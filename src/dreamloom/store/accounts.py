@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "variability": "high",  # high | low: strength of V1-V4 variations
     "version": None,
     "stylize": None,
+    "raw": False,
     "personalization": False,
     "stealth": False,
     "suffix": "",
@@ -216,11 +217,18 @@ def update_settings(
     return dict(merged)
 
 
+# What Reset Settings keeps: option sets are named texts a prompt uses only when it names them
+# (``--name``), so they cannot be the stray parameter a reset is meant to clear.
+KEPT_BY_RESET: Final = ("option_sets",)
+
+
 def reset_settings(session: Session, account_id: int) -> dict[str, Any]:
-    """/settings -> Reset Settings."""
+    """/settings -> Reset Settings: every setting and the suffix back to their defaults."""
     account = require_account(session, account_id)
-    account.settings = dict(DEFAULT_SETTINGS)
-    return dict(DEFAULT_SETTINGS)
+    current = {**DEFAULT_SETTINGS, **account.settings}
+    reset = {**DEFAULT_SETTINGS, **{key: current[key] for key in KEPT_BY_RESET}}
+    account.settings = reset
+    return dict(reset)
 
 
 def record_strike(

@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from dreamloom.domain import ACTIVE_STATUSES, RUNNING_STATUSES, JobStatus
+from dreamloom.domain import ACTIVE_STATUSES, RUNNING_STATUSES, JobStatus, Verb
 from dreamloom.store import outbox
 from dreamloom.store.tables import IMAGE_KEY_MAX, Image, Job, new_image_key
 from dreamloom.store.types import utcnow
@@ -564,9 +564,12 @@ def image_by_key(session: Session, key: str) -> Image | None:
 
 
 def children_of(session: Session, job_id: str) -> list[tuple[str, str | None]]:
-    """(id, button) of the jobs made from ``job_id``, oldest first."""
+    """(id, button) of the jobs made from ``job_id``, oldest first. A /show of the job is no
+    child of it (it points at the job it shows, and carries its button)."""
     stmt = (
-        select(Job.id, Job.button).where(Job.parent_job_id == job_id).order_by(Job.created, Job.id)
+        select(Job.id, Job.button)
+        .where(Job.parent_job_id == job_id, Job.verb != Verb.SHOW)
+        .order_by(Job.created, Job.id)
     )
     return [(child_id, button) for child_id, button in session.execute(stmt)]
 

@@ -13,10 +13,11 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from dreamloom.api.urls import Urls
+from dreamloom.api.v3.settings_panel import settings_panel
 from dreamloom.domain import JobStatus, SpeedMode, Verb
 from dreamloom.service import ImageView, JobView
 
-IMAGE_VERBS: Final = (Verb.IMAGINE, Verb.BLEND, Verb.BUTTON)
+IMAGE_VERBS: Final = (Verb.IMAGINE, Verb.BLEND, Verb.BUTTON, Verb.SHOW)
 _MODE_WORDS: Final[dict[str, str]] = {
     SpeedMode.FAST: "fast",
     SpeedMode.RELAX: "relaxed",
@@ -101,6 +102,10 @@ def _response(
     if view.verb not in IMAGE_VERBS:
         # Text results (settings commands, describe, seed) carry what they stored.
         response.update(stored)
+        settings = stored.get("settings")
+        if view.verb == Verb.SETTINGS and isinstance(settings, dict) and "version" in settings:
+            # The whole panel, as the reference's settings job carries it.
+            response["components"] = settings_panel(settings)
         if view.verb == Verb.SEED and status == JobStatus.COMPLETED:
             response["attachments"] = [_attachment(view, img, urls) for img in view.images]
         if status == JobStatus.COMPLETED:
