@@ -95,7 +95,9 @@ def test_the_engine_runner_loads_with_the_tasks_options_and_keeps_them_apart(
 
     loads: list[EngineOptions] = []
 
-    def load_backend(ref: str, *, cache_dir: Path, device: str, options: EngineOptions) -> Any:
+    def load_backend(
+        ref: str, *, cache_dir: Path, device: str, options: EngineOptions, ip_adapter: str | None
+    ) -> Any:
         loads.append(options)
         return object()
 
