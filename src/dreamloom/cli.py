@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from dreamloom.cli_models import models_app
 from dreamloom.domain import JobStatus
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ train_app = typer.Typer(no_args_is_help=True, help="Train models.")
 app.add_typer(prompt_app, name="prompt")
 app.add_typer(user_app, name="user")
 app.add_typer(train_app, name="train")
+app.add_typer(models_app, name="models")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -76,6 +76,7 @@ class Dispatcher:
         backend_ref: str = "tiny",
         device: str = "cpu",
         engine_options: EngineOptions = EngineOptions(),
+        loaded_models: int = 1,
         runner: str = ENGINE_RUNNER,
         retries: int = 1,
         poll_seconds: float = 0.5,
@@ -95,6 +96,7 @@ class Dispatcher:
         self.backend_ref = backend_ref
         self.device = device
         self.engine_options = engine_options
+        self.loaded_models = loaded_models
         self.runner = runner
         self.poll_seconds = poll_seconds
         self.moderation_threshold = moderation_threshold
@@ -372,10 +374,13 @@ class Dispatcher:
             recipe[MODERATION_KEY] = self.moderation_threshold
         task = Task(
             job_id=job.id,
-            backend_ref=self.backend_ref,
+            # A job runs on the model its recipe names (its version's, engine.catalog); the
+            # configured model serves recipes that name none (describe's).
+            backend_ref=str(recipe.get("model") or self.backend_ref),
             cache_dir=self.cache_dir,
             device=self.device,
             engine_options=self.engine_options,
+            loaded_models=self.loaded_models,
             recipe=recipe,
             runner=self.runner,
             output_dir=(

@@ -44,6 +44,7 @@ def build_dispatcher(
         backend_ref=settings.model,
         device=settings.device,
         engine_options=settings.engine_options,
+        loaded_models=settings.loaded_models,
         runner=runner,
         retries=settings.job_retries,
         balances=balances,

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dreamloom.domain import JobStatus
-from dreamloom.engine import Recipe, recipe_for_imagine
+from dreamloom.engine import ModelInfo, Recipe, recipe_for_imagine
+from dreamloom.engine.catalog import VersionUnavailable, version_flag
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt
 from dreamloom.service.accounts import Accounts
@@ -74,7 +75,7 @@ class Submissions:
     ) -> None:
         self.db = runtime.db
         self.plans = runtime.plans
-        self.model = runtime.model
+        self.catalog = runtime.catalog
         self.decodes = runtime.decodes
         self._now = runtime.now
         self._publish = runtime.publish
@@ -163,7 +164,7 @@ class Submissions:
         seed = new_seed()
         try:
             with self.decodes.held():  # decodes every input again, to mix them
-                recipe = recipe_for_blend(prompt, self.model, seed, images)
+                recipe = recipe_for_blend(prompt, self.model_for(prompt), seed, images)
         except ButtonInputError as err:
             raise ServiceError(str(err)) from None
         mode = self.speed_mode(account, prompt)
@@ -172,6 +173,29 @@ class Submissions:
         return view
 
     # -- shared by every queued submission ---------------------------------------------------
+
+    def model_for(self, prompt: Prompt) -> ModelInfo:
+        """The model of the prompt's version (engine.catalog), or a ServiceError when this
+        server has none for it, or when a parameter has no lever on that model."""
+        version = prompt.params.version
+        try:
+            entry = self.catalog.get(version)
+        except VersionUnavailable as err:
+            raise ServiceError(str(err)) from None
+        flag = version_flag(version)
+        if prompt.params.style is not None:
+            # Style Tuner codes (and Niji's named styles) need a tuner to make them; accepting
+            # one and drawing without it would be a silent lie.
+            raise ServiceError(
+                f"--style {prompt.params.style} is not available here: this server has no "
+                "Style Tuner codes or named styles (--style raw works)"
+            )
+        if prompt.params.raw and not entry.raw_lever:
+            raise ServiceError(
+                f"--style raw is not available with {flag} here: its model ({entry.ref}) runs "
+                "without guidance, which raw lowers"
+            )
+        return entry.info
 
     def speed_mode(self, account: AccountView, prompt: Prompt) -> str:
         if prompt.params.oref:
@@ -191,7 +215,7 @@ class Submissions:
         seed = prompt.params.seed
         if seed is None:
             seed = new_seed()
-        recipe = recipe_for_imagine(prompt, self.model, seed)
+        recipe = recipe_for_imagine(prompt, self.model_for(prompt), seed)
         return self._engine_spec("imagine", account, prompt, mode, recipe, request)
 
     def _engine_spec(

@@ -48,6 +48,9 @@ class Task:
     # How the worker runs the model it loads (compile, channels-last, attention): part of the
     # loaded model's identity, so a worker holding it with other options loads it again.
     engine_options: EngineOptions = field(default_factory=EngineOptions)
+    # How many models the worker keeps loaded at once (Settings.loaded_models): jobs of several
+    # versions' models on one device; the least recently used goes when another must load.
+    loaded_models: int = 1
 
 
 @dataclass(frozen=True)
