@@ -80,15 +80,14 @@ def models_list(data_dir: DataDirOption = None) -> None:
         raise _fail(str(err)) from None
     source = settings.models_file_path
     where = str(source) if source.exists() else f"no models file ({source}); DREAMLOOM_MODEL"
-    console.print(f"versions from {where}", markup=False, highlight=False)
+    typer.echo(f"versions from {where}")
     for entry in catalog.entries:
         info = entry.info
-        console.print(
+        # One line per version whatever the terminal's width (scripts read it).
+        typer.echo(
             f"{version_flag(entry.version):10} {entry.ref:40} size {info.native_size:5} "
             f"steps {info.default_steps:3} guidance {info.default_guidance:5g}  "
-            f"weights: {_weights_here(entry, settings.models_dir)}",
-            markup=False,
-            highlight=False,
+            f"weights: {_weights_here(entry, settings.models_dir)}"
         )
 
 

@@ -308,8 +308,12 @@ class LocalExecutor:
                     return
                 task = self._pending.popleft()
                 # A worker that holds the task's model takes it before a less busy one
-                # that would load it (seconds to minutes, and another model unloaded).
-                worker = min(ready, key=lambda w: (task.backend_ref not in w.models, w.computing))
+                # that would load it (seconds to minutes, and another model unloaded); among
+                # the others, one holding fewer models (nothing of use to unload).
+                worker = min(
+                    ready,
+                    key=lambda w: (task.backend_ref not in w.models, w.computing, len(w.models)),
+                )
                 _note_model(worker, task)
                 device = self._slots[worker.slot].device
                 if device is not None:
