@@ -297,7 +297,17 @@ def train_bundled(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValueError as err:
+        # The operator's models file: say what is wrong, without a traceback. (Imported only
+        # here, so that `dreamloom --help` stays instant.)
+        from dreamloom.engine.catalog import CatalogError
+
+        if not isinstance(err, CatalogError):
+            raise
+        err_console.print(str(err), style="red", markup=False, highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -94,3 +94,18 @@ def test_pull_of_a_local_folder_checks_it(tmp_path: Path) -> None:
     (folder / "model_index.json").write_text("{}")
     code, out = _models(tmp_path, "pull", str(folder))
     assert code == 0 and "nothing to download" in out
+
+
+def test_an_invalid_models_file_stops_a_command_with_its_reason(tmp_path: Path) -> None:
+    (tmp_path / "models.toml").write_text('[versions."7"]\nmodel = "tiny"\nsteps = 0\n')
+    env = {**os.environ, "DREAMLOOM_DATA_DIR": str(tmp_path), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-m", "dreamloom.cli", "user", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "is invalid: versions.7.steps: Input should be greater than or equal to 1" in done.stderr
+    assert "Traceback" not in done.stderr
