@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from dreamloom.cli_models import models_app
 from dreamloom.domain import JobStatus, SpeedMode, Variability, Visibility
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ prefer_app = typer.Typer(no_args_is_help=True, help="/prefer: a custom suffix, c
 option_app = typer.Typer(no_args_is_help=True, help="/prefer option: named prompt texts.")
 app.add_typer(prefer_app, name="prefer")
 prefer_app.add_typer(option_app, name="option")
+app.add_typer(models_app, name="models")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -565,7 +567,17 @@ def library_do(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValueError as err:
+        # The operator's models file: say what is wrong, without a traceback. (Imported only
+        # here, so that `dreamloom --help` stays instant.)
+        from dreamloom.engine.catalog import CatalogError
+
+        if not isinstance(err, CatalogError):
+            raise
+        err_console.print(str(err), style="red", markup=False, highlight=False)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

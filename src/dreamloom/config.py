@@ -31,6 +31,19 @@ class Settings(BaseSettings):
     # "tiny" is a randomly initialised pipeline built in code (noise-like pictures, for tests and
     # for trying the plumbing); a hub id or a local path loads any diffusers text-to-image model.
     model: str = "bundled"
+    # The models file (TOML, see dreamloom.engine.catalog): which model draws each --v / --niji
+    # version, with per-version defaults. Unset: models.toml in the data directory; when that
+    # does not exist, `model` serves the default version (7) only and other versions are
+    # refused. A path set here must exist.
+    models_file: Path | None = None
+    # Version -> model entries added on top of the models file, as JSON
+    # (DREAMLOOM_VERSIONS='{"6": "tiny", "niji 6": "tiny"}'): a deployment configured by
+    # environment only, and tests that need several versions.
+    versions: dict[str, str] = Field(default_factory=dict)
+    # Models a worker keeps loaded (least recently used goes first) when jobs ask for several:
+    # 1 keeps one copy per device (a GPU's memory holds one big model); more saves reloading
+    # where memory allows. Loading a model shows in the log and as the job's progress.
+    loaded_models: int = Field(default=1, ge=1, le=16)
     # "cpu", or "cuda" / "cuda:N" for a GPU (float16 there); see docs/gpu.md.
     device: str = "cpu"
     # Speed options for the model (dreamloom.engine.options), measured in docs/gpu.md (the CPU
@@ -166,6 +179,10 @@ class Settings(BaseSettings):
             channels_last=self.channels_last,
             attention=self.attention,
         )
+
+    @property
+    def models_file_path(self) -> Path:
+        return self.models_file or self.data_dir / "models.toml"
 
     @property
     def images_dir(self) -> Path:

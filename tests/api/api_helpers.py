@@ -28,6 +28,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from dreamloom.engine.catalog import every_version
+
 ADMIN = "test-admin-token"
 V3 = "/v3/midjourney"
 
@@ -145,6 +147,8 @@ def start_server(
         **os.environ,
         "DREAMLOOM_DATA_DIR": str(data_dir),
         "DREAMLOOM_MODEL": "tiny",
+        # The suite is not about versions: every one is served by the tiny model.
+        "DREAMLOOM_VERSIONS": json.dumps(every_version("tiny")),
         "DREAMLOOM_WORKERS": "2",
         "DREAMLOOM_ADMIN_TOKEN": ADMIN,
         "DREAMLOOM_ALLOWED_HOSTS": '["localhost"]',

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def test_the_engine_runner_loads_with_the_tasks_options_and_keeps_them_apart(
         return object()
 
     monkeypatch.setattr(dreamloom.engine, "load_backend", load_backend)
-    monkeypatch.setattr(engine_runner, "_loaded", None)
+    monkeypatch.setattr(engine_runner, "_loaded", OrderedDict())
 
     def task(options: EngineOptions) -> Task:
         return Task("job", "tiny", tmp_path, "cpu", {}, engine_options=options)

@@ -186,3 +186,22 @@ def test_a_worker_queue_takes_tasks_ahead_and_runs_them_all() -> None:
         assert isinstance(done, TaskResult)
     finally:
         executor.stop()
+
+
+def test_tasks_go_to_the_worker_that_holds_their_model(harness: Harness) -> None:
+    """Routing by model: a task of a model a worker last ran goes back to that worker, and a
+    task of another model to a worker that would unload nothing of use."""
+
+    def run(job_id: str, model: str) -> list[str]:
+        harness.executor.submit(replace(harness.task(job_id, fake_steps=1), backend_ref=model))
+        result, _ = harness.outcome(job_id)
+        assert isinstance(result, TaskResult)
+        return [
+            ",".join(slot.worker.models) if slot.worker is not None else ""
+            for slot in harness.executor._slots
+        ]
+
+    assert run("a", "model-one") == ["model-one", ""]
+    assert run("b", "model-two") == ["model-one", "model-two"]
+    assert run("c", "model-two") == ["model-one", "model-two"]
+    assert run("d", "model-one") == ["model-one", "model-two"]

@@ -11,6 +11,7 @@ import pytest
 
 from dreamloom.config import Settings
 from dreamloom.domain import SpeedMode, Variability, Visibility
+from dreamloom.engine.catalog import every_version
 from dreamloom.service import AccountView, JobView, Service, ServiceError
 from dreamloom.service.preferences import SettingsChange
 from dreamloom.store import jobs_repo
@@ -18,7 +19,13 @@ from dreamloom.store import jobs_repo
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), model="tiny", workers=1)
+    # Every version on the tiny model: these tests are about settings, not versions.
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        model="tiny",
+        workers=1,
+        versions=every_version("tiny"),
+    )
     with Service(settings) as svc:
         yield svc
 

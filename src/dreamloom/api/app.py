@@ -108,6 +108,8 @@ def create_app(
         return {
             "ok": True,
             "model": svc.settings.model,
+            # The versions served and their models (the models file, engine.catalog).
+            "versions": {entry.version: entry.ref for entry in svc.runtime.catalog.entries},
             "dispatching": svc.dispatching,
             # Whether job events reach this process (always, unless the scheduler is down).
             "events": svc.hears_events,

@@ -18,7 +18,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -76,7 +76,8 @@ class Dispatcher:
         backend_ref: str = "tiny",
         device: str = "cpu",
         engine_options: EngineOptions = EngineOptions(),
-        ip_adapter: str | None = None,
+        ip_adapters: Mapping[str, str] | None = None,
+        loaded_models: int = 1,
         runner: str = ENGINE_RUNNER,
         retries: int = 1,
         poll_seconds: float = 0.5,
@@ -96,7 +97,9 @@ class Dispatcher:
         self.backend_ref = backend_ref
         self.device = device
         self.engine_options = engine_options
-        self.ip_adapter = ip_adapter
+        # Model reference -> the IP-Adapter its workers load it with (engine.catalog).
+        self.ip_adapters = dict(ip_adapters or {})
+        self.loaded_models = loaded_models
         self.runner = runner
         self.poll_seconds = poll_seconds
         self.moderation_threshold = moderation_threshold
@@ -372,13 +375,17 @@ class Dispatcher:
         recipe = dict(job.recipe or {})
         if self.moderation_threshold is not None:
             recipe[MODERATION_KEY] = self.moderation_threshold
+        # A job runs on the model its recipe names (its version's, engine.catalog); the
+        # configured model serves recipes that name none (describe's).
+        backend_ref = str(recipe.get("model") or self.backend_ref)
         task = Task(
             job_id=job.id,
-            backend_ref=self.backend_ref,
+            backend_ref=backend_ref,
             cache_dir=self.cache_dir,
             device=self.device,
             engine_options=self.engine_options,
-            ip_adapter=self.ip_adapter,
+            ip_adapter=self.ip_adapters.get(backend_ref),
+            loaded_models=self.loaded_models,
             recipe=recipe,
             runner=self.runner,
             caption=job.prompt_text,

@@ -3,6 +3,8 @@ data directory and plans from ``settings.plans_file``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dreamloom.config import Settings
 from dreamloom.events import EventBus
 from dreamloom.jobs.balance import FastBalanceCache
@@ -23,6 +25,7 @@ def build_dispatcher(
     executor: Executor | None = None,
     plans: PlanBook | None = None,
     balances: FastBalanceCache | None = None,
+    ip_adapters: Mapping[str, str] | None = None,
 ) -> Dispatcher:
     """A dispatcher wired from Settings: local workers, images under the data directory,
     plans from ``settings.plans_file``."""
@@ -44,7 +47,8 @@ def build_dispatcher(
         backend_ref=settings.model,
         device=settings.device,
         engine_options=settings.engine_options,
-        ip_adapter=settings.ip_adapter or None,
+        ip_adapters=ip_adapters,
+        loaded_models=settings.loaded_models,
         runner=runner,
         retries=settings.job_retries,
         balances=balances,

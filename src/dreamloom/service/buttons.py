@@ -26,7 +26,6 @@ from dreamloom.jobs.buttons import (
     result_kind,
 )
 from dreamloom.prompt import Prompt, PromptError
-from dreamloom.prompt.versions import DEFAULT_VERSION
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.admission import Admission
 from dreamloom.service.channels import Channels
@@ -59,7 +58,7 @@ class Buttons:
         self.db = runtime.db
         self.settings = runtime.settings
         self.files = runtime.files
-        self.model = runtime.model
+        self.catalog = runtime.catalog
         self.decodes = runtime.decodes
         self._accounts = accounts
         self._channels = channels
@@ -226,8 +225,13 @@ class Buttons:
         remix = self._remix_prompt(account, prompt_text)
         prompt = remix or self._parent_prompt(account, parent)
         if action.operation == "remaster":
-            # The same picture again from the current default model version.
-            params = replace(prompt.params, version=DEFAULT_VERSION, niji=False)
+            # The same prompt and seed again on the newest version this server serves.
+            newest = self.catalog.newest()
+            if newest is None:
+                raise ServiceError(
+                    f"Remaster is not available here: this server has {self.catalog.served()}"
+                )
+            params = replace(prompt.params, version=newest.version, niji=False)
             prompt = replace(prompt, params=params)
         spec = self._button_spec(parent, button, prompt, remixed=remix is not None)
         if remix is not None and not self._moderation.check_prompt(remix).allowed:
@@ -240,8 +244,13 @@ class Buttons:
             self._submissions.check_references(remix)
             references = self._submissions.references(account, remix)
         if action.operation in ("reroll", "remaster"):
-            recipe = recipe_for_imagine(prompt, self.model, seed, references)
+            recipe = recipe_for_imagine(
+                prompt, self._submissions.model_for(prompt), seed, references
+            )
         else:
+            parent_recipe = Recipe.from_dict(parent.recipe or {})
+            # A picture's buttons run on the model that made it (the recipe names it).
+            info = self.catalog.info_of_ref(parent_recipe.model, self.settings.models_dir)
             with self.db.session() as session:
                 image = self._source_image(session, parent, action)
                 response["_source_image"] = image.id
@@ -254,10 +263,10 @@ class Buttons:
                 with self.decodes.held():
                     recipe = recipe_for_button(
                         action,
-                        Recipe.from_dict(parent.recipe or {}),
+                        parent_recipe,
                         image_png,
                         seed=seed,
-                        info=self.model,
+                        info=info,
                         prompt=remix,
                         variability=str(account.settings.get("variability") or "high"),
                         mask=mask,

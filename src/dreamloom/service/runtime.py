@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from dreamloom.config import Settings
 from dreamloom.domain import JobStatus
-from dreamloom.engine import ModelInfo, model_info
+from dreamloom.engine import ModelInfo
+from dreamloom.engine.catalog import Catalog
 from dreamloom.event_relay import RelayClient, RelayServer, relay_socket_path
 from dreamloom.events import EventBus, publish_job_event
 from dreamloom.jobs.balance import BALANCE_CACHE_SECONDS, FastBalanceCache
@@ -49,6 +50,19 @@ RUNNERS = {
     "fake": FAKE_RUNNER,
     "instant": "dreamloom.jobs.executor.instant:run",
 }
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    """The catalog of ``settings``: its models file (required when named explicitly) and
+    ``DREAMLOOM_VERSIONS`` on top."""
+    return Catalog.load(
+        settings.models_file_path,
+        default_model=settings.model,
+        default_ip_adapter=settings.ip_adapter or None,
+        cache_dir=settings.models_dir,
+        extra=settings.versions,
+        required=settings.models_file is not None,
+    )
 
 
 class _DispatcherLock:
@@ -103,9 +117,9 @@ class Runtime:
         # BALANCE_CACHE_SECONDS old, and the dispatcher checks again before a fast job starts.
         self.fast_balances = FastBalanceCache(self.plans, ttl=BALANCE_CACHE_SECONDS)
         self.events = EventBus()
-        self.model: ModelInfo = model_info(
-            settings.model, settings.models_dir, ip_adapter=settings.ip_adapter or None
-        )
+        # The versions served and their models' facts (engine.catalog): a recipe is built from
+        # its prompt's version's model, and a version without one is refused at submission.
+        self.catalog = load_catalog(settings)
         self.views = JobViews(self.files)
         # Every decode of a user's picture (uploads, URLs, blend inputs, region masks) takes a
         # slot: a burst of requests costs at most this many decoded pictures of memory.
@@ -170,6 +184,7 @@ class Runtime:
             plans=self.plans,
             runner=runner,
             balances=self.fast_balances,
+            ip_adapters=self.catalog.ip_adapters(),
         )
 
     def close(self) -> None:
@@ -211,6 +226,17 @@ class Runtime:
         return self._relay.wait_connected(timeout)
 
     # -- what the use-cases share -------------------------------------------------------------
+
+    @property
+    def model(self) -> ModelInfo:
+        """The default version's model (or the newest served, when 7 is not)."""
+        from dreamloom.prompt.versions import DEFAULT_VERSION
+
+        try:
+            return self.catalog.info(DEFAULT_VERSION)
+        except ValueError:
+            newest = self.catalog.newest() or self.catalog.entries[0]
+            return newest.info
 
     def now(self) -> datetime:
         return utcnow()

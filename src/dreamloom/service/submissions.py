@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from dreamloom.domain import JobStatus, JobType, Verb, Visibility
-from dreamloom.engine import Recipe, Reference, ReferenceKind, recipe_for_imagine
+from dreamloom.engine import ModelInfo, Recipe, Reference, ReferenceKind, recipe_for_imagine
+from dreamloom.engine.catalog import VersionUnavailable
 from dreamloom.engine.images import png_bytes
 from dreamloom.engine.references import links_of, references_for
 from dreamloom.jobs.button_recipes import ButtonInputError, recipe_for_blend
@@ -107,7 +108,7 @@ class Submissions:
         self.db = runtime.db
         self._files = runtime.files
         self.plans = runtime.plans
-        self.model = runtime.model
+        self.catalog = runtime.catalog
         self.decodes = runtime.decodes
         self._now = runtime.now
         self._publish = runtime.publish
@@ -213,7 +214,7 @@ class Submissions:
         seed = new_seed()
         try:
             with self.decodes.held():  # decodes every input again, to mix them
-                recipe = recipe_for_blend(prompt, self.model, seed, images)
+                recipe = recipe_for_blend(prompt, self.model_for(prompt), seed, images)
         except ButtonInputError as err:
             raise ServiceError(str(err)) from None
         mode = self.speed_mode(account, prompt)
@@ -236,7 +237,7 @@ class Submissions:
         (parsed,) = self.parse(account, text or "upload")
         prompt = parsed if text else replace(parsed, text="", parts=())
         seed = new_seed()
-        recipe = recipe_for_imagine(prompt, self.model, seed)
+        recipe = recipe_for_imagine(prompt, self.model_for(prompt), seed)
         width, height = (max(8, side - side % 8) for side in picture.size)
         recipe = replace(recipe, width=width, height=height)
         spec = JobSpec(
@@ -263,6 +264,23 @@ class Submissions:
 
     # -- shared by every queued submission ---------------------------------------------------
 
+    def model_for(self, prompt: Prompt) -> ModelInfo:
+        """The model of the prompt's version (engine.catalog), or a ServiceError when this
+        server has none for it, or when a parameter has no lever on that model."""
+        version = prompt.params.version
+        try:
+            entry = self.catalog.get(version)
+        except VersionUnavailable as err:
+            raise ServiceError(str(err)) from None
+        if prompt.params.style is not None:
+            # Style Tuner codes (and Niji's named styles) need a tuner to make them; accepting
+            # one and drawing without it would be a silent lie.
+            raise ServiceError(
+                f"--style {prompt.params.style} is not available here: this server has no "
+                "Style Tuner codes or named styles (--style raw works)"
+            )
+        return entry.info
+
     def speed_mode(self, account: AccountView, prompt: Prompt) -> str:
         if prompt.params.oref:
             # Omni reference jobs always run in turbo (support FAQ, --oref).
@@ -283,7 +301,7 @@ class Submissions:
             seed = new_seed()
         prompt = with_style_codes(prompt, seed)
         references = self.references(account, prompt)
-        recipe = recipe_for_imagine(prompt, self.model, seed, references)
+        recipe = recipe_for_imagine(prompt, self.model_for(prompt), seed, references)
         return self._engine_spec("imagine", account, prompt, mode, recipe, request)
 
     def check_references(self, prompt: Prompt) -> None:
@@ -291,10 +309,11 @@ class Submissions:
         if prompt.params.personalize is not None:
             # No profile can have its rankings yet: ranking pictures comes with personalization.
             raise ServiceError(NOT_ENOUGH_RATINGS)
+        model = self.model_for(prompt)
         for kind in reference_kinds(prompt):
-            if kind not in self.model.reference_kinds:
+            if kind not in model.reference_kinds:
                 raise ServiceError(
-                    f"The model {self.model.name} cannot use {REFERENCE_FLAGS[kind]}: it has no "
+                    f"The model {model.name} cannot use {REFERENCE_FLAGS[kind]}: it has no "
                     "image adapter (the operator sets one with DREAMLOOM_IP_ADAPTER)"
                 )
 

@@ -52,6 +52,9 @@ class Task:
     caption: str = ""
     # The IP-Adapter the model is loaded with (engine.load_backend): part of its identity.
     ip_adapter: str | None = None
+    # How many models the worker keeps loaded at once (Settings.loaded_models): jobs of several
+    # versions' models on one device; the least recently used goes when another must load.
+    loaded_models: int = 1
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ finishing stage while it computes the next batch.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -26,28 +28,56 @@ if TYPE_CHECKING:
     from dreamloom.engine.backends.base import BatchMember, Cancelled
     from dreamloom.engine.options import EngineOptions
 
-# The worker's loaded model. One at a time: loading is slow (so keep it) and a second model
-# would double the memory (so a different reference replaces it).
-_loaded: tuple[tuple[str, str, str, EngineOptions, str | None], Backend] | None = None
+log = logging.getLogger(__name__)
+
+_Key = tuple[str, str, str, "EngineOptions", str | None]
+# The worker's loaded models, least recently used first. Loading is slow (so keep them) and
+# each copy takes the device's memory (so at most ``Task.loaded_models``: one by default, one
+# model copy per device).
+_loaded: OrderedDict[_Key, Backend] = OrderedDict()
 
 
-def _backend(task: Task) -> Backend:
-    global _loaded
+def _key(task: Task) -> _Key:
+    return (
+        task.backend_ref,
+        str(task.cache_dir),
+        task.device,
+        task.engine_options,
+        task.ip_adapter,
+    )
+
+
+def _is_loaded(task: Task) -> bool:
+    return _key(task) in _loaded
+
+
+def _backend(task: Task, calls: Sequence[TaskCalls] = ()) -> Backend:
     from dreamloom.engine import load_backend
 
-    options = task.engine_options
-    key = (task.backend_ref, str(task.cache_dir), task.device, options, task.ip_adapter)
-    if _loaded is None or _loaded[0] != key:
-        _loaded = None  # drop the old model before loading the new one
-        backend = load_backend(
-            task.backend_ref,
-            cache_dir=task.cache_dir,
-            device=task.device,
-            options=options,
-            ip_adapter=task.ip_adapter,
-        )
-        _loaded = (key, backend)
-    return _loaded[1]
+    key = _key(task)
+    backend = _loaded.get(key)
+    if backend is not None:
+        _loaded.move_to_end(key)
+        return backend
+    while len(_loaded) >= max(1, task.loaded_models):
+        dropped, _ = _loaded.popitem(last=False)  # freed before the new one loads
+        log.info("unloading model %s to make room", dropped[0])
+    # Loading takes seconds to minutes: the jobs waiting for it show as begun (progress 0,
+    # which also tells the executor's watchdog they are alive) and the log says why.
+    for call in calls:
+        call.progress(0, 1, None)
+    log.info("loading model %s on %s", task.backend_ref, task.device)
+    started = time.perf_counter()
+    backend = load_backend(
+        task.backend_ref,
+        cache_dir=task.cache_dir,
+        device=task.device,
+        options=task.engine_options,
+        ip_adapter=task.ip_adapter,
+    )
+    log.info("loaded model %s in %.1f s", task.backend_ref, time.perf_counter() - started)
+    _loaded[key] = backend
+    return backend
 
 
 def _recipe(task: Task) -> tuple[Recipe, float | None]:
@@ -64,6 +94,10 @@ class EngineRunner:
         from dreamloom.engine.describe import is_describe
 
         if is_describe(task.recipe):
+            return None
+        if not _is_loaded(task) and len(_loaded) >= max(1, task.loaded_models):
+            # Asking its batch key would load this model and unload another that waiting
+            # tasks may need: it runs alone (and loads then) instead.
             return None
         recipe, _ = _recipe(task)
         key = _backend(task).batch_key(recipe)
@@ -84,7 +118,7 @@ class EngineRunner:
             except Exception as exc:
                 return [exc]
         try:
-            backend = _backend(tasks[0])
+            backend = _backend(tasks[0], calls)
             parsed = [_recipe(task) for task in tasks]
         except Exception as exc:
             return [exc] * len(tasks)

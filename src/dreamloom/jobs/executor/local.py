@@ -68,6 +68,9 @@ class _Worker:
     conn: Connection
     spawned_at: float
     runs: dict[int, _Run] = field(default_factory=dict)  # by ticket
+    # The models it was last sent tasks for, most recent last: what it most likely holds
+    # loaded (engine_runner keeps ``Task.loaded_models`` of them).
+    models: list[str] = field(default_factory=list)
 
     @property
     def computing(self) -> int:
@@ -92,6 +95,13 @@ class _Slot:
     worker: _Worker | None = None
     respawn_at: float = 0.0
     backoff: float = 0.0
+
+
+def _note_model(worker: _Worker, task: Task) -> None:
+    if task.backend_ref in worker.models:
+        worker.models.remove(task.backend_ref)
+    worker.models.append(task.backend_ref)
+    del worker.models[: -max(1, task.loaded_models)]
 
 
 def jobs_per_batch(batch_images: int) -> int:
@@ -296,8 +306,15 @@ class LocalExecutor:
                 ]
                 if not ready:
                     return
-                worker = min(ready, key=lambda w: w.computing)
                 task = self._pending.popleft()
+                # A worker that holds the task's model takes it before a less busy one
+                # that would load it (seconds to minutes, and another model unloaded); among
+                # the others, one holding fewer models (nothing of use to unload).
+                worker = min(
+                    ready,
+                    key=lambda w: (task.backend_ref not in w.models, w.computing, len(w.models)),
+                )
+                _note_model(worker, task)
                 device = self._slots[worker.slot].device
                 if device is not None:
                     task = replace(task, device=device)
