@@ -137,10 +137,16 @@ class Client:
 
 
 def start_server(
-    data_dir: Path, *, processes: int = 1, log_dir: Path | None = None, **env: str
+    data_dir: Path,
+    *,
+    processes: int = 1,
+    log_dir: Path | None = None,
+    port: int | None = None,
+    **env: str,
 ) -> Server:
-    """``log_dir``: where server.log goes (default: the data directory)."""
-    port = free_port()
+    """``log_dir``: where server.log goes (default: the data directory); ``port``: the one a
+    server killed before had (its clients reconnect there), else a free one."""
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = (log_dir or data_dir) / "server.log"
     environment = {

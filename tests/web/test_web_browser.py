@@ -178,6 +178,8 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: 
     page.keyboard.type("a small red kite --seed 3")
     page.keyboard.press("Enter")
     grid = newest(page, 1)
+    grid.get_by_role("button", name="Reuse prompt").click()
+    expect(page.get_by_label("Prompt")).to_have_value(re.compile(r"^a small red kite "))
     grid.get_by_role("button", name="U1", exact=True).focus()
     page.keyboard.press("Enter")
     single_id = newest(page, 2).get_attribute("data-job")

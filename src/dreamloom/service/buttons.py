@@ -357,12 +357,4 @@ def _button_seed(action: ButtonAction, parent: Job, prompt: Prompt) -> int:
 
 def _same_image(image: Image, index: int) -> ImageSpec:
     """Another job's row for an existing image file (splits and seed copy no pixels)."""
-    return ImageSpec(
-        index=index,
-        path=image.path,
-        width=image.width,
-        height=image.height,
-        seed=image.seed,
-        parent_image_id=image.id,
-        visibility=image.visibility,
-    )
+    return jobs_repo.shared_image(image, index)

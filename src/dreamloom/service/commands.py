@@ -458,14 +458,6 @@ def _show_spec(shown: Job, channel: str, request: dict[str, Any] | None) -> JobS
 def _copies(session: Session, shown: Job) -> list[ImageSpec]:
     """The shown job's images as rows of the new job (the files are shared, not copied)."""
     return [
-        ImageSpec(
-            index=image.index,
-            path=image.path,
-            width=image.width,
-            height=image.height,
-            seed=image.seed,
-            parent_image_id=image.id,
-            visibility=image.visibility,
-        )
+        jobs_repo.shared_image(image, image.index)
         for image in jobs_repo.images_of_job(session, shown.id)
     ]

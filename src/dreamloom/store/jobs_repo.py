@@ -63,6 +63,19 @@ class ImageSpec:
     visibility: str = "public"
 
 
+def shared_image(image: Image, index: int) -> ImageSpec:
+    """A row of another job for an existing image file: the file is shared, not copied."""
+    return ImageSpec(
+        index=index,
+        path=image.path,
+        width=image.width,
+        height=image.height,
+        seed=image.seed,
+        parent_image_id=image.id,
+        visibility=image.visibility,
+    )
+
+
 def new_job_id() -> str:
     return uuid.uuid4().hex
 

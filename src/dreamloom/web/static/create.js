@@ -9,6 +9,11 @@ const empty = document.getElementById("feed-empty");
 const feed = new Feed(document.getElementById("feed"), {
   onError: (message) => { promptError.textContent = message; },
   onEmpty: (isEmpty) => { empty.hidden = !isEmpty; },
+  onReuse: (prompt) => {
+    promptBox.value = prompt;
+    promptBox.dispatchEvent(new Event("input"));
+    promptBox.focus();
+  },
 });
 
 form.addEventListener("submit", async (event) => {

@@ -61,13 +61,15 @@ function statusText(card) {
 export class Feed {
   // selectable: a checkbox per card (Organize); readonly: another's card, no actions but
   // like and "Use this prompt" (Explore).
-  constructor(list, { onError, onEmpty, selectable = false, readonly = false } = {}) {
+  constructor(list, { onError, onEmpty, onReuse, selectable = false, readonly = false } = {}) {
     this.list = list;
     this.cards = new Map();
     this.selectable = selectable;
     this.readonly = readonly;
     this.onError = onError || ((message) => window.alert(message));
     this.onEmpty = onEmpty || (() => {});
+    // Reusing a prompt: into the imagine bar on Create, through ?prompt= from elsewhere.
+    this.onReuse = onReuse || ((prompt) => window.location.assign(`/imagine?prompt=${encodeURIComponent(prompt)}`));
   }
 
   render(card) {
@@ -122,6 +124,9 @@ export class Feed {
         text: `${card.liked ? "♥ Liked" : "♡ Like"}${card.likes ? ` (${card.likes})` : ""}`,
         onclick: () => this.like(card),
       }));
+    }
+    if (card.prompt && !this.readonly) {
+      meta.append(el("button", { type: "button", class: "quiet", text: "Reuse prompt", onclick: () => this.onReuse(card.prompt) }));
     }
     if (card.prompt) meta.append(copyButton("Copy prompt", card.prompt));
     if (card.seed !== null) meta.append(copyButton("Copy seed", card.seed));
