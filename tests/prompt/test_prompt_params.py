@@ -351,3 +351,28 @@ def test_duplicates_in_one_source_are_errors() -> None:
 
 def test_em_dash_parameters_are_named_without_dashes_in_messages() -> None:
     assert error("cat —xyz") == "unrecognized argument: --xyz"
+
+
+def test_sref_weights_with_double_colons() -> None:
+    assert params(f"cat --sref {REF}::2 483::0.5").sref == (f"{REF}::2", "483::0.5")
+    assert params("cat --sref 483::1.0").sref == ("483",)
+    assert params("cat --sref 483::2.50").sref == ("483::2.5",)
+    assert params("cat --sref random::3 --seed 9").sref[0].endswith("::3")
+    assert params("cat --sref random::3").sref == ("random::3",)
+    assert params("cat --sref http://[::1]/a.png").sref == ("http://[::1]/a.png",)
+    assert params("cat --sref http://[::1]/a.png::2").sref == ("http://[::1]/a.png::2",)
+    assert error("cat --sref 483::x") == '--sref weights are numbers, not "x"'
+    assert error("cat --sref 483::-1") == (
+        '--sref weights are numbers of 0 or more after "::", not "483::-1"'
+    )
+
+
+def test_sref_random_becomes_the_seeds_code_and_keeps_its_weight() -> None:
+    from dreamloom.prompt import with_style_codes
+
+    (prompt,) = parse_prompt("a cat --sref random::3 123")
+    picked = with_style_codes(prompt, 5)
+    code, _, weight = picked.params.sref[0].partition("::")
+    assert code.isdigit() and weight == "3" and picked.params.sref[1] == "123"
+    (seeded,) = parse_prompt("a cat --sref random::3 123 --seed 5")
+    assert seeded.params.sref == picked.params.sref  # what --seed gives at parse time

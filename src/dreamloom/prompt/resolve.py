@@ -272,20 +272,42 @@ def _sref(arg: Arg | None, seed: int | None) -> tuple[str, ...]:
     if not arg.values:
         raise PromptError("--sref needs image links, style codes (numbers) or random")
     refs: list[str] = []
-    for index, value in enumerate(arg.values):
+    for index, entry in enumerate(arg.values):
+        value, weight = _sref_weight(entry)
         url = link(value)
         if url is not None:
-            refs.append(url)
+            refs.append(url + weight)
         elif _NUMBER_CODE.fullmatch(value) and int(value) <= MAX_SEED:
-            refs.append(str(int(value)))
+            refs.append(str(int(value)) + weight)
         elif value == "random":
-            refs.append("random" if seed is None else str(random_style_code(seed, index)))
+            code = "random" if seed is None else str(random_style_code(seed, index))
+            refs.append(code + weight)
         else:
             raise PromptError(
                 f"--sref takes image links, style codes (numbers up to {MAX_SEED}) or random, "
                 f'not "{value}"'
             )
     return tuple(refs)
+
+
+def _sref_weight(entry: str) -> tuple[str, str]:
+    """``"url::2"`` -> (``"url"``, ``"::2"``): the relative weight of one style reference.
+
+    The weight stays in the stored text (``engine.references`` reads it back) in a canonical
+    form, so ``::2.0`` and ``::2`` are the same prompt; no suffix is weight 1.
+    """
+    head, sep, tail = entry.rpartition("::")
+    if not sep:
+        return entry, ""
+    try:
+        weight = float(tail)
+    except ValueError:
+        if link(entry) is not None:  # "::" inside a link (an IPv6 host), not a weight
+            return entry, ""
+        raise PromptError(f'--sref weights are numbers, not "{tail}"') from None
+    if not head or weight < 0 or weight != weight or weight == float("inf"):
+        raise PromptError(f'--sref weights are numbers of 0 or more after "::", not "{entry}"')
+    return head, "" if weight == 1 else f"::{weight:g}"
 
 
 def random_style_code(seed: int, index: int) -> int:

@@ -13,10 +13,10 @@ def with_style_codes(prompt: Prompt, seed: int) -> Prompt:
     that the stored prompt shows it and can be reused (the parser does this itself when the
     prompt has ``--seed``)."""
     sref = prompt.params.sref
-    if "random" not in sref:
+    if not any(value.partition("::")[0] == "random" for value in sref):
         return prompt
-    codes = tuple(
-        str(random_style_code(seed, i)) if value == "random" else value
-        for i, value in enumerate(sref)
-    )
-    return replace(prompt, params=replace(prompt.params, sref=codes))
+    codes = []
+    for i, value in enumerate(sref):
+        head, sep, weight = value.partition("::")  # "random::3" keeps its weight
+        codes.append(f"{random_style_code(seed, i)}{sep}{weight}" if head == "random" else value)
+    return replace(prompt, params=replace(prompt.params, sref=tuple(codes)))
