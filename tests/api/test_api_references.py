@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_helpers import V3, Client, Files, Server, png, start_server, stop_server
+from api_helpers import V3, Client, Files, Server, mask_b64, png, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +152,23 @@ def test_an_upload_is_a_private_picture_for_prompts_and_buttons(adapted: Server)
     assert f"Could not read the image at {upload['url']}" in _refused(jon, f"{upload['url']} x")
     junk = ivy.http.post("/native/uploads", files={"imageBlob": ("x.png", b"not a picture")})
     assert junk.status_code == 400
+
+
+def test_vary_region_is_refused_on_images_made_with_oref(adapted: Server, files: Files) -> None:
+    files.content["/cup.png"] = (png((64, 64), (120, 80, 40)), "image/png")
+    kai = adapted.user("ref-kai")
+    grid = kai.imagine(f"a hedgehog drinking coffee --oref {files.url('/cup.png')} --seed 3")
+    assert grid["status"] == "completed", grid
+    single = kai.press(grid["jobid"], "U1")  # the rule follows the picture down a split
+    body = {
+        "jobId": single["jobid"],
+        "button": "Vary (Region)",
+        "mask": mask_b64((64, 64), (8, 8, 32, 32)),
+        "stream": False,
+    }
+    refused = kai.post("/jobs/button", json=body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == (
+        "Vary (Region) cannot be used on images made with --oref, "
+        "even after removing --oref from the prompt"
+    )

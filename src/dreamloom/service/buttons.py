@@ -41,6 +41,12 @@ from dreamloom.store.jobs_repo import ImageSpec, JobSpec
 from dreamloom.store.tables import Image, Job
 
 VIDEO_UNSUPPORTED = "{button} is not supported on this server: it needs video generation"
+# The FAQ: Vary (Region) "cannot be used on images made with --oref, even after removing --oref
+# from the prompt".
+OREF_REGION = (
+    "Vary (Region) cannot be used on images made with --oref, "
+    "even after removing --oref from the prompt"
+)
 
 
 class Buttons:
@@ -97,6 +103,8 @@ class Buttons:
                     f"Button {button} is not available for job {parent_id}; "
                     f"available buttons: {available}"
                 )
+            if action.operation == "region" and _made_with_oref(session, parent):
+                raise ServiceError(OREF_REGION)
             if action.operation == "split":
                 existing = jobs_repo.first_child(session, parent.id, "button", button)
                 if existing is not None:
@@ -340,6 +348,20 @@ class Buttons:
             if image is not None:
                 return image
         return self._grid_image(session, parent, action.index or 1)
+
+
+def _made_with_oref(session: Session, job: Job) -> bool:
+    """Whether the job's pictures come from an `--oref` job: its own prompt or any ancestor's
+    (a U split or a remix without --oref still shows the omni reference's subject)."""
+    seen: set[str] = set()
+    current: Job | None = job
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        if (current.prompt or {}).get("params", {}).get("oref") is not None:
+            return True
+        parent_id = current.parent_job_id
+        current = None if parent_id is None else jobs_repo.get_job(session, parent_id)
+    return False
 
 
 def _button_seed(action: ButtonAction, parent: Job, prompt: Prompt) -> int:
