@@ -24,3 +24,12 @@ def test_a_zero_weight_drops_that_reference_only() -> None:
     prompt = parse_prompt(f"cat --sref {A}::0 483")[0]
     refs = references_for(prompt, {A: b"a"})
     assert [(r.weight, r.code) for r in refs] == [(1.0, 483)]
+
+
+def test_links_of_a_weight_of_zero_are_not_read() -> None:
+    (prompt,) = parse_prompt("a cat --sref https://x.example/a.png::0 https://x.example/b.png")
+    assert links_of(prompt) == ("https://x.example/b.png",)
+    (none,) = parse_prompt(
+        "https://x.example/c.png a cat --iw 0 --sref https://x.example/d.png --sw 0"
+    )
+    assert links_of(none) == ()

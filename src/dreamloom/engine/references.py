@@ -148,11 +148,17 @@ def references_for(
 
 
 def links_of(prompt: Prompt) -> tuple[str, ...]:
-    """Every link a prompt asks the service to fetch, in order, each once."""
+    """Every link a prompt asks the service to fetch, in order, each once: those whose
+    reference would act (a weight of 0 drops a reference, so its picture is not read)."""
     params = prompt.params
-    links = [*prompt.image_prompts]
-    links += [t for t, _ in map(_weighted, params.sref) if not t.isdigit() and t != "random"]
+    links = [*prompt.image_prompts] if params.iw > 0 else []
+    if params.sw > 0:
+        links += [
+            target
+            for target, part in map(_weighted, params.sref)
+            if part > 0 and not target.isdigit() and target != "random"
+        ]
     links += [*params.cref]
-    if params.oref is not None:
+    if params.oref is not None and params.ow > 0:
         links.append(params.oref)
     return tuple(dict.fromkeys(links))
