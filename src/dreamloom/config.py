@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     # e.g. "h94/IP-Adapter#models/ip-adapter_sd15.safetensors"; "tiny" for the tiny model.
     # Empty: such prompts are refused on a diffusers model (the bundled model needs none).
     ip_adapter: str = ""
+    # Pictures a user picks before a personalization profile unlocks (the FAQ's "about 200").
+    personalize_rankings: int = Field(default=200, ge=1, le=10_000)
     # How long a web app sign-in lasts before the browser must sign in again.
     web_session_days: float = Field(default=14.0, gt=0)
     # Accounts that see the web app's Admin page (users, plans, fast time).

@@ -88,10 +88,10 @@ def test_stylize_version_raw_and_personalization_reach_later_prompts(service: Se
 
     job = service.change_settings(ann, SettingsChange(version="default"))
     assert job.response["settings"]["version"] == "7"
-    # Personalization on would add --p to every later prompt: refused while the account has
-    # no profile to personalize with (the seeds' words), and nothing changed.
+    # Personalization on would add --p to every later prompt: refused on a model that --p
+    # cannot act on (no image adapter), and nothing changed.
     err = _refused(service.change_settings, ann, SettingsChange(personalization=True))
-    assert err.message == "Not enough ratings"
+    assert err.message.startswith("The model tiny cannot use --p")
     assert service.settings_of(service.account(ann.id))["personalization"] is False
     text, _, _ = _imagine(service, ann, "a quiet harbour")
     assert " --p" not in text

@@ -31,6 +31,10 @@ EXPECTED_TABLES = {
     "outbox",
     "web_sessions",
     "likes",
+    "profiles",
+    "profile_picks",
+    "personal_codes",
+    "personal_code_images",
 }
 
 
@@ -44,7 +48,7 @@ def schema_diff(db: Database, metadata: MetaData) -> list[Any]:
 
 def test_upgrade_creates_every_table_at_head(db: Database) -> None:
     assert set(inspect(db.engine).get_table_names()) >= EXPECTED_TABLES
-    assert current_revision(db.engine) == head_revision() == "0007"
+    assert current_revision(db.engine) == head_revision() == "0008"
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:

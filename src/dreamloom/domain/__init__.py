@@ -85,6 +85,14 @@ class Visibility(StrEnum):
     STEALTH = "stealth"
 
 
+class ProfileKind(StrEnum):
+    """What a personalization profile is made of (the guide: Personalization, Moodboards)."""
+
+    GLOBAL = "global"  # one per account and version, unlocked by ranking pictures
+    CUSTOM = "custom"  # more profiles of the same kind, once the global one is unlocked
+    MOODBOARD = "moodboard"  # pictures chosen outright, usable at once
+
+
 class ReplyLevel(StrEnum):
     """The reference's ``replyLevel``: which of a job's events a webhook receives."""
 
@@ -113,6 +121,7 @@ __all__ = [
     "DeliveryState",
     "JobStatus",
     "JobType",
+    "ProfileKind",
     "ReplyLevel",
     "SpeedMode",
     "Variability",

@@ -321,7 +321,10 @@ class Buttons:
         prompts = self._submissions.parse(account, text)
         if len(prompts) > 1:
             raise ServiceError("A Remix prompt makes one job: permutations are not allowed here")
-        return prompts[0]
+        (prompt,) = prompts
+        # `--sref random` and `--p` settle to codes here, as in a new prompt.
+        seed = prompt.params.seed
+        return self._submissions.settle(account, prompt, new_seed() if seed is None else seed)
 
     def _grid_seconds(self, session: Session, job: Job | None) -> float | None:
         """Measured seconds of the grid a picture came from (buttons are priced against it)."""

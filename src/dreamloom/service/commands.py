@@ -319,6 +319,7 @@ class Commands:
             # What later prompts would be refused for (--p with no profile, a reference the
             # model cannot use) is refused now, not on every prompt after.
             self._submissions.check_references(checked)
+            self._submissions.check_personal(account, checked)
             accounts_repo.update_settings(session, account.id, new)
         self._accounts.forget(account.id)
         return self._accounts.account(account.id)

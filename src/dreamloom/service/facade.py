@@ -37,6 +37,7 @@ class Service:
         self.media = self.wiring.media
         self.signins = self.wiring.signins
         self.library = self.wiring.library
+        self.personalization = self.wiring.personalization
         self.usage_and_tokens = self.wiring.usage
         # Each use-case a client calls, bound once to the object that owns it: the façade
         # adds no call of its own (the imagine route's fast path runs on the event loop for
@@ -96,6 +97,18 @@ class Service:
         self.explore = self.library.explore
         self.apply_to_jobs = self.library.apply
         self.with_likes = self.library.with_likes
+        self.profiles = self.personalization.profiles
+        self.profile = self.personalization.profile
+        self.create_profile = self.personalization.create
+        self.rename_profile = self.personalization.rename
+        self.delete_profile = self.personalization.delete
+        self.select_profiles = self.personalization.select_defaults
+        self.rank_candidates = self.personalization.candidates
+        self.pick_images = self.personalization.pick
+        self.add_to_moodboard = self.personalization.add_to_moodboard
+        self.remove_from_moodboard = self.personalization.remove_from_moodboard
+        self.personalize_codes = self.personalization.codes
+        self.current_code = self.personalization.current_code
         self.usage = self.wiring.usage.usage
         self.tokens = self.wiring.usage.tokens
         self.new_token = self.wiring.usage.new_token

@@ -31,6 +31,7 @@ from dreamloom.service.errors import ServiceError
 from dreamloom.service.job_views import JobViews
 from dreamloom.service.links import Links
 from dreamloom.service.moderation import Moderation
+from dreamloom.service.personalization import Personalization
 from dreamloom.service.runtime import Runtime
 from dreamloom.service.views import AccountView, JobView
 from dreamloom.store import jobs_repo
@@ -40,8 +41,6 @@ from dreamloom.store.tables import Job
 SEED_MAX = 4_294_967_295
 PROMPT_MAX = 5000  # the reference's limit on the prompt field
 BLEND_SHAPES = {"Portrait": "2:3", "Square": "1:1", "Landscape": "3:2"}
-# The seeds' answer to --p before enough rankings (support FAQ, "Not enough ratings").
-NOT_ENOUGH_RATINGS = "Not enough ratings"
 # How each kind of reference is written in a prompt, for messages.
 REFERENCE_FLAGS = {
     ReferenceKind.IMAGE: "image prompts",
@@ -104,6 +103,7 @@ class Submissions:
         admission: Admission,
         views: JobViews,
         links: Links,
+        personalization: Personalization,
     ) -> None:
         self.db = runtime.db
         self._files = runtime.files
@@ -118,6 +118,7 @@ class Submissions:
         self._admission = admission
         self._views = views
         self._links = links
+        self._personal = personalization
 
     def prompt_context(self, account: AccountView) -> PromptContext:
         settings = account.settings
@@ -163,8 +164,9 @@ class Submissions:
         prompts = self.parse(account, prompt_text)
         for prompt in prompts:
             self.check_references(prompt)
-        if any(links_of(prompt) for prompt in prompts):
-            # Reading the linked pictures takes network time: not on the caller's event loop.
+        if any(links_of(p) or p.params.personalize is not None for p in prompts):
+            # Reading the linked pictures takes network time, and --p reads profiles from the
+            # database: not on the caller's event loop.
             return self._links.pool.submit(
                 lambda: self._queue_prompts(account, prompts, request, channel).result()
             )
@@ -299,16 +301,21 @@ class Submissions:
         seed = prompt.params.seed
         if seed is None:
             seed = new_seed()
-        prompt = with_style_codes(prompt, seed)
+        prompt = self.settle(account, prompt, seed)
         references = self.references(account, prompt)
         recipe = recipe_for_imagine(prompt, self.model_for(prompt), seed, references)
         return self._engine_spec("imagine", account, prompt, mode, recipe, request)
 
+    def settle(self, account: AccountView, prompt: Prompt, seed: int) -> Prompt:
+        """The prompt as the job keeps it: `--sref random` a code, `--p` values codes."""
+        return self._personal.with_codes(account, with_style_codes(prompt, seed))
+
+    def check_personal(self, account: AccountView, prompt: Prompt) -> None:
+        """Refuse a `--p` that would be refused at submission (reads the database)."""
+        self._personal.check(account, prompt)
+
     def check_references(self, prompt: Prompt) -> None:
-        """Refuse --p, and what the model cannot be conditioned by, naming them."""
-        if prompt.params.personalize is not None:
-            # No profile can have its rankings yet: ranking pictures comes with personalization.
-            raise ServiceError(NOT_ENOUGH_RATINGS)
+        """Refuse what the model cannot be conditioned by, naming it."""
         model = self.model_for(prompt)
         for kind in reference_kinds(prompt):
             if kind not in model.reference_kinds:
@@ -320,11 +327,12 @@ class Submissions:
     def references(
         self, account: AccountView, prompt: Prompt, known: dict[str, bytes] | None = None
     ) -> tuple[Reference, ...]:
-        """The prompt's references, its links read (those in ``known`` are not read again)."""
+        """The references of a settled prompt (``settle``), its links read (those in
+        ``known`` are not read again) and its personalization codes' pictures."""
         known = known or {}
         missing = [url for url in links_of(prompt) if url not in known]
         images = {**known, **self._links.read_all(account, missing)}
-        return references_for(prompt, images)
+        return references_for(prompt, images, self._personal.references(prompt))
 
     def _engine_spec(
         self,

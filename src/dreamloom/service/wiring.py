@@ -13,7 +13,9 @@ this list::
       Reading         get/list/wait/cancel jobs, image files                 <- Channels
       Media           user images in, /describe (a queued job)               <- Admission
       Links           the pictures a prompt links to, read at submission     <- Media, Reading
-      Submissions     imagine, blend, flagged prompts, instant jobs          <- Admission, Links
+      Personalization profiles, moodboards, codes: what --p stands for
+      Submissions     imagine, blend, flagged prompts, instant jobs          <- Admission, Links,
+                                                                                Personalization
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
       Commands        /settings, /prefer, /stealth, /show ...                <- Submissions, Reading
       SignIns         web app passwords and browser sessions
@@ -37,6 +39,7 @@ from dreamloom.service.library import Library
 from dreamloom.service.links import Links
 from dreamloom.service.media import Media
 from dreamloom.service.moderation import Moderation
+from dreamloom.service.personalization import Personalization
 from dreamloom.service.reading import Reading
 from dreamloom.service.runtime import Runtime
 from dreamloom.service.signins import SignIns
@@ -58,6 +61,7 @@ class Wiring:
     commands: Commands
     media: Media
     links: Links
+    personalization: Personalization
     signins: SignIns
     library: Library
     usage: UsageAndTokens
@@ -86,7 +90,10 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
     reading = Reading(runtime, accounts, channels, views)
     media = Media(runtime, accounts, admission)
     links = Links(media, reading)
-    submissions = Submissions(runtime, accounts, channels, moderation, admission, views, links)
+    personalization = Personalization(runtime)
+    submissions = Submissions(
+        runtime, accounts, channels, moderation, admission, views, links, personalization
+    )
     buttons = Buttons(
         runtime, accounts, channels, moderation, admission, submissions, reading, views
     )
@@ -107,6 +114,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         commands=commands,
         media=media,
         links=links,
+        personalization=personalization,
         signins=signins,
         library=library,
         usage=usage,

@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -112,6 +113,63 @@ class Like(Base):
     )
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Profile(Base):
+    """A personalization profile (``kind`` global or custom) or a moodboard: a set of preferred
+    pictures that ``--p`` conditions a generation with (``service.personalization``)."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (Index("ix_profiles_account_id", "account_id"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)  # the profile ID of --p pID
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # domain.ProfileKind
+    version: Mapped[str] = mapped_column(String(8))  # the version family: "7", "6"
+    name: Mapped[str] = mapped_column(String(64))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)  # what a bare --p uses
+    # Deleted profiles keep their rows: the codes they made still work (the guide's rule).
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProfilePick(Base):
+    """One picture judged for a profile: picked (a ranking, or a moodboard's picture) or passed
+    over beside a picked one. The image may be deleted later; the ranking still counts."""
+
+    __tablename__ = "profile_picks"
+    __table_args__ = (Index("ix_profile_picks_profile_id", "profile_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    image_id: Mapped[int | None] = mapped_column(
+        ForeignKey("images.id", ondelete="SET NULL"), default=None
+    )
+    picked: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PersonalCode(Base):
+    """A code a profile made: the profile's preferred pictures when it was used, kept as they
+    were (``PersonalCodeImage``) so that the code means the same thing forever."""
+
+    __tablename__ = "personal_codes"
+    __table_args__ = (UniqueConstraint("profile_id", "digest"),)
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64))  # of the pictures: one code per state
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PersonalCodeImage(Base):
+    __tablename__ = "personal_code_images"
+
+    code: Mapped[str] = mapped_column(
+        ForeignKey("personal_codes.code", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # a small PNG of a preferred picture
 
 
 class Job(Base):
