@@ -26,6 +26,7 @@ from dreamloom.api.events_hub import EventHub
 from dreamloom.api.limits import BodyLimitMiddleware
 from dreamloom.api.native import images as native_images
 from dreamloom.api.native import library as native_library
+from dreamloom.api.native import personalize as native_personalize
 from dreamloom.api.native import settings as native_settings
 from dreamloom.api.native import users as native_users
 from dreamloom.api.urls import signer_for
@@ -123,6 +124,7 @@ def create_app(
     app.include_router(native_images.router)
     app.include_router(native_library.router)
     app.include_router(native_settings.router)
+    app.include_router(native_personalize.router)
     web.mount(app)
     return app
 

@@ -31,7 +31,7 @@ from PIL import Image as PILImage
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dreamloom.domain import ProfileKind
+from dreamloom.domain import ProfileKind, Visibility
 from dreamloom.engine import Reference, ReferenceKind
 from dreamloom.prompt import Prompt
 from dreamloom.prompt.versions import DEFAULT_VERSION
@@ -64,6 +64,12 @@ def family_of(version: str) -> str:
 
 
 @dataclass(frozen=True)
+class Picture:
+    key: str  # the image's key: /images/KEY.png
+    stealth: bool  # its link needs a signature
+
+
+@dataclass(frozen=True)
 class ProfileView:
     id: str
     kind: ProfileKind
@@ -73,7 +79,7 @@ class ProfileView:
     rankings: int  # pictures picked (moodboards: pictures added)
     needed: int  # rankings to unlock (0 for moodboards)
     latest_code: str | None
-    pictures: tuple[str, ...]  # image keys of the preferred pictures, best first
+    pictures: tuple[Picture, ...]  # the preferred pictures, best first
 
     @property
     def unlocked(self) -> bool:
@@ -82,7 +88,7 @@ class ProfileView:
 
 @dataclass(frozen=True)
 class Candidate:
-    key: str  # the image's key: /images/KEY.png
+    picture: Picture
     job_id: str
     index: int
     prompt: str
@@ -195,7 +201,8 @@ class Personalization:
                 seen = {image.id for image, _ in rows}
                 rows += repo.candidates(session, account.id, sorted(seen), count - len(rows))
             return [
-                Candidate(image.key, job.id, image.index, job.prompt_text) for image, job in rows
+                Candidate(_picture(image), job.id, image.index, job.prompt_text)
+                for image, job in rows
             ]
 
     def pick(
@@ -355,7 +362,7 @@ class Personalization:
             rankings=rankings,
             needed=self._needed(row),
             latest_code=latest,
-            pictures=tuple(image.key for image in self._preferred(session, row)),
+            pictures=tuple(map(_picture, self._preferred(session, row))),
         )
 
     def _preferred(self, session: Session, row: Profile) -> list[Image]:
@@ -473,6 +480,10 @@ class Personalization:
         out = io.BytesIO()
         small.save(out, format="PNG")
         return out.getvalue()
+
+
+def _picture(image: Image) -> Picture:
+    return Picture(image.key, image.visibility == Visibility.STEALTH)
 
 
 def _name(name: str) -> str:
