@@ -165,8 +165,8 @@ def candidates(
     )
     if exclude:
         stmt = stmt.where(Image.id.not_in(list(exclude)))
-    rows = session.execute(stmt.order_by(func.random()).limit(count)).tuples()
-    return list(rows)
+    rows = session.execute(stmt.order_by(func.random()).limit(count))
+    return [(image, job) for image, job in rows]
 
 
 def judged_ids(session: Session, profile_id: str) -> list[int]:
@@ -231,4 +231,4 @@ def codes_of(session: Session, account_id: int) -> list[tuple[PersonalCode, Prof
         .where(Profile.account_id == account_id)
         .order_by(PersonalCode.created.desc(), PersonalCode.code)
     )
-    return list(session.execute(stmt).tuples())
+    return [(code, profile) for code, profile in session.execute(stmt)]
