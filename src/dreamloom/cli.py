@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from dreamloom.cli_models import models_app
+from dreamloom.cli_personalize import personalize_app
 from dreamloom.domain import JobStatus, SpeedMode, Variability, Visibility
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ option_app = typer.Typer(no_args_is_help=True, help="/prefer option: named promp
 app.add_typer(prefer_app, name="prefer")
 prefer_app.add_typer(option_app, name="option")
 app.add_typer(models_app, name="models")
+app.add_typer(personalize_app, name="personalize")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -247,3 +247,32 @@ def test_user_grant_adds_fast_time(tmp_path: Path) -> None:
     assert "carol" in listing.stdout and "320.0 min" in listing.stdout
     bad = run_cli(["user", "grant", "carol", "--hours", "1", "--kind", "gift"], data, tmp_path)
     assert bad.returncode == 2 and "purchased or bonus" in bad.stderr
+
+
+def test_personalize_ranks_makes_moodboards_and_lists_codes(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"DREAMLOOM_MODEL": "bundled", "DREAMLOOM_PERSONALIZE_RANKINGS": "2"}
+    made = run_cli(["imagine", "a blue heart --seed 1", "--out", "out"], data, tmp_path, **env)
+    assert made.returncode == 0, made.stderr
+    listed = run_cli(["personalize", "profiles"], data, tmp_path, **env)
+    assert listed.returncode == 0, listed.stderr
+    (v7,) = [line for line in listed.stdout.splitlines() if "V7" in line]
+    assert "0/2 rankings" in v7 and v7.startswith("*")
+    profile = v7.split()[1]
+    ranked = run_cli(
+        ["personalize", "rank", profile, "--rounds", "2"], data, tmp_path, input="1\n2\n", **env
+    )
+    assert ranked.returncode == 0, ranked.stderr
+    assert "unlocked" in ranked.stdout.splitlines()[-1]
+    board = run_cli(["personalize", "new", "Mine", "--moodboard"], data, tmp_path, **env)
+    assert board.returncode == 0, board.stderr
+    board_id = board.stdout.split()[0]
+    picture = next((tmp_path / "out").glob("*_1.png"))
+    added = run_cli(["personalize", "add", board_id, str(picture)], data, tmp_path, **env)
+    assert added.returncode == 0 and "1 pictures" in added.stdout, added.stderr
+    code = run_cli(["personalize", "code", board_id], data, tmp_path, **env)
+    assert code.returncode == 0, code.stderr
+    codes = run_cli(["personalize", "codes"], data, tmp_path, **env)
+    assert code.stdout.strip() in codes.stdout and "Mine" in codes.stdout
+    refused = run_cli(["personalize", "delete", profile], data, tmp_path, **env)
+    assert refused.returncode == 1 and "Global profiles cannot be deleted" in refused.stderr

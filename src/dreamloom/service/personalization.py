@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -56,6 +57,14 @@ CODE_PICTURES = 8
 CODE_SIDE = 256
 GRID_MAX = 16
 NAME_MAX = 64
+_KEY_IN_LINK = re.compile(r"/images/([A-Za-z0-9_-]{8,32})\.(?:png|webp)(?:\?.*)?$")
+
+
+def key_of(value: str) -> str:
+    """An image key, or the key in one of this server's image links (so that a link from any
+    answer, an upload's or the archive's, names its picture as it is)."""
+    match = _KEY_IN_LINK.search(value)
+    return match.group(1) if match else value
 
 
 def family_of(version: str) -> str:

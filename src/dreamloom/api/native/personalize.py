@@ -8,7 +8,6 @@ from any other answer (an upload, the archive) can be added to a moodboard as it
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -25,11 +24,11 @@ from dreamloom.service.personalization import (
     CodeView,
     Picture,
     ProfileView,
+    key_of,
 )
 
 router = APIRouter(prefix="/native/personalize", tags=["native personalization"])
 
-_KEY_IN_LINK = re.compile(r"/images/([A-Za-z0-9_-]{8,32})\.(?:png|webp)(?:\?.*)?$")
 PICKS_MAX = 64
 
 
@@ -57,12 +56,6 @@ class Pictures(_Body):
 
 class Defaults(_Body):
     ids: list[str] = Field(max_length=PICKS_MAX)
-
-
-def key_of(value: str) -> str:
-    """An image key, or the key in one of this server's image links."""
-    match = _KEY_IN_LINK.search(value)
-    return match.group(1) if match else value
 
 
 def _keys(values: list[str]) -> list[str]:
