@@ -37,7 +37,9 @@ def main(out: Path) -> None:
     backend = BundledBackend.load()
     info = model_info("bundled")
 
-    def grid(text: str, images: dict[str, bytes] | None = None, personal: bytes = b"") -> Image.Image:
+    def grid(
+        text: str, images: dict[str, bytes] | None = None, personal: bytes = b""
+    ) -> Image.Image:
         prompt = parse_prompt(text)[0]
         mood = [Reference(ReferenceKind.PERSONAL, 1.0, image=personal)] if personal else []
         references = references_for(prompt, images or {}, mood)
