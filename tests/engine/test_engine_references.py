@@ -40,6 +40,7 @@ from dreamloom.engine.conditioning import ALL_KINDS, crop_box, strength
 from dreamloom.engine.options import OptionError
 from dreamloom.engine.tiny import build_tiny_pipeline
 from dreamloom.prompt import parse_prompt
+from dreamloom.prompt.style_codes import Side, StyleCode
 
 RED = "https://pictures.test/red.png"
 PORTRAIT = "https://pictures.test/portrait.png"
@@ -179,6 +180,24 @@ def test_style_codes_are_deterministic_styles(
     assert np.abs(first - plain).mean() > 2.0
     # `--sv` picks another mapping of codes to styles.
     assert np.abs(run("123 --sv 4") - first).mean() > 2.0
+
+
+def test_style_tuner_codes_and_named_styles_act(
+    adapter_backend: Backend, fast: Callable[..., Recipe]
+) -> None:
+    one = StyleCode(5, 16, ((2, Side.A),)).encode()
+    other_side = StyleCode(5, 16, ((2, Side.B),)).encode()
+
+    def run(text: str) -> np.ndarray:
+        return _pixels(adapter_backend.run(fast(*_references(f"a house {text}"))))
+
+    first = run(f"--v 5.2 --style {one}")
+    assert np.array_equal(first, run(f"--v 5.2 --style {one}"))
+    assert np.abs(first - run(f"--v 5.2 --style {other_side}")).mean() > 2.0
+    assert np.abs(first - run("--v 5.2")).mean() > 2.0
+    assert np.abs(run("--niji 5 --style cute") - run("--niji 5 --style scenic")).mean() > 2.0
+    # Joined codes blend their looks: one reference per look picked.
+    assert len(_references(f"a house --v 5.2 --style {one}-{other_side}")) == 2
 
 
 def test_weight_zero_is_no_reference(adapter_backend: Backend, fast: Callable[..., Recipe]) -> None:

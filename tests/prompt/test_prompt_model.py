@@ -20,7 +20,8 @@ EXAMPLES = [
     f"{A} a cat --oref {B} --ow 400 --draft --q 4 --public --turbo",
     f"cat --cref {A} --cw 20 --v 6 --stop 40 --q 0.25",
     "space:: ship::2 fog::-0.5 --niji 5 --style cute",
-    r'poster "  Aliens!  " \{literal\} back\\slash --style c1-c2 --v 5.2 --repeat 3',
+    r'poster "  Aliens!  " \{literal\} back\\slash --style 5l3w2ojszg-8tstqmpi15on --v 5.2'
+    " --repeat 3",
     "a dog? no: a cat —ar 2:3 —tile",
     "cat --p --sref random --seed 9",
 ]

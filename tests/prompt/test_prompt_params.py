@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dreamloom.prompt import Params, PromptContext, PromptError, parse_prompt
+from dreamloom.prompt.style_codes import Side, StyleCode, random_style
 
 REF = "https://example.com/ref.png"
 
@@ -215,14 +216,36 @@ def test_raw() -> None:
 
 
 def test_style_codes() -> None:
-    assert params("cat --style 4abcdef --v 5.2").style == "4abcdef"
-    assert params("cat --style c1-c2 --v 5.2").style == "c1-c2"
+    one = StyleCode(12345, 16, ((0, Side.A), (3, Side.B))).encode()
+    two = StyleCode(777, 32, ((5, Side.B),)).encode()
+    assert params(f"cat --style {one} --v 5.2").style == one
+    assert params(f"cat --style {one.upper()}-{two} --v 5.2").style == f"{one}-{two}"
     assert params("cat --style random --v 5.2").style == "random"
+    # With a seed, random is settled at once: the seed's code, reproducibly.
+    seeded = params("cat --style random --v 5.2 --seed 4").style
+    assert seeded == random_style(4) and StyleCode.decode(seeded or "") is not None
     assert params("cat --style cute --niji 6").style == "cute"
-    assert params("cat --raw --style c1 --v 5.2") == Params(version="5.2", raw=True, style="c1")
+    assert params(f"cat --raw --style {one} --v 5.2") == Params(version="5.2", raw=True, style=one)
     assert error("cat --style 4abc") == "Not compatible with --version 7: --style"
     assert error("cat --style a_b --v 5.2") == '--style takes raw or a style code, not "a_b"'
     assert error("cat --style --v 5.2") == '--style takes raw or a style code, not ""'
+    # A mistyped code is refused, not drawn as some other style.
+    assert error(f"cat --style {one[:-1]}x --v 5.2") == (
+        f'"{one[:-1]}x" is not a style code: make one with /tune, or use --style random'
+    )
+    assert error("cat --style cute --v 5.2") == "--style cute needs --niji 5 or --niji 6"
+    assert error(f"cat --style {one} --niji 6") == (
+        "Style Tuner codes need --version 5.2, not --niji 6"
+    )
+
+
+def test_style_codes_round_trip() -> None:
+    for seed in range(50):
+        code = random_style(seed)
+        decoded = StyleCode.decode(code)
+        assert decoded is not None and decoded.encode() == code
+        assert decoded.directions == 32 and decoded.choices
+    assert StyleCode.decode("zzzzzzzz") is None
 
 
 def test_style_reference() -> None:

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dreamloom.prompt import Prompt, PromptContext, PromptError, parse_prompt, permutations
+from dreamloom.prompt.style_codes import Side, StyleCode
 from dreamloom.prompt.versions import rules_for
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,6 +36,9 @@ VALUES = [
     "4294967295", "4294967296",
 ]  # fmt: skip
 DASHES = ["--", "—", "–"]
+
+# Two Style Tuner codes joined (`--style code1-code2`).
+TUNER_CODES = "-".join(StyleCode(seed, 16, ((seed % 16, Side.A),)).encode() for seed in (11, 12))
 
 
 @st.composite
@@ -121,7 +125,8 @@ def valid_prompt(draw: st.DrawFn) -> str:
     codes = draw(st.lists(st.sampled_from(["abc123", "m7-x"]), max_size=2))
     add(rules.personalize and draw(maybe), " ".join([_alias(draw, "p", "profile"), *codes]))
     style_code = rules.style_codes and draw(maybe)
-    add(style_code, "--style " + draw(st.sampled_from(["c1-c2", "cute"])))
+    styles = ["cute", "scenic"] if rules.niji else [TUNER_CODES, "random"]
+    add(style_code, "--style " + draw(st.sampled_from(styles)))
     # One --style per prompt: with a style code, raw can only be written as --raw.
     raw_forms = ["--raw"] if style_code else ["--raw", "--style raw"]
     add(rules.raw and draw(maybe), draw(st.sampled_from(raw_forms)))

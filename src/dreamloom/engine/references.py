@@ -14,10 +14,13 @@ reference of each kind conditions its model.
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from dreamloom.prompt.style_codes import style_parts
 
 if TYPE_CHECKING:
     from dreamloom.prompt import Prompt
@@ -35,6 +38,10 @@ class ReferenceKind(StrEnum):
 STANDARD_STYLE_WEIGHT = 100
 STANDARD_OMNI_WEIGHT = 100
 STANDARD_PERSONAL_STYLIZE = 100
+# The code versions that keep Style Tuner looks and Niji's named styles apart from `--sref`
+# codes (whose versions are `--sv`): one code, one vector per (kind, code, version).
+TUNER_CODE_VERSION = 1052
+NAMED_STYLE_VERSION = 1053
 # `--cw 0` keeps only the face: the upper middle of the picture, this share of each side.
 FACE_SHARE = 0.4
 
@@ -128,6 +135,7 @@ def references_for(
             )
         else:
             refs.append(Reference(ReferenceKind.STYLE, weight, image=images[target]))
+    refs += style_code_references(params.style)
     crop = FACE_SHARE + (1.0 - FACE_SHARE) * min(max(params.cw, 0), 100) / 100
     refs += [
         Reference(ReferenceKind.CHARACTER, 1.0, image=images[u], crop=crop) for u in params.cref
@@ -145,6 +153,38 @@ def references_for(
             for r in personal
         ]
     return tuple(refs)
+
+
+def look_code(tuner_seed: int, direction: int, side: int) -> int:
+    """The code of one look of a Style Tuner: side A or B of one of its directions."""
+    digest = hashlib.sha256(f"tuner {tuner_seed} {direction} {side}".encode()).digest()
+    return int.from_bytes(digest[:6], "big")
+
+
+def style_code_references(style: str | None) -> list[Reference]:
+    """`--style CODE` (Style Tuner codes, hyphen-joined ones, Niji's named styles) as STYLE
+    references: one per look picked, each at the standard weight, so a code of many picks is
+    their blend (`engine.conditioning.mix`), not a stronger style."""
+    if style is None or style in ("raw", "random"):
+        return []
+    refs = []
+    for part in style_parts(style):
+        if isinstance(part, str):
+            code = int.from_bytes(hashlib.sha256(f"niji style {part}".encode()).digest()[:6], "big")
+            refs.append(
+                Reference(ReferenceKind.STYLE, 1.0, code=code, code_version=NAMED_STYLE_VERSION)
+            )
+            continue
+        refs += [
+            Reference(
+                ReferenceKind.STYLE,
+                1.0,
+                code=look_code(part.tuner_seed, row, int(side)),
+                code_version=TUNER_CODE_VERSION,
+            )
+            for row, side in part.choices
+        ]
+    return refs
 
 
 def links_of(prompt: Prompt) -> tuple[str, ...]:

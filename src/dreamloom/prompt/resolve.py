@@ -18,6 +18,7 @@ from typing import Final
 from .errors import PromptError
 from .names import BUILTIN, CANONICAL, VIDEO, slot_of
 from .params import SPEEDS, Params
+from .style_codes import NIJI_STYLES, random_style, style_parts
 from .tokens import RawParam
 from .values import format_number, link, parse_float, parse_int
 from .versions import (
@@ -103,13 +104,13 @@ def resolve_params(args: Mapping[str, Arg]) -> Params:
             if arg is not None and reference not in args:
                 raise PromptError(f"--{arg.name} can only be used together with --{reference}")
 
-    raw, style = _style(get("raw"), get("style"), rules)
     visibility = get("visibility")
     speed = get("speed")
     for flag in (get("tile"), get("draft"), visibility, speed):
         _no_value(flag)
     seed_arg = get("seed")
     seed = None if seed_arg is None else _int(seed_arg, 0, 0, MAX_SEED, rules)
+    raw, style = _style(get("raw"), get("style"), rules, seed)
 
     return Params(
         aspect=_aspect(get("aspect"), rules),
@@ -238,7 +239,9 @@ def _aspect(arg: Arg | None, rules: VersionRules) -> tuple[int, int]:
     return (width, height)
 
 
-def _style(raw: Arg | None, style: Arg | None, rules: VersionRules) -> tuple[bool, str | None]:
+def _style(
+    raw: Arg | None, style: Arg | None, rules: VersionRules, seed: int | None
+) -> tuple[bool, str | None]:
     _no_value(raw)
     is_raw = raw is not None
     code = None
@@ -250,10 +253,34 @@ def _style(raw: Arg | None, style: Arg | None, rules: VersionRules) -> tuple[boo
             is_raw = True
         else:
             _supported(style, rules.style_codes, rules)
-            code = value
+            code = _style_code(value, rules, seed)
     if is_raw and not rules.raw:
         raise PromptError(f"Not compatible with {rules.flag}: --{'raw' if raw else 'style raw'}")
     return is_raw, code
+
+
+def _style_code(value: str, rules: VersionRules, seed: int | None) -> str:
+    """A `--style` value checked: Style Tuner codes on V5.2 (``random`` picks one, from the
+    seed when there is one), the named styles on Niji."""
+    if value.lower() == "random" and not rules.niji:
+        return "random" if seed is None else random_style(seed)
+    try:
+        parts = style_parts(value)
+    except ValueError as err:
+        if rules.niji:
+            names = ", ".join(NIJI_STYLES)
+            raise PromptError(
+                f'--style with {rules.flag} takes raw or {names}, not "{err}"'
+            ) from None
+        raise PromptError(
+            f'"{err}" is not a style code: make one with /tune, or use --style random'
+        ) from None
+    named = [part for part in parts if isinstance(part, str)]
+    if rules.niji and len(named) != len(parts):
+        raise PromptError(f"Style Tuner codes need --version 5.2, not {rules.flag}")
+    if named and not rules.niji:
+        raise PromptError(f"--style {named[0]} needs --niji 5 or --niji 6")
+    return value.lower()
 
 
 def _no(arg: Arg | None) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""Style codes picked at submission: ``--sref random`` without ``--seed``."""
+"""Style codes picked at submission: ``--sref random`` and ``--style random`` without
+``--seed``."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ from dataclasses import replace
 
 from .model import Prompt
 from .resolve import random_style_code
+from .style_codes import random_style
 
 
 def with_style_codes(prompt: Prompt, seed: int) -> Prompt:
-    """``prompt`` with each ``--sref random`` replaced by the code the job's ``seed`` picks, so
-    that the stored prompt shows it and can be reused (the parser does this itself when the
-    prompt has ``--seed``)."""
+    """``prompt`` with each ``--sref random`` and ``--style random`` replaced by the code the
+    job's ``seed`` picks, so that the stored prompt shows it and can be reused (the parser does
+    this itself when the prompt has ``--seed``)."""
+    if prompt.params.style == "random":
+        params = replace(prompt.params, style=random_style(seed))
+        prompt = replace(prompt, params=params)
     sref = prompt.params.sref
     if not any(value.partition("::")[0] == "random" for value in sref):
         return prompt

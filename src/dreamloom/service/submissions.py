@@ -56,7 +56,7 @@ def reference_kinds(prompt: Prompt) -> list[ReferenceKind]:
     params = prompt.params
     asked = {
         ReferenceKind.IMAGE: bool(prompt.image_prompts),
-        ReferenceKind.STYLE: bool(params.sref),
+        ReferenceKind.STYLE: bool(params.sref) or params.style is not None,
         ReferenceKind.CHARACTER: bool(params.cref),
         ReferenceKind.OMNI: params.oref is not None,
         ReferenceKind.PERSONAL: params.personalize is not None,
@@ -274,13 +274,6 @@ class Submissions:
             entry = self.catalog.get(version)
         except VersionUnavailable as err:
             raise ServiceError(str(err)) from None
-        if prompt.params.style is not None:
-            # Style Tuner codes (and Niji's named styles) need a tuner to make them; accepting
-            # one and drawing without it would be a silent lie.
-            raise ServiceError(
-                f"--style {prompt.params.style} is not available here: this server has no "
-                "Style Tuner codes or named styles (--style raw works)"
-            )
         return entry.info
 
     def speed_mode(self, account: AccountView, prompt: Prompt) -> str:
@@ -319,8 +312,11 @@ class Submissions:
         model = self.model_for(prompt)
         for kind in reference_kinds(prompt):
             if kind not in model.reference_kinds:
+                flag = REFERENCE_FLAGS[kind]
+                if kind is ReferenceKind.STYLE and not prompt.params.sref:
+                    flag = "--style codes"
                 raise ServiceError(
-                    f"The model {model.name} cannot use {REFERENCE_FLAGS[kind]}: it has no "
+                    f"The model {model.name} cannot use {flag}: it has no "
                     "image adapter (the operator sets one with DREAMLOOM_IP_ADAPTER)"
                 )
 
