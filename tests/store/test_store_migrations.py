@@ -35,6 +35,8 @@ EXPECTED_TABLES = {
     "profile_picks",
     "personal_codes",
     "personal_code_images",
+    "tuners",
+    "tuner_looks",
 }
 
 

@@ -109,6 +109,12 @@ class Service:
         self.remove_from_moodboard = self.personalization.remove_from_moodboard
         self.personalize_codes = self.personalization.codes
         self.current_code = self.personalization.current_code
+        self.tuners = self.wiring.tuners
+        self.create_tuner = self.tuners.create
+        self.tuner = self.tuners.tuner
+        self.list_tuners = self.tuners.list_tuners
+        self.draw_tuner = self.tuners.draw
+        self.tuner_code = self.tuners.code
         self.usage = self.wiring.usage.usage
         self.tokens = self.wiring.usage.tokens
         self.new_token = self.wiring.usage.new_token

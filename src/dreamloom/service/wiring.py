@@ -18,6 +18,7 @@ this list::
                                                                                 Personalization
       Buttons         U/V/zoom/pan/upscale..., /seed                         <- Submissions, Reading
       Commands        /settings, /prefer, /stealth, /show ...                <- Submissions, Reading
+      Tuners          /tune, its looks (imagine jobs) and codes, /list_tuners <- Submissions
       SignIns         web app passwords and browser sessions
       Library         Organize (search, filters, likes, hide, publish, delete), Explore
       UsageAndTokens  an account's usage report and its API tokens          <- Accounts
@@ -44,6 +45,7 @@ from dreamloom.service.reading import Reading
 from dreamloom.service.runtime import Runtime
 from dreamloom.service.signins import SignIns
 from dreamloom.service.submissions import Submissions
+from dreamloom.service.tuners import Tuners
 from dreamloom.service.usage import UsageAndTokens
 
 
@@ -59,6 +61,7 @@ class Wiring:
     reading: Reading
     buttons: Buttons
     commands: Commands
+    tuners: Tuners
     media: Media
     links: Links
     personalization: Personalization
@@ -98,6 +101,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         runtime, accounts, channels, moderation, admission, submissions, reading, views
     )
     commands = Commands(runtime, accounts, channels, submissions, reading, views)
+    tuners = Tuners(runtime, accounts, submissions, views)
     signins = SignIns(runtime)
     library = Library(runtime, views)
     usage = UsageAndTokens(runtime, accounts)
@@ -112,6 +116,7 @@ def wire(settings: Settings, *, dispatch: bool = True, renderer: Renderer | None
         reading=reading,
         buttons=buttons,
         commands=commands,
+        tuners=tuners,
         media=media,
         links=links,
         personalization=personalization,

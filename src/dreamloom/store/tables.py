@@ -172,6 +172,34 @@ class PersonalCodeImage(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)  # a small PNG of a preferred picture
 
 
+class Tuner(Base):
+    """A Style Tuner: a prompt and a seed whose looks (two per direction) are drawn as jobs of
+    their own (``TunerLook``); the codes made from it need no row (`prompt.style_codes`)."""
+
+    __tablename__ = "tuners"
+    __table_args__ = (Index("ix_tuners_account_id", "account_id"),)
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    prompt_text: Mapped[str] = mapped_column(Text)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    directions: Mapped[int] = mapped_column()
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TunerLook(Base):
+    __tablename__ = "tuner_looks"
+
+    tuner_id: Mapped[str] = mapped_column(
+        ForeignKey("tuners.id", ondelete="CASCADE"), primary_key=True
+    )
+    direction: Mapped[int] = mapped_column(primary_key=True)
+    side: Mapped[int] = mapped_column(primary_key=True)  # prompt.style_codes.Side
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("jobs.id", ondelete="SET NULL"), default=None
+    )
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (

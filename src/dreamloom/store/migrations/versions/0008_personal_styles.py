@@ -1,4 +1,5 @@
-"""Personalization: profiles and moodboards, the pictures judged for them, the codes they made.
+"""Personalization (profiles and moodboards, the pictures judged for them, the codes they made)
+and Style Tuners (a prompt, a seed, and the jobs that drew each look).
 
 Revision ID: 0008
 Revises: 0007
@@ -89,8 +90,46 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("code", "position", name="pk_personal_code_images"),
     )
 
+    op.create_table(
+        "tuners",
+        sa.Column("id", sa.String(length=16), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("prompt_text", sa.Text(), nullable=False),
+        sa.Column("seed", sa.BigInteger(), nullable=False),
+        sa.Column("directions", sa.Integer(), nullable=False),
+        sa.Column("created", _TS, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["accounts.id"],
+            name="fk_tuners_account_id_accounts",
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_tuners"),
+    )
+    op.create_index("ix_tuners_account_id", "tuners", ["account_id"])
+    op.create_table(
+        "tuner_looks",
+        sa.Column("tuner_id", sa.String(length=16), nullable=False),
+        sa.Column("direction", sa.Integer(), nullable=False),
+        sa.Column("side", sa.Integer(), nullable=False),
+        sa.Column("job_id", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["tuner_id"],
+            ["tuners.id"],
+            name="fk_tuner_looks_tuner_id_tuners",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name="fk_tuner_looks_job_id_jobs", ondelete="SET NULL"
+        ),
+        sa.PrimaryKeyConstraint("tuner_id", "direction", "side", name="pk_tuner_looks"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("tuner_looks")
+    op.drop_index("ix_tuners_account_id", table_name="tuners")
+    op.drop_table("tuners")
     op.drop_table("personal_code_images")
     op.drop_table("personal_codes")
     op.drop_index("ix_profile_picks_profile_id", table_name="profile_picks")
