@@ -17,6 +17,7 @@ from rich.console import Console
 
 from dreamloom.cli_models import models_app
 from dreamloom.cli_personalize import personalize_app
+from dreamloom.cli_tune import tune_app
 from dreamloom.domain import JobStatus, SpeedMode, Variability, Visibility
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ app.add_typer(prefer_app, name="prefer")
 prefer_app.add_typer(option_app, name="option")
 app.add_typer(models_app, name="models")
 app.add_typer(personalize_app, name="personalize")
+app.add_typer(tune_app, name="tune")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -134,7 +134,9 @@ def rank(
             for number, candidate in enumerate(pair, 1):
                 image = service.image_file(candidate.picture.key)
                 where = image.path if image is not None else candidate.picture.key
-                console.print(f"{number}: {where}  {candidate.prompt}", markup=False)
+                console.print(
+                    f"{number}: {where}  {candidate.prompt}", markup=False, soft_wrap=True
+                )
             answer = typer.prompt("1, 2, s(kip) or q(uit)", default="s").strip().lower()
             if answer == "q":
                 break

@@ -276,3 +276,25 @@ def test_personalize_ranks_makes_moodboards_and_lists_codes(tmp_path: Path) -> N
     assert code.stdout.strip() in codes.stdout and "Mine" in codes.stdout
     refused = run_cli(["personalize", "delete", profile], data, tmp_path, **env)
     assert refused.returncode == 1 and "Global profiles cannot be deleted" in refused.stderr
+
+
+def test_tune_draws_looks_and_makes_a_code(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"DREAMLOOM_MODEL": "bundled", "DREAMLOOM_VERSIONS": '{"5.2": "bundled"}'}
+    made = run_cli(
+        ["tune", "new", "a red fox --v 5.2", "--directions", "16"], data, tmp_path, **env
+    )
+    assert made.returncode == 0, made.stderr
+    tuner = made.stdout.split()[0]
+    assert "16 directions, 0 looks drawn" in made.stdout
+    drawn = run_cli(["tune", "draw", tuner, "3"], data, tmp_path, **env)
+    assert drawn.returncode == 0, drawn.stderr
+    lines = drawn.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["3A", "3B"]
+    assert all(Path(line.split()[1]).is_file() for line in lines)
+    code = run_cli(["tune", "code", tuner, "3B"], data, tmp_path, **env)
+    assert code.returncode == 0 and code.stdout.startswith("--style "), code.stderr
+    bad = run_cli(["tune", "code", tuner, "3C"], data, tmp_path, **env)
+    assert bad.returncode == 2 and "such as 3A" in bad.stderr
+    listed = run_cli(["tune", "list"], data, tmp_path, **env)
+    assert tuner in listed.stdout and "2 looks drawn" in listed.stdout

