@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+from dreamloom.cli_common import DataDirOption, console, run_as
 
 if TYPE_CHECKING:
     from dreamloom.service import AccountView, Service
@@ -18,37 +17,7 @@ if TYPE_CHECKING:
 personalize_app = typer.Typer(
     no_args_is_help=True, help="Personalization: profiles, ranking, moodboards, --p codes."
 )
-console = Console()
-err_console = Console(stderr=True)
-T = TypeVar("T")
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data directory (default: $DREAMLOOM_DATA_DIR)."),
-]
 ProfileArg = Annotated[str, typer.Argument(help="A profile or moodboard ID (see `profiles`).")]
-
-
-@contextmanager
-def _session(user: str, data_dir: Path | None) -> Iterator[tuple[Service, AccountView]]:
-    from dreamloom.config import Settings
-    from dreamloom.service import Service
-
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    settings.ensure_dirs()
-    with Service(settings, dispatch=False) as service:
-        yield service, service.ensure_user(user)
-
-
-def _run(user: str, data_dir: Path | None, work: Callable[[Service, AccountView], T]) -> T:
-    from dreamloom.service import ServiceError
-
-    with _session(user, data_dir) as (service, account):
-        try:
-            return work(service, account)
-        except ServiceError as err:
-            err_console.print(err.message, markup=False, highlight=False)
-            raise typer.Exit(1) from None
 
 
 def _line(view: ProfileView) -> str:
@@ -68,7 +37,7 @@ def _show(view: ProfileView) -> None:
 @personalize_app.command("profiles")
 def profiles(user: str = "local", data_dir: DataDirOption = None) -> None:
     """The account's profiles and moodboards (* marks the defaults a bare --p uses)."""
-    for view in _run(user, data_dir, lambda s, a: s.profiles(a)):
+    for view in run_as(user, data_dir, lambda s, a: s.profiles(a)):
         _show(view)
 
 
@@ -83,20 +52,20 @@ def new(
     from dreamloom.domain import ProfileKind
 
     kind = ProfileKind.MOODBOARD if moodboard else ProfileKind.CUSTOM
-    _show(_run(user, data_dir, lambda s, a: s.create_profile(a, name, kind=kind)))
+    _show(run_as(user, data_dir, lambda s, a: s.create_profile(a, name, kind=kind)))
 
 
 @personalize_app.command("rename")
 def rename(
     profile: ProfileArg, name: str, user: str = "local", data_dir: DataDirOption = None
 ) -> None:
-    _show(_run(user, data_dir, lambda s, a: s.rename_profile(a, profile, name)))
+    _show(run_as(user, data_dir, lambda s, a: s.rename_profile(a, profile, name)))
 
 
 @personalize_app.command("delete")
 def delete(profile: ProfileArg, user: str = "local", data_dir: DataDirOption = None) -> None:
     """Gone from the list; the codes it made keep working."""
-    _run(user, data_dir, lambda s, a: s.delete_profile(a, profile))
+    run_as(user, data_dir, lambda s, a: s.delete_profile(a, profile))
     console.print(f"deleted {profile}", highlight=False)
 
 
@@ -110,7 +79,7 @@ def default(
         service.select_profiles(account, profile_ids)
         return service.profiles(account)
 
-    for view in _run(user, data_dir, work):
+    for view in run_as(user, data_dir, work):
         _show(view)
 
 
@@ -146,7 +115,7 @@ def rank(
             _show(view)
         return view
 
-    _show(_run(user, data_dir, work))
+    _show(run_as(user, data_dir, work))
 
 
 @personalize_app.command("pick")
@@ -161,7 +130,7 @@ def pick(
     from dreamloom.service.personalization import key_of
 
     keys, chosen = [key_of(k) for k in shown], [key_of(k) for k in picked or []]
-    _show(_run(user, data_dir, lambda s, a: s.pick_images(a, profile, keys, chosen)))
+    _show(run_as(user, data_dir, lambda s, a: s.pick_images(a, profile, keys, chosen)))
 
 
 @personalize_app.command("add")
@@ -185,7 +154,7 @@ def add(
                 keys.append(key_of(picture))
         return service.add_to_moodboard(account, profile, keys)
 
-    _show(_run(user, data_dir, work))
+    _show(run_as(user, data_dir, work))
 
 
 @personalize_app.command("remove")
@@ -198,19 +167,19 @@ def remove(
     from dreamloom.service.personalization import key_of
 
     keys = [key_of(p) for p in pictures]
-    _show(_run(user, data_dir, lambda s, a: s.remove_from_moodboard(a, profile, keys)))
+    _show(run_as(user, data_dir, lambda s, a: s.remove_from_moodboard(a, profile, keys)))
 
 
 @personalize_app.command("code")
 def code(profile: ProfileArg, user: str = "local", data_dir: DataDirOption = None) -> None:
     """The profile's code as it is now (what --p ID becomes at submission)."""
-    console.print(_run(user, data_dir, lambda s, a: s.current_code(a, profile)), highlight=False)
+    console.print(run_as(user, data_dir, lambda s, a: s.current_code(a, profile)), highlight=False)
 
 
 @personalize_app.command("codes")
 def codes(user: str = "local", data_dir: DataDirOption = None) -> None:
     """/list_personalize_codes: every code your profiles made, newest first."""
-    for found in _run(user, data_dir, lambda s, a: s.personalize_codes(a)):
+    for found in run_as(user, data_dir, lambda s, a: s.personalize_codes(a)):
         gone = "  (profile deleted)" if found.deleted else ""
         console.print(
             f"{found.code}  {found.created:%Y-%m-%d %H:%M}  V{found.version}  "

@@ -1,15 +1,14 @@
 """``dreamloom tune``: the Style Tuner from a terminal (Version 5.2): make a tuner, draw some of
-its looks (waiting for them, with a progress bar per look), turn picks into a `--style` code."""
+its looks (a progress bar per look while they are drawn), turn picks into a `--style` code."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+
+from dreamloom.cli_common import DataDirOption, console, err_console, run_as
 
 if TYPE_CHECKING:
     from dreamloom.service import AccountView, Service
@@ -18,44 +17,6 @@ if TYPE_CHECKING:
 tune_app = typer.Typer(
     no_args_is_help=True, help="The Style Tuner (--v 5.2): /tune, --style codes."
 )
-console = Console()
-err_console = Console(stderr=True)
-T = TypeVar("T")
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data directory (default: $DREAMLOOM_DATA_DIR)."),
-]
-
-
-@contextmanager
-def _session(
-    user: str, data_dir: Path | None, *, dispatch: bool
-) -> Iterator[tuple[Service, AccountView]]:
-    from dreamloom.config import Settings
-    from dreamloom.service import Service
-
-    settings = Settings() if data_dir is None else Settings(data_dir=data_dir)
-    settings.ensure_dirs()
-    with Service(settings, dispatch=dispatch) as service:
-        yield service, service.ensure_user(user)
-
-
-def _run(
-    user: str,
-    data_dir: Path | None,
-    work: Callable[[Service, AccountView], T],
-    *,
-    dispatch: bool = False,
-) -> T:
-    from dreamloom.service import ServiceError
-
-    with _session(user, data_dir, dispatch=dispatch) as (service, account):
-        try:
-            return work(service, account)
-        except ServiceError as err:
-            err_console.print(err.message, markup=False, highlight=False)
-            raise typer.Exit(1) from None
 
 
 def _print(view: TunerView) -> None:
@@ -76,13 +37,13 @@ def new(
     data_dir: DataDirOption = None,
 ) -> None:
     """/tune PROMPT: a tuner (nothing is drawn until `draw`)."""
-    _print(_run(user, data_dir, lambda s, a: s.create_tuner(a, prompt, directions)))
+    _print(run_as(user, data_dir, lambda s, a: s.create_tuner(a, prompt, directions)))
 
 
 @tune_app.command("list")
 def list_tuners(user: str = "local", data_dir: DataDirOption = None) -> None:
     """/list_tuners."""
-    for view in _run(user, data_dir, lambda s, a: s.list_tuners(a)):
+    for view in run_as(user, data_dir, lambda s, a: s.list_tuners(a)):
         _print(view)
 
 
@@ -97,11 +58,24 @@ def draw(
     from dreamloom.domain import JobStatus
 
     def work(service: Service, account: AccountView) -> None:
+        from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
+
         view = service.draw_tuner(account, tuner_id, directions)
-        for look in view.looks:
-            if look.direction not in directions or look.job is None:
-                continue
-            done = service.wait(look.job.id)
+        looks = [look for look in view.looks if look.direction in directions and look.job]
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=err_console
+        ) as bar:
+            bars = {
+                look.job.id: bar.add_task(f"look {look.direction}{look.side.name}", total=100)
+                for look in looks
+                if look.job is not None
+            }
+
+            def shown(task: TaskID) -> Callable[[int], None]:
+                return lambda percent: bar.update(task, completed=percent)
+
+            finished = [service.wait(job, on_progress=shown(task)) for job, task in bars.items()]
+        for look, done in zip(looks, finished, strict=True):
             if done.status != JobStatus.COMPLETED:
                 err_console.print(f"{look.direction}{look.side.name}: {done.error}")
                 continue
@@ -113,7 +87,7 @@ def draw(
                 soft_wrap=True,
             )
 
-    _run(user, data_dir, work, dispatch=True)
+    run_as(user, data_dir, work, dispatch=True)
 
 
 @tune_app.command("code")
@@ -132,5 +106,5 @@ def code(
         if not number.isdigit() or side not in ("A", "B"):
             raise typer.BadParameter(f'a pick is a direction and A or B, such as 3A, not "{pick}"')
         chosen[int(number)] = Side[side]
-    made = _run(user, data_dir, lambda s, _a: s.tuner_code(tuner_id, chosen))
+    made = run_as(user, data_dir, lambda s, _a: s.tuner_code(tuner_id, chosen))
     console.print(f"--style {made}", highlight=False)
