@@ -56,6 +56,7 @@ def wait_for_cards(page: Page, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="bundled")
+    parser.add_argument("--only", nargs="*", help="Only these pictures (create, personalize...).")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="dreamloom-shots-"))
     server = start_server(data, DREAMLOOM_MODEL=args.model, DREAMLOOM_WEB_ADMINS='["ada"]')
@@ -80,7 +81,8 @@ def main() -> None:
                 context = browser.new_context(viewport={"width": width, "height": height})
                 page = context.new_page()
                 page.goto(f"{server.base}/signin")
-                page.screenshot(path=OUT / f"web-signin-{name}.jpg", type="jpeg", quality=82)
+                if not args.only or "signin" in args.only:
+                    page.screenshot(path=OUT / f"web-signin-{name}.jpg", type="jpeg", quality=82)
                 sign_in(page, server.base, "ada")
                 page.get_by_label("Prompt").fill("a paper boat on a pond --ar 16:9")
                 time.sleep(0.6)  # the prompt's check as you type
@@ -89,9 +91,12 @@ def main() -> None:
                     ("/archive", "organize"),
                     ("/explore", "explore"),
                     (f"/editor/{single}", "editor"),
+                    ("/personalize", "personalize"),
                     ("/account", "account"),
                     ("/admin", "admin"),
                 ):
+                    if args.only and shot not in args.only:
+                        continue
                     if path != "/imagine":
                         page.goto(f"{server.base}{path}")
                     # Pages with a live feed keep a stream open: wait for their pictures.

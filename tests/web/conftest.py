@@ -14,6 +14,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         tmp_path_factory.mktemp("web-server"),
         DREAMLOOM_WEB_ADMINS='["root"]',
         DREAMLOOM_IP_ADAPTER="tiny",  # pictures added as image prompts act
+        DREAMLOOM_PERSONALIZE_RANKINGS="4",  # a profile unlocks after a grid or two
     )
     try:
         yield running

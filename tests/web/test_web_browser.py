@@ -183,7 +183,8 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: 
     grid.get_by_role("button", name="U1", exact=True).focus()
     page.keyboard.press("Enter")
     single_id = newest(page, 2).get_attribute("data-job")
-    for path in ("/imagine", "/archive", "/explore", "/account", f"/editor/{single_id}"):
+    pages = ("/imagine", "/archive", "/explore", "/personalize", "/account", f"/editor/{single_id}")
+    for path in pages:
         page.goto(f"{server.base}{path}")
         page.wait_for_load_state("load")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -255,3 +256,30 @@ def test_a_picture_added_becomes_an_image_prompt_or_opens_in_the_editor(
     add_user(server, "fin")
     assert page.request.get(f"{server.base}/web/images/{key}").status == 200
     assert web_sign_in(server, "fin").http.get(f"/web/images/{key}").status_code == 404
+
+
+def test_picking_pictures_unlocks_personalization(server: Server, browser: Browser) -> None:
+    add_user(server, "pia")
+    page = browser.new_page()
+    sign_in(page, server, "pia")
+    page.get_by_label("Prompt").fill("a blue heart --seed 2")
+    page.get_by_role("button", name="Imagine").click()
+    newest(page, 1)
+    page.get_by_role("link", name="Personalize").click()
+    v7 = page.locator("section.profile").filter(has_text="Global V7 Profile")
+    expect(v7).to_contain_text("0 / 4 pictures picked")
+    v7.get_by_role("link", name="Pick pictures").click()
+    picks = page.locator(".pick input")
+    expect(picks.first).to_be_visible()
+    for index in range(min(4, picks.count())):
+        picks.nth(index).check()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("status")).to_contain_text("Unlocked")
+    page.get_by_role("link", name="Create").click()
+    page.get_by_label("Prompt").fill("a cat --seed 3 --p")
+    page.get_by_role("button", name="Imagine").click()
+    card = newest(page, 2)
+    expect(card).to_contain_text(re.compile(r"--p [a-z][a-z0-9]{6}\b"))
+    page.get_by_role("link", name="Personalize").click()
+    expect(page.locator("#codes")).to_contain_text("Global V7 Profile")
+    page.close()

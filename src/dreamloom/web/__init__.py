@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from dreamloom.service import ServiceError
-from dreamloom.web import admin, feed, pages, settings_page
+from dreamloom.web import admin, feed, pages, personalize_page, settings_page
 from dreamloom.web.session import SignInRequired, sign_in_redirect
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -39,3 +39,4 @@ def mount(app: FastAPI) -> None:
     app.include_router(feed.router)
     app.include_router(admin.router)
     app.include_router(settings_page.router)
+    app.include_router(personalize_page.router)
