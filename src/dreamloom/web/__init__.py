@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from dreamloom.service import ServiceError
-from dreamloom.web import admin, feed, pages, personalize_page, settings_page
+from dreamloom.web import admin, feed, pages, personalize_page, settings_page, tuner_page
 from dreamloom.web.session import SignInRequired, sign_in_redirect
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -36,6 +36,7 @@ def mount(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, sign_in_redirect)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(tuner_page.router)
     app.include_router(feed.router)
     app.include_router(admin.router)
     app.include_router(settings_page.router)
