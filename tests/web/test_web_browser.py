@@ -183,8 +183,8 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: 
     grid.get_by_role("button", name="U1", exact=True).focus()
     page.keyboard.press("Enter")
     single_id = newest(page, 2).get_attribute("data-job")
-    pages = ("/imagine", "/archive", "/explore", "/personalize", "/account", f"/editor/{single_id}")
-    for path in pages:
+    pages = ("/imagine", "/archive", "/explore", "/personalize", "/tune", "/account")
+    for path in (*pages, f"/editor/{single_id}"):
         page.goto(f"{server.base}{path}")
         page.wait_for_load_state("load")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -283,3 +283,45 @@ def test_picking_pictures_unlocks_personalization(server: Server, browser: Brows
     page.get_by_role("link", name="Personalize").click()
     expect(page.locator("#codes")).to_contain_text("Global V7 Profile")
     page.close()
+
+
+def test_the_style_tuner_on_a_phone_by_keyboard(server: Server, browser: Browser) -> None:
+    """Make a tuner, draw a row, pick look A, and take the code of the pick to Create."""
+    add_user(server, "tuner-gus")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, server, "tuner-gus")
+    page.get_by_role("link", name="Tune").click()
+    page.get_by_label("Prompt").fill("a quiet harbour --v 5.2")
+    page.get_by_label("Directions").select_option("16")
+    page.get_by_role("button", name="Make tuner").click()
+    expect(page).to_have_url(re.compile(r"/tune/[\w-]+$"))
+    row = page.locator('li.tune-row[data-direction="0"]')
+    pick_a = row.get_by_role("radio", name="A", exact=True)
+    expect(pick_a).to_be_disabled()  # nothing to pick before it is drawn
+    expect(page.get_by_role("link", name="Use in Create")).to_be_hidden()  # no code yet
+    row.get_by_role("button", name="Draw direction 0").focus()
+    page.keyboard.press("Enter")
+    for side in ("A", "B"):
+        look = row.locator(f'figure[data-side="{side}"]')
+        expect(look).to_have_attribute("data-status", "completed", timeout=JOB_TIMEOUT_MS)
+        expect(look.locator("img")).to_have_attribute("src", IMAGE_LINK)
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=look.locator("img").element_handle()
+        )
+    expect(row.get_by_role("button", name="Draw direction 0")).to_be_hidden()
+    pick_a.focus()
+    page.keyboard.press("Space")
+    expect(pick_a).to_be_checked()
+    code = page.locator("#style-code")
+    expect(code).to_have_text(re.compile(r"^--style [0-9a-z]+$"))
+    parameter = code.inner_text()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the tuner is {overflow} px wider than a 390 px phone"
+    page.get_by_role("link", name="Use in Create").click()
+    expect(page).to_have_url(re.compile(r"/imagine\?prompt="))
+    expect(page.get_by_label("Prompt")).to_have_value(
+        re.compile(r"^a quiet harbour .*--v 5\.2.* " + re.escape(parameter) + "$")
+    )
+    expect(page.locator("#prompt-error")).to_have_text("")
+    context.close()
