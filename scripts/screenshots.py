@@ -3,12 +3,13 @@ README (docs/images/web-*.jpg).
 
 Starts a real server on a temporary data directory with the bundled model, makes two users and
 a few pictures, and drives Debian's chromium through Playwright.
-Usage: .venv/bin/python scripts/screenshots.py [--model bundled]
+Usage: .venv/bin/python scripts/screenshots.py [--model bundled] [--only PAGE ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -21,6 +22,8 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 from api_helpers import ADMIN, start_server, stop_server  # noqa: E402
+
+from dreamloom.engine.catalog import every_version  # noqa: E402
 
 OUT = ROOT / "docs" / "images"
 PASSWORD = "screenshots only"
@@ -53,13 +56,40 @@ def wait_for_cards(page: Page, count: int) -> None:
     page.locator('li.card[data-status="completed"]').nth(count - 1).wait_for(timeout=600_000)
 
 
+def make_tuner(page: Page, base: str) -> str:
+    """A Style Tuner (Version 5.2) with its first four rows drawn; returns its page's path."""
+    page.goto(f"{base}/tune")
+    page.get_by_label("Prompt").fill("a cottage in the woods --v 5.2 --seed 21")
+    page.get_by_label("Directions").select_option("16")
+    page.get_by_role("button", name="Make tuner").click()
+    page.wait_for_url(f"{base}/tune/*")
+    page.get_by_role("button", name="Draw next 4").click()
+    page.locator('figure.look[data-status="completed"]').nth(7).wait_for(timeout=600_000)
+    return page.url.removeprefix(base)
+
+
+def pick_looks(page: Page) -> None:
+    """A few picks, so that the tuner's page shows its code."""
+    for direction, side in ((0, "A"), (1, "B"), (3, "A")):
+        row = page.locator(f'li.tune-row[data-direction="{direction}"]')
+        row.get_by_role("radio", name=side, exact=True).check()
+    page.locator("#code-out:not([hidden])").wait_for()
+    page.evaluate("window.scrollTo(0, 0)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--only", nargs="*", help="Only these pictures (create, personalize...).")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="dreamloom-shots-"))
-    server = start_server(data, DREAMLOOM_MODEL=args.model, DREAMLOOM_WEB_ADMINS='["ada"]')
+    server = start_server(
+        data,
+        DREAMLOOM_MODEL=args.model,
+        # Every version on the model named (the test helper's default is the tiny model).
+        DREAMLOOM_VERSIONS=json.dumps(every_version(args.model)),
+        DREAMLOOM_WEB_ADMINS='["ada"]',
+    )
     try:
         user(server.base, "ada")
         user(server.base, "ben")
@@ -77,6 +107,7 @@ def main() -> None:
             first.get_by_role("button", name="U1", exact=True).click()
             wait_for_cards(setup, len(PROMPTS) + 1)
             single = setup.locator("li.card").first.get_attribute("data-job")
+            tuner = make_tuner(setup, server.base)
             for name, (width, height) in SIZES.items():
                 context = browser.new_context(viewport={"width": width, "height": height})
                 page = context.new_page()
@@ -94,11 +125,14 @@ def main() -> None:
                     ("/personalize", "personalize"),
                     ("/account", "account"),
                     ("/admin", "admin"),
+                    (tuner, "tune"),
                 ):
                     if args.only and shot not in args.only:
                         continue
                     if path != "/imagine":
                         page.goto(f"{server.base}{path}")
+                    if shot == "tune":
+                        pick_looks(page)
                     # Pages with a live feed keep a stream open: wait for their pictures.
                     page.wait_for_load_state("load")
                     page.wait_for_function(
