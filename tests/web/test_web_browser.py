@@ -259,9 +259,9 @@ def test_a_picture_added_becomes_an_image_prompt_or_opens_in_the_editor(
 
 
 def test_picking_pictures_unlocks_personalization(server: Server, browser: Browser) -> None:
-    add_user(server, "pia")
+    add_user(server, "pim")
     page = browser.new_page()
-    sign_in(page, server, "pia")
+    sign_in(page, server, "pim")
     page.get_by_label("Prompt").fill("a blue heart --seed 2")
     page.get_by_role("button", name="Imagine").click()
     newest(page, 1)
