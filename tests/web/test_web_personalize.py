@@ -35,15 +35,38 @@ def _pictures_to_pick(client: Browserless, profile: str) -> list[str]:
 
 
 def test_signed_out_and_forged_requests_are_refused(server: Server) -> None:
-    anonymous = httpx.Client(base_url=server.base)
-    page = anonymous.get("/personalize")
-    assert page.status_code == 303 and page.headers["location"] == "/signin?next=/personalize"
-    assert anonymous.post("/personalize/new", data={"name": "x"}).status_code in (303, 403)
     add_user(server, "pam")
     pam = sign_in(server, "pam")
-    forged = pam.http.post("/personalize/new", data={"csrf": "forged", "name": "Mine"})
-    assert forged.status_code == 403
-    assert "Mine" not in pam.http.get("/personalize").text
+    page = pam.http.get("/personalize").text
+    v7 = _profile_id(page, "Global V7 Profile")
+    v6 = _profile_id(page, "Global V6 Profile")
+    board = _form(pam, "/personalize/new", name="Mine", kind="moodboard").headers["location"]
+    board = board.rsplit("/", 1)[1]
+    changes = {
+        "/personalize/new": {"name": "Theirs", "kind": "moodboard"},
+        "/personalize/defaults": {"default": [v6]},
+        f"/personalize/{v7}/picks": {"shown": ["k"], "picked": ["k"]},
+        f"/personalize/{board}/rename": {"name": "Theirs"},
+        f"/personalize/{board}/delete": {},
+        f"/personalize/{board}/pictures": {"links": "k"},
+        f"/personalize/{board}/pictures/remove": {"key": "k"},
+    }
+    anonymous = httpx.Client(base_url=server.base)
+    for path in ("/personalize", f"/personalize/{v7}"):
+        signed_out = anonymous.get(path)
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == f"/signin?next={path}"
+    for path, fields in changes.items():
+        signed_out = anonymous.post(path, data=fields)
+        assert signed_out.status_code == 303, path
+        assert signed_out.headers["location"].startswith("/signin?next="), path
+        forged = pam.http.post(path, data={"csrf": "forged", **fields})
+        assert forged.status_code == 403, path
+        assert "This form has expired" in forged.text, path
+    # Nothing changed: no new moodboard, the same defaults, the board kept its name.
+    after = pam.http.get("/personalize").text
+    assert "Theirs" not in after and _profile_id(after, "Mine") == board
+    assert re.search(rf'name="default" value="{v7}"[^>]*checked', after)
 
 
 def test_picks_unlock_and_refusals_show_next_to_their_form(server: Server) -> None:
