@@ -189,6 +189,15 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: 
         page.wait_for_load_state("load")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow} px wider than a 390 px phone"
+    # The ranking grid too, and a picture is picked with the keyboard.
+    page.goto(f"{server.base}/personalize")
+    page.get_by_role("link", name="Pick pictures").first.click()
+    pick = page.locator(".pick input").first
+    pick.focus()
+    page.keyboard.press("Space")
+    expect(pick).to_be_checked()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the ranking grid is {overflow} px wider than a 390 px phone"
     context.close()
 
 
@@ -269,17 +278,25 @@ def test_picking_pictures_unlocks_personalization(server: Server, browser: Brows
     v7 = page.locator("section.profile").filter(has_text="Global V7 Profile")
     expect(v7).to_contain_text("0 / 4 pictures picked")
     v7.get_by_role("link", name="Pick pictures").click()
-    picks = page.locator(".pick input")
-    expect(picks.first).to_be_visible()
-    for index in range(min(4, picks.count())):
-        picks.nth(index).check()
-    page.get_by_role("button", name="Next").click()
+    # Two pictures a grid: "Next" counts them and brings a new grid, until it unlocks.
+    for picked in (2, 4):
+        picks = page.locator(".pick input")
+        expect(picks.nth(1)).to_be_visible()
+        picks.nth(0).check()
+        picks.nth(1).check()
+        page.get_by_role("button", name="Next").click()
+        if picked < 4:
+            expect(page.locator("label.progress")).to_contain_text(f"{picked} / 4 pictures picked")
     expect(page.get_by_role("status")).to_contain_text("Unlocked")
     page.get_by_role("link", name="Create").click()
     page.get_by_label("Prompt").fill("a cat --seed 3 --p")
     page.get_by_role("button", name="Imagine").click()
     card = newest(page, 2)
     expect(card).to_contain_text(re.compile(r"--p [a-z][a-z0-9]{6}\b"))
+    found = re.search(r"--p ([a-z][a-z0-9]{6})\b", card.inner_text())
+    assert found
     page.get_by_role("link", name="Personalize").click()
-    expect(page.locator("#codes")).to_contain_text("Global V7 Profile")
+    expect(v7).to_contain_text("Unlocked")
+    expect(v7).to_contain_text(found.group(1))  # its latest code
+    expect(page.locator("#codes")).to_contain_text(f"{found.group(1)} · Global V7 Profile")
     page.close()
