@@ -299,4 +299,25 @@ def test_picking_pictures_unlocks_personalization(server: Server, browser: Brows
     expect(v7).to_contain_text("Unlocked")
     expect(v7).to_contain_text(found.group(1))  # its latest code
     expect(page.locator("#codes")).to_contain_text(f"{found.group(1)} · Global V7 Profile")
+    # Unlocked, it takes more profiles; deleting one asks first.
+    page.get_by_label("Name").fill("Soft light")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="Soft light")).to_be_visible()
+    page.get_by_role("link", name="← Personalize").click()
+    mine = page.locator("section.profile").filter(has_text="Soft light")
+    mine.get_by_text("Rename or delete").click()
+    asked: list[str] = []
+
+    def keep(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", keep)
+    mine.get_by_role("button", name="Delete").click()
+    assert asked == ["Delete Soft light? The codes it made keep working."]
+    expect(mine).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    mine.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    expect(mine).to_have_count(0)
     page.close()
