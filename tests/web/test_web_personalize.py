@@ -89,7 +89,8 @@ def test_picks_unlock_and_refusals_show_next_to_their_form(server: Server) -> No
     assert picked.status_code == 303
     assert "2 / 4 pictures picked" in pat.http.get(f"/personalize/{v7}").text
     wrong = _form(pat, f"/personalize/{v7}/picks", shown=shown[:1], picked=["nosuchkey123"])
-    assert wrong.status_code == 400 and "must be among those shown" in wrong.text
+    assert wrong.status_code == 400
+    assert re.search(r'id="picks-error"[^>]*>Picked images must be among those shown', wrong.text)
     undeletable = _form(pat, f"/personalize/{v7}/delete")
     assert undeletable.status_code == 400
     assert f'id="{v7}-error"' in undeletable.text and "cannot be deleted" in undeletable.text
@@ -102,7 +103,12 @@ def test_a_moodboard_of_an_upload_works_in_create(server: Server) -> None:
     assert made.status_code == 303
     board = made.headers["location"].rsplit("/", 1)[1]
     empty = _form(peg, f"/personalize/{board}/pictures", links="")
-    assert empty.status_code == 400 and "Choose a picture to upload" in empty.text
+    assert empty.status_code == 400
+    assert re.search(r'id="add-error"[^>]*>Choose a picture to upload', empty.text)
+    unknown = _form(peg, f"/personalize/{board}/pictures", links="/web/images/nosuchkey123.png")
+    assert unknown.status_code == 400
+    assert re.search(r'id="add-error"[^>]*>No such image: nosuchkey123', unknown.text)
+    assert ">/web/images/nosuchkey123.png</textarea>" in unknown.text  # kept to correct
     added = peg.http.post(
         f"/personalize/{board}/pictures",
         data={"csrf": peg.csrf},
@@ -123,3 +129,9 @@ def test_a_moodboard_of_an_upload_works_in_create(server: Server) -> None:
     removed = _form(peg, f"/personalize/{board}/pictures/remove", key=key.group(1))
     assert removed.status_code == 303
     assert "Pictures (0)" in peg.http.get(f"/personalize/{board}").text
+    # A link of this server's picture (as Organize shows it) adds it back.
+    link = f"{server.base}/web/images/{key.group(1)}.png"
+    pasted = _form(peg, f"/personalize/{board}/pictures", links=f"{link}\n")
+    assert pasted.status_code == 303, pasted.text
+    again = peg.http.get(f"/personalize/{board}").text
+    assert "Pictures (1)" in again and f'value="{key.group(1)}"' in again
