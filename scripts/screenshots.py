@@ -9,6 +9,7 @@ Usage: .venv/bin/python scripts/screenshots.py [--model bundled]
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -21,6 +22,8 @@ from playwright.sync_api import Page, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "api"))
 from api_helpers import ADMIN, start_server, stop_server  # noqa: E402
+
+from dreamloom.engine.catalog import every_version  # noqa: E402
 
 OUT = ROOT / "docs" / "images"
 PASSWORD = "screenshots only"
@@ -53,13 +56,41 @@ def wait_for_cards(page: Page, count: int) -> None:
     page.locator('li.card[data-status="completed"]').nth(count - 1).wait_for(timeout=600_000)
 
 
+def personalize(page: Page, base: str) -> None:
+    """Something on the Personalize page: a grid picked for the V7 profile (its progress and
+    pictures), and a moodboard of two more pictures pasted as links."""
+    page.goto(f"{base}/personalize")
+    page.get_by_role("link", name="Pick pictures").first.click()
+    picks = page.locator(".pick input")
+    for index in range(3):
+        picks.nth(index).check()
+    links = page.locator(".pick img").evaluate_all(
+        "imgs => imgs.slice(3, 5).map(img => img.getAttribute('src'))"
+    )
+    page.get_by_role("button", name="Next").click()
+    page.goto(f"{base}/personalize")
+    page.get_by_label("Name").fill("Citrus")
+    page.get_by_label("Moodboard (pictures you choose)").check()
+    page.get_by_role("button", name="Create").click()
+    page.get_by_label("Or links of this server's images, one per line").fill("\n".join(links))
+    page.get_by_role("button", name="Add").click()
+    page.wait_for_load_state("load")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="bundled")
     parser.add_argument("--only", nargs="*", help="Only these pictures (create, personalize...).")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="dreamloom-shots-"))
-    server = start_server(data, DREAMLOOM_MODEL=args.model, DREAMLOOM_WEB_ADMINS='["ada"]')
+    server = start_server(
+        data,
+        DREAMLOOM_MODEL=args.model,
+        # start_server serves every version with the tiny model (noise): the pictures are the
+        # chosen model's.
+        DREAMLOOM_VERSIONS=json.dumps(every_version(args.model)),
+        DREAMLOOM_WEB_ADMINS='["ada"]',
+    )
     try:
         user(server.base, "ada")
         user(server.base, "ben")
@@ -77,6 +108,7 @@ def main() -> None:
             first.get_by_role("button", name="U1", exact=True).click()
             wait_for_cards(setup, len(PROMPTS) + 1)
             single = setup.locator("li.card").first.get_attribute("data-job")
+            personalize(setup, server.base)
             for name, (width, height) in SIZES.items():
                 context = browser.new_context(viewport={"width": width, "height": height})
                 page = context.new_page()
