@@ -77,6 +77,27 @@ def pick_looks(page: Page) -> None:
     page.evaluate("window.scrollTo(0, 0)")
 
 
+def personalize(page: Page, base: str) -> None:
+    """Something on the Personalize page: a grid picked for the V7 profile (its progress and
+    pictures), and a moodboard of two more pictures pasted as links."""
+    page.goto(f"{base}/personalize")
+    page.get_by_role("link", name="Pick pictures").first.click()
+    picks = page.locator(".pick input")
+    for index in range(3):
+        picks.nth(index).check()
+    links = page.locator(".pick img").evaluate_all(
+        "imgs => imgs.slice(3, 5).map(img => img.getAttribute('src'))"
+    )
+    page.get_by_role("button", name="Next").click()
+    page.goto(f"{base}/personalize")
+    page.get_by_label("Name").fill("Citrus")
+    page.get_by_label("Moodboard (pictures you choose)").check()
+    page.get_by_role("button", name="Create").click()
+    page.get_by_label("Or links of this server's images, one per line").fill("\n".join(links))
+    page.get_by_role("button", name="Add").click()
+    page.wait_for_load_state("load")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="bundled")
@@ -108,6 +129,7 @@ def main() -> None:
             wait_for_cards(setup, len(PROMPTS) + 1)
             single = setup.locator("li.card").first.get_attribute("data-job")
             tuner = make_tuner(setup, server.base)
+            personalize(setup, server.base)
             for name, (width, height) in SIZES.items():
                 context = browser.new_context(viewport={"width": width, "height": height})
                 page = context.new_page()

@@ -189,6 +189,15 @@ def test_every_page_fits_a_phone_and_works_by_keyboard(server: Server, browser: 
         page.wait_for_load_state("load")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow} px wider than a 390 px phone"
+    # The ranking grid too, and a picture is picked with the keyboard.
+    page.goto(f"{server.base}/personalize")
+    page.get_by_role("link", name="Pick pictures").first.click()
+    pick = page.locator(".pick input").first
+    pick.focus()
+    page.keyboard.press("Space")
+    expect(pick).to_be_checked()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the ranking grid is {overflow} px wider than a 390 px phone"
     context.close()
 
 
@@ -259,9 +268,9 @@ def test_a_picture_added_becomes_an_image_prompt_or_opens_in_the_editor(
 
 
 def test_picking_pictures_unlocks_personalization(server: Server, browser: Browser) -> None:
-    add_user(server, "perso-pia")
+    add_user(server, "pim")
     page = browser.new_page()
-    sign_in(page, server, "perso-pia")
+    sign_in(page, server, "pim")
     page.get_by_label("Prompt").fill("a blue heart --seed 2")
     page.get_by_role("button", name="Imagine").click()
     newest(page, 1)
@@ -269,19 +278,48 @@ def test_picking_pictures_unlocks_personalization(server: Server, browser: Brows
     v7 = page.locator("section.profile").filter(has_text="Global V7 Profile")
     expect(v7).to_contain_text("0 / 4 pictures picked")
     v7.get_by_role("link", name="Pick pictures").click()
-    picks = page.locator(".pick input")
-    expect(picks.first).to_be_visible()
-    for index in range(min(4, picks.count())):
-        picks.nth(index).check()
-    page.get_by_role("button", name="Next").click()
+    # Two pictures a grid: "Next" counts them and brings a new grid, until it unlocks.
+    for picked in (2, 4):
+        picks = page.locator(".pick input")
+        expect(picks.nth(1)).to_be_visible()
+        picks.nth(0).check()
+        picks.nth(1).check()
+        page.get_by_role("button", name="Next").click()
+        if picked < 4:
+            expect(page.locator("label.progress")).to_contain_text(f"{picked} / 4 pictures picked")
     expect(page.get_by_role("status")).to_contain_text("Unlocked")
     page.get_by_role("link", name="Create").click()
     page.get_by_label("Prompt").fill("a cat --seed 3 --p")
     page.get_by_role("button", name="Imagine").click()
     card = newest(page, 2)
     expect(card).to_contain_text(re.compile(r"--p [a-z][a-z0-9]{6}\b"))
+    found = re.search(r"--p ([a-z][a-z0-9]{6})\b", card.inner_text())
+    assert found
     page.get_by_role("link", name="Personalize").click()
-    expect(page.locator("#codes")).to_contain_text("Global V7 Profile")
+    expect(v7).to_contain_text("Unlocked")
+    expect(v7).to_contain_text(found.group(1))  # its latest code
+    expect(page.locator("#codes")).to_contain_text(f"{found.group(1)} · Global V7 Profile")
+    # Unlocked, it takes more profiles; deleting one asks first.
+    page.get_by_label("Name").fill("Soft light")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="Soft light")).to_be_visible()
+    page.get_by_role("link", name="← Personalize").click()
+    mine = page.locator("section.profile").filter(has_text="Soft light")
+    mine.get_by_text("Rename or delete").click()
+    asked: list[str] = []
+
+    def keep(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", keep)
+    mine.get_by_role("button", name="Delete").click()
+    assert asked == ["Delete Soft light? The codes it made keep working."]
+    expect(mine).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    mine.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_contain_text("Saved")
+    expect(mine).to_have_count(0)
     page.close()
 
 

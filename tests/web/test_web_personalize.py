@@ -35,15 +35,38 @@ def _pictures_to_pick(client: Browserless, profile: str) -> list[str]:
 
 
 def test_signed_out_and_forged_requests_are_refused(server: Server) -> None:
-    anonymous = httpx.Client(base_url=server.base)
-    page = anonymous.get("/personalize")
-    assert page.status_code == 303 and page.headers["location"] == "/signin?next=/personalize"
-    assert anonymous.post("/personalize/new", data={"name": "x"}).status_code in (303, 403)
     add_user(server, "pam")
     pam = sign_in(server, "pam")
-    forged = pam.http.post("/personalize/new", data={"csrf": "forged", "name": "Mine"})
-    assert forged.status_code == 403
-    assert "Mine" not in pam.http.get("/personalize").text
+    page = pam.http.get("/personalize").text
+    v7 = _profile_id(page, "Global V7 Profile")
+    v6 = _profile_id(page, "Global V6 Profile")
+    board = _form(pam, "/personalize/new", name="Mine", kind="moodboard").headers["location"]
+    board = board.rsplit("/", 1)[1]
+    changes = {
+        "/personalize/new": {"name": "Theirs", "kind": "moodboard"},
+        "/personalize/defaults": {"default": [v6]},
+        f"/personalize/{v7}/picks": {"shown": ["k"], "picked": ["k"]},
+        f"/personalize/{board}/rename": {"name": "Theirs"},
+        f"/personalize/{board}/delete": {},
+        f"/personalize/{board}/pictures": {"links": "k"},
+        f"/personalize/{board}/pictures/remove": {"key": "k"},
+    }
+    anonymous = httpx.Client(base_url=server.base)
+    for path in ("/personalize", f"/personalize/{v7}"):
+        signed_out = anonymous.get(path)
+        assert signed_out.status_code == 303
+        assert signed_out.headers["location"] == f"/signin?next={path}"
+    for path, fields in changes.items():
+        signed_out = anonymous.post(path, data=fields)
+        assert signed_out.status_code == 303, path
+        assert signed_out.headers["location"].startswith("/signin?next="), path
+        forged = pam.http.post(path, data={"csrf": "forged", **fields})
+        assert forged.status_code == 403, path
+        assert "This form has expired" in forged.text, path
+    # Nothing changed: no new moodboard, the same defaults, the board kept its name.
+    after = pam.http.get("/personalize").text
+    assert "Theirs" not in after and _profile_id(after, "Mine") == board
+    assert re.search(rf'name="default" value="{v7}"[^>]*checked', after)
 
 
 def test_picks_unlock_and_refusals_show_next_to_their_form(server: Server) -> None:
@@ -66,7 +89,8 @@ def test_picks_unlock_and_refusals_show_next_to_their_form(server: Server) -> No
     assert picked.status_code == 303
     assert "2 / 4 pictures picked" in pat.http.get(f"/personalize/{v7}").text
     wrong = _form(pat, f"/personalize/{v7}/picks", shown=shown[:1], picked=["nosuchkey123"])
-    assert wrong.status_code == 400 and "must be among those shown" in wrong.text
+    assert wrong.status_code == 400
+    assert re.search(r'id="picks-error"[^>]*>Picked images must be among those shown', wrong.text)
     undeletable = _form(pat, f"/personalize/{v7}/delete")
     assert undeletable.status_code == 400
     assert f'id="{v7}-error"' in undeletable.text and "cannot be deleted" in undeletable.text
@@ -79,7 +103,12 @@ def test_a_moodboard_of_an_upload_works_in_create(server: Server) -> None:
     assert made.status_code == 303
     board = made.headers["location"].rsplit("/", 1)[1]
     empty = _form(peg, f"/personalize/{board}/pictures", links="")
-    assert empty.status_code == 400 and "Choose a picture to upload" in empty.text
+    assert empty.status_code == 400
+    assert re.search(r'id="add-error"[^>]*>Choose a picture to upload', empty.text)
+    unknown = _form(peg, f"/personalize/{board}/pictures", links="/web/images/nosuchkey123.png")
+    assert unknown.status_code == 400
+    assert re.search(r'id="add-error"[^>]*>No such image: nosuchkey123', unknown.text)
+    assert ">/web/images/nosuchkey123.png</textarea>" in unknown.text  # kept to correct
     added = peg.http.post(
         f"/personalize/{board}/pictures",
         data={"csrf": peg.csrf},
@@ -100,3 +129,9 @@ def test_a_moodboard_of_an_upload_works_in_create(server: Server) -> None:
     removed = _form(peg, f"/personalize/{board}/pictures/remove", key=key.group(1))
     assert removed.status_code == 303
     assert "Pictures (0)" in peg.http.get(f"/personalize/{board}").text
+    # A link of this server's picture (as Organize shows it) adds it back.
+    link = f"{server.base}/web/images/{key.group(1)}.png"
+    pasted = _form(peg, f"/personalize/{board}/pictures", links=f"{link}\n")
+    assert pasted.status_code == 303, pasted.text
+    again = peg.http.get(f"/personalize/{board}").text
+    assert "Pictures (1)" in again and f'value="{key.group(1)}"' in again

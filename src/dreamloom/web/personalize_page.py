@@ -128,7 +128,9 @@ async def picks(request: Request, profile_id: str) -> Response:
     try:
         await run_in_threadpool(service.pick_images, session.account, profile_id, shown, picked)
     except ServiceError as err:
-        return await _profile_page(request, session, profile_id, err.status, error=err.message)
+        return await _profile_page(
+            request, session, profile_id, err.status, errors={"picks": err.message}
+        )
     return RedirectResponse(f"/personalize/{profile_id}", status_code=303)
 
 
@@ -174,7 +176,14 @@ async def add_pictures(request: Request, profile_id: str) -> Response:
             raise ServiceError("Choose a picture to upload, or paste a link of one")
         await run_in_threadpool(service.add_to_moodboard, account, profile_id, keys)
     except ServiceError as err:
-        return await _profile_page(request, session, profile_id, err.status, error=err.message)
+        return await _profile_page(
+            request,
+            session,
+            profile_id,
+            err.status,
+            errors={"add": err.message},
+            links=_one(fields, "links"),  # kept, to be corrected rather than typed again
+        )
     return RedirectResponse(f"/personalize/{profile_id}", status_code=303)
 
 
@@ -186,5 +195,7 @@ async def remove_pictures(request: Request, profile_id: str) -> Response:
     try:
         await run_in_threadpool(service.remove_from_moodboard, session.account, profile_id, keys)
     except ServiceError as err:
-        return await _profile_page(request, session, profile_id, err.status, error=err.message)
+        return await _profile_page(
+            request, session, profile_id, err.status, errors={"remove": err.message}
+        )
     return RedirectResponse(f"/personalize/{profile_id}", status_code=303)
