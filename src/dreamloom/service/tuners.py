@@ -124,16 +124,16 @@ class Tuners:
                 raise ServiceError(f"This tuner has directions 0 to {tuner.directions - 1}")
             drawn = repo.looks(session, tuner_id)
             prompt, seed, count = tuner.prompt_text, tuner.seed, tuner.directions
-        made: list[tuple[int, int, str]] = []
         for direction in wanted:
             for side in Side:
                 if drawn.get((direction, side)) is not None:
                     continue
                 code = _look_code(seed, count, direction, side)
                 (job,) = self._submissions.submit_imagine(account, f"{prompt} --style {code}")
-                made.append((direction, int(side), job.id))
-        with self.db.session(write=True) as session:
-            repo.add_looks(session, tuner_id, made)
+                # Linked at once: if a later look is refused (a full queue), the ones already
+                # queued still belong to the tuner, and drawing again skips them.
+                with self.db.session(write=True) as session:
+                    repo.add_looks(session, tuner_id, [(direction, int(side), job.id)])
         return self.tuner(account, tuner_id)
 
     def code(self, tuner_id: str, picks: Mapping[int, Side]) -> str:
